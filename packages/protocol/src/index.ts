@@ -1,0 +1,5 @@
+/** The CPaaS wire contract shared by Parley's SDK and server (shared/spec/protocol.md). */
+export * from './paths.js'
+export * from './errors.js'
+export * from './schemas.js'
+export * from './notifications.js'

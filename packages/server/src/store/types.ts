@@ -1,0 +1,276 @@
+/**
+ * The Store interface (architecture §2): every piece of server state, behind one async contract so that
+ * the SQLite adapter (embedded default) and the PostgreSQL adapter (multi-node) are interchangeable.
+ * Services never see SQL. Times are Unix epoch milliseconds. Records are plain objects; the store returns
+ * copies, so mutating a returned record changes nothing until it is passed back to `commit`.
+ */
+
+/** A tenant. Users call only users of their own account. */
+export interface Account {
+  id: string
+  /** Public OAuth `client_id` of the account. */
+  clientId: string
+  name: string
+  createdAt: number
+}
+
+/** A user of one account. */
+export interface User {
+  id: string
+  accountId: string
+  /** Login and address, `user@domain`; also the id token's `services-identity` (protocol §3.3). */
+  login: string
+  /** `preferred_username`: unique per account, URL-safe, the `{username}` of every path (protocol §2.4). */
+  username: string
+  /** scrypt hash in PHC-like string form; never the password. */
+  passwordHash: string
+  createdAt: number
+}
+
+/** A notification channel (protocol §5). */
+export interface Channel {
+  id: string
+  userId: string
+  accountId: string
+  username: string
+  correlator: string | null
+  /** Idle lifetime in seconds, counted from the last socket activity (protocol §5.8). */
+  lifetime: number
+  connCheckRole: 'client' | 'server'
+  createdAt: number
+  /** Last socket open, close, or periodic touch by the node holding the socket. */
+  lastActiveAt: number
+  /** Whether a socket was ever attached (a never-connected channel lives 2 minutes). */
+  everConnected: boolean
+}
+
+/** A `call` subscription binding a user's call service to one channel (protocol §6). */
+export interface Subscription {
+  id: string
+  channelId: string
+  userId: string
+  correlator: string | null
+  createdAt: number
+}
+
+/** A frame for one channel, kept in order (protocol §5.7). */
+export interface OutboxFrame {
+  channelId: string
+  /** Per-channel sequence number, assigned by the store; FIFO order. */
+  seq: number
+  /** The notification's `id` (kept on replay). */
+  id: string
+  /** The notification's top-level key. */
+  kind: string
+  /** The recipient leg, if the frame is about a leg. */
+  legId: string | null
+  /** The frame's JSON text, exactly as it goes on the wire. */
+  frame: string
+  createdAt: number
+  deliveredAt: number | null
+}
+
+/** A frame to append; the store assigns `seq`, `createdAt` and `deliveredAt: null`. */
+export type NewOutboxFrame = Pick<OutboxFrame, 'channelId' | 'id' | 'kind' | 'legId' | 'frame'>
+
+/** Server call state (protocol §11.1). */
+export type CallState = 'initiated' | 'ringing' | 'connected' | 'ended'
+
+/** Negotiation state of a call (protocol §11.1). */
+export type Negotiation =
+  | { type: 'idle' }
+  | { type: 'offerPending'; fromLegId: string }
+  | { type: 'slowStart'; toLegId: string }
+
+/** An ongoing transfer (protocol §11.16, §11.17). */
+export interface TransferContext {
+  kind: 'direct' | 'consultative'
+  /** The transferor's leg(s) that end when the transfer completes. */
+  transferorLegIds: string[]
+  /** The leg asked for a fresh offer (B). */
+  movingLegId: string
+  /** Direct: the target address; consultative: the target's existing leg (C's leg). */
+  targetAddress: string
+  targetLegId: string | null
+  /** The other call of a consultative transfer. */
+  otherCallId: string | null
+}
+
+/** A call between a caller leg and one or more callee legs (protocol §11.1). */
+export interface Call {
+  id: string
+  accountId: string
+  state: CallState
+  callerLegId: string
+  /** The callee leg that answered (or the peer leg after a transfer). */
+  answeredLegId: string | null
+  negotiation: Negotiation
+  /** The caller's original offer, kept for forwarding (protocol §11.15). */
+  offerSdp: string
+  originatorAddress: string
+  originatorName: string
+  tParticipantAddress: string
+  callerUsername: string
+  /** The dialled user's username, or the forward target's once forwarded. */
+  calleeUsername: string
+  transfer: TransferContext | null
+  /** Set on a call that a transfer created, naming the call(s) it replaces. */
+  replacesCallIds: string[]
+  createdAt: number
+  answeredAt: number | null
+  endedAt: number | null
+  endReason: string | null
+  /** Optimistic-concurrency version; `commit` checks and bumps it. */
+  version: number
+}
+
+/** A terminal event that was sent to a leg, kept for repeats (protocol §8.2, §11.7). */
+export interface TerminalEvent {
+  eventType: 'SessionEnded' | 'Cancelled'
+  statusCode: number
+  reasonText: string
+}
+
+/** One participant's view of a call (protocol §0.4, §11.1). */
+export interface Leg {
+  id: string
+  callId: string
+  userId: string
+  username: string
+  role: 'caller' | 'callee'
+  /** Owning channel (callee legs only). */
+  channelId: string | null
+  state: 'active' | 'ended' | 'cancelled'
+  terminal: TerminalEvent | null
+  /** Liveness clock (protocol §11.13). */
+  livenessArmed: boolean
+  /** Last status request, or when the clock was armed. */
+  lastSeenAt: number | null
+  /** Caller legs: when the acceptance was pushed (early re-offer guard, protocol §11.12). */
+  acceptancePushedAt: number | null
+  guardReleased: boolean
+  /** Notifications held back by the guard, in order (JSON texts of frames). */
+  held: string[]
+  createdAt: number
+  version: number
+}
+
+/** A durable timer (no-answer, repeats, guard release, transfer deadlines). */
+export interface Timer {
+  /** Unique key; scheduling the same id again replaces the timer. */
+  id: string
+  kind: string
+  dueAt: number
+  /** JSON-serialisable payload. */
+  payload: Record<string, unknown>
+}
+
+/** A call record as `parley calls list` prints it. */
+export interface CallRecord {
+  id: string
+  accountId: string
+  caller: string
+  callee: string
+  state: CallState
+  createdAt: number
+  answeredAt: number | null
+  endedAt: number | null
+  endReason: string | null
+}
+
+/** Atomic change set for calls and legs; every updated record's `version` must match the stored one. */
+export interface CallChange {
+  newCalls?: Call[]
+  newLegs?: Leg[]
+  calls?: Call[]
+  legs?: Leg[]
+}
+
+/** Raised by `commit` when a record changed since it was read; the caller re-reads and retries. */
+export class ConflictError extends Error {
+  override readonly name = 'ConflictError'
+}
+
+/** Raised when a unique key (client id, login, username) is taken. */
+export class DuplicateError extends Error {
+  override readonly name = 'DuplicateError'
+  constructor(readonly field: string) {
+    super(`duplicate ${field}`)
+  }
+}
+
+/** Everything the server persists. All methods are async so that network databases fit the same contract. */
+export interface Store {
+  /** Applies pending migrations. Idempotent. */
+  migrate(): Promise<void>
+  close(): Promise<void>
+
+  /** A named secret (e.g. the JWT signing key), created once with `create()` and then always the same. */
+  getOrCreateSecret(name: string, create: () => string): Promise<string>
+
+  createAccount(account: Account): Promise<void>
+  getAccount(id: string): Promise<Account | undefined>
+  getAccountByClientId(clientId: string): Promise<Account | undefined>
+  listAccounts(): Promise<Account[]>
+
+  /** Throws DuplicateError('login' | 'username') when taken within the account. */
+  createUser(user: User): Promise<void>
+  getUser(id: string): Promise<User | undefined>
+  getUserByLogin(accountId: string, login: string): Promise<User | undefined>
+  getUserByUsername(accountId: string, username: string): Promise<User | undefined>
+  /** Users of the account whose login's local part (before the last `@`) equals `localPart`. */
+  listUsersByLocalPart(accountId: string, localPart: string): Promise<User[]>
+  listUsers(accountId?: string): Promise<User[]>
+  /** Deletes the user; returns false when there was none. Their channels and subscriptions go too. */
+  deleteUser(id: string): Promise<boolean>
+
+  createChannel(channel: Channel): Promise<void>
+  getChannel(id: string): Promise<Channel | undefined>
+  listChannelsByUser(userId: string): Promise<Channel[]>
+  /** Removes the channel with its subscription and outbox; returns false when there was none. */
+  deleteChannel(id: string): Promise<boolean>
+  /** Sets `lastActiveAt` (and `everConnected` when `connected`) on the given channels. */
+  touchChannels(ids: string[], at: number, connected: boolean): Promise<void>
+  setChannelLifetime(id: string, lifetime: number): Promise<void>
+  /**
+   * Channels idle too long at `now`: never connected and created over `neverConnectedMs` ago, or idle
+   * (since `lastActiveAt`) for more than max(lifetime seconds, `minIdleMs`).
+   */
+  listExpiredChannels(now: number, minIdleMs: number, neverConnectedMs: number): Promise<Channel[]>
+
+  createSubscription(sub: Subscription): Promise<void>
+  getSubscription(id: string): Promise<Subscription | undefined>
+  getSubscriptionByChannel(channelId: string): Promise<Subscription | undefined>
+  deleteSubscription(id: string): Promise<boolean>
+  /** The user's channels that have a `call` subscription, oldest first. */
+  listSubscribedChannels(userId: string): Promise<Channel[]>
+
+  /** Appends frames, each to the end of its channel's queue, in the given order. Frames for unknown channels are dropped. */
+  appendFrames(frames: NewOutboxFrame[]): Promise<void>
+  /** Undelivered frames of a channel in order, at most `limit`. */
+  listUndelivered(channelId: string, limit: number): Promise<OutboxFrame[]>
+  /** Marks the channel's frames with `seq <= uptoSeq` delivered at `at`. */
+  markDelivered(channelId: string, uptoSeq: number, at: number): Promise<void>
+  /** Delivered frames of a channel with `deliveredAt >= since`, in order, the last `limit` of them. */
+  listRecentlyDelivered(channelId: string, since: number, limit: number): Promise<OutboxFrame[]>
+  /** Deletes delivered frames delivered before `before`. */
+  pruneDelivered(before: number): Promise<void>
+
+  /** Applies a change set atomically, checking and bumping versions; throws ConflictError. */
+  commit(change: CallChange): Promise<void>
+  getCall(id: string): Promise<Call | undefined>
+  getLeg(id: string): Promise<Leg | undefined>
+  listLegs(callId: string): Promise<Leg[]>
+  /** Active legs owned by a channel (callee legs). */
+  listActiveLegsByChannel(channelId: string): Promise<Leg[]>
+  /** Active legs with an armed liveness clock whose `lastSeenAt` is before `before`. */
+  listSilentLegs(before: number): Promise<Leg[]>
+  /** Newest first. */
+  listCallRecords(limit: number, accountId?: string): Promise<CallRecord[]>
+
+  /** Creates or replaces the timer with this id. */
+  scheduleTimer(timer: Timer): Promise<void>
+  cancelTimer(id: string): Promise<void>
+  /** Removes and returns timers due at `now`, earliest first; each timer is returned to one caller only. */
+  claimDueTimers(now: number, limit: number): Promise<Timer[]>
+}
