@@ -6,10 +6,14 @@ const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.
 export default defineConfig({
   resolve: {
     // Tests run against the sources, not the build output.
-    alias: {
-      '@parley/protocol': src('protocol'),
-      '@parley/test-kit': src('test-kit'),
-    },
+    alias: [
+      {
+        find: /^@parley\/protocol\/(.*)$/,
+        replacement: fileURLToPath(new URL('./packages/protocol/src/$1.ts', import.meta.url)),
+      },
+      { find: '@parley/protocol', replacement: src('protocol') },
+      { find: '@parley/test-kit', replacement: src('test-kit') },
+    ],
   },
   test: {
     include: ['packages/*/src/**/*.test.ts'],
