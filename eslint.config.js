@@ -3,10 +3,20 @@
 import js from '@eslint/js'
 import prettier from 'eslint-config-prettier'
 import importX from 'eslint-plugin-import-x'
+import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'demo/vendor/**', '**/*.config.*', 'bench/results/**'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'coverage/**',
+      'demo/vendor/**',
+      '**/*.config.*',
+      'bench/results/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {
@@ -16,6 +26,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    ignores: ['demo/**'],
+    languageOptions: { globals: globals.node },
   },
   {
     files: ['packages/server/src/**/*.ts'],
@@ -48,7 +63,11 @@ export default tseslint.config(
     },
   },
   {
-    files: ['packages/server/src/store/**/*.ts', 'packages/server/src/bus/**/*.ts', 'packages/server/src/deps.ts'],
+    files: [
+      'packages/server/src/store/**/*.ts',
+      'packages/server/src/bus/**/*.ts',
+      'packages/server/src/deps.ts',
+    ],
     rules: { 'no-restricted-imports': 'off' },
   },
   {
@@ -58,7 +77,12 @@ export default tseslint.config(
         'error',
         {
           paths: [{ name: 'fastify', message: 'services/ never import fastify (architecture §1).' }],
-          patterns: [{ group: ['better-sqlite3', 'pg', 'ioredis', 'ws'], message: 'services/ stay transport- and storage-free.' }],
+          patterns: [
+            {
+              group: ['better-sqlite3', 'pg', 'ioredis', 'ws'],
+              message: 'services/ stay transport- and storage-free.',
+            },
+          ],
         },
       ],
     },

@@ -13,6 +13,7 @@ export default defineConfig({
       },
       { find: '@parley/protocol', replacement: src('protocol') },
       { find: '@parley/test-kit', replacement: src('test-kit') },
+      { find: '@parley/server', replacement: src('server') },
     ],
   },
   test: {

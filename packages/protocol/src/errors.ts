@@ -46,7 +46,11 @@ export const PROTOCOL_ERRORS = {
 export type ProtocolErrorCode = keyof typeof PROTOCOL_ERRORS
 
 /** Builds the §4.4 body. */
-export function requestErrorBody(messageId: string, text: string, variables: string[] = []): RequestErrorBody {
+export function requestErrorBody(
+  messageId: string,
+  text: string,
+  variables: string[] = [],
+): RequestErrorBody {
   return { requestError: { serviceException: { messageId, text, variables } } }
 }
 
@@ -56,11 +60,16 @@ export function readRequestError(body: unknown): ServiceException | undefined {
   const re = (body as { requestError?: unknown }).requestError
   if (typeof re !== 'object' || re === null) return undefined
   const ex =
-    (re as { serviceException?: unknown }).serviceException ?? (re as { policyException?: unknown }).policyException
+    (re as { serviceException?: unknown }).serviceException ??
+    (re as { policyException?: unknown }).policyException
   if (typeof ex !== 'object' || ex === null) return undefined
   const { messageId, text, variables } = ex as Partial<ServiceException>
   if (typeof messageId !== 'string') return undefined
-  return { messageId, text: typeof text === 'string' ? text : '', variables: Array.isArray(variables) ? variables : [] }
+  return {
+    messageId,
+    text: typeof text === 'string' ? text : '',
+    variables: Array.isArray(variables) ? variables : [],
+  }
 }
 
 /** `text` with `%1`, `%2`… replaced by the variables, as clients show it (§4.4). */

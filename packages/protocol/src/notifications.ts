@@ -42,11 +42,7 @@ export interface EventNotification {
 
 /** Any notification Parley sends. */
 export type Notification =
-  | InvitationNotification
-  | AcceptanceNotification
-  | AnswerNotification
-  | OfferNotification
-  | EventNotification
+  InvitationNotification | AcceptanceNotification | AnswerNotification | OfferNotification | EventNotification
 
 /** The top-level key of a notification. */
 export type NotificationKind =
@@ -76,13 +72,18 @@ export const EVENT_REASONS = {
   answeredElsewhere: { eventType: 'Cancelled', statusCode: 200, reasonText: 'Answered Elsewhere' },
   declinedElsewhere: { eventType: 'Cancelled', statusCode: 603, reasonText: 'Declined' },
   livenessTimeout: { eventType: 'SessionEnded', statusCode: 200, reasonText: 'Peer connection lost' },
+  livenessTimeoutCallee: { eventType: 'Cancelled', statusCode: 200, reasonText: 'Peer connection lost' },
   transferred: { eventType: 'SessionEnded', statusCode: 200, reasonText: 'Call transferred' },
   transferFailed: { eventType: 'SessionEnded', statusCode: 200, reasonText: 'Transfer failed' },
   channelGone: { eventType: 'SessionEnded', statusCode: 200, reasonText: 'Callee unreachable' },
 } as const satisfies Record<string, { eventType: SessionEventType; statusCode: number; reasonText: string }>
 
-/** One of the reasons above. */
-export type EventReason = (typeof EVENT_REASONS)[keyof typeof EVENT_REASONS]
+/** An event type with its status code and reason text. */
+export interface EventReason {
+  eventType: SessionEventType
+  statusCode: number
+  reasonText: string
+}
 
 /** Sorts a frame the way clients do (§5.4): ping, pong, or a notification with its kind and body. */
 export type ClassifiedFrame =

@@ -24,7 +24,8 @@ const ncBase = (username: string) => `/cpaas/notificationchannel/${API_VERSION}/
 const wsBase = (username: string) => `/cpaas/webrtcsignaling/${API_VERSION}/${username}`
 
 /** `notificationChannel.resourceURL` (§5.1). */
-export const channelResourceUrl = (username: string, channelId: string) => `${ncBase(username)}/channels/${channelId}`
+export const channelResourceUrl = (username: string, channelId: string) =>
+  `${ncBase(username)}/channels/${channelId}`
 /** `channelData.channelURL`: the websocket path, absolute and without query (§2.3). */
 export const channelSocketUrl = (username: string, channelId: string) =>
   `${channelResourceUrl(username, channelId)}/websocket`

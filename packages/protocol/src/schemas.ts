@@ -24,7 +24,9 @@ export type ChannelCreateBody = Static<typeof ChannelCreateBody>
 
 /** `PUT {channel resourceURL}/channelLifetime` (§14.3). */
 export const ChannelLifetimeBody = Type.Object({
-  notificationChannelLifetime: Type.Object({ channelLifetime: Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }) }),
+  notificationChannelLifetime: Type.Object({
+    channelLifetime: Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }),
+  }),
 })
 export type ChannelLifetimeBody = Static<typeof ChannelLifetimeBody>
 

@@ -78,9 +78,7 @@ export type CallState = 'initiated' | 'ringing' | 'connected' | 'ended'
 
 /** Negotiation state of a call (protocol §11.1). */
 export type Negotiation =
-  | { type: 'idle' }
-  | { type: 'offerPending'; fromLegId: string }
-  | { type: 'slowStart'; toLegId: string }
+  { type: 'idle' } | { type: 'offerPending'; fromLegId: string } | { type: 'slowStart'; toLegId: string }
 
 /** An ongoing transfer (protocol §11.16, §11.17). */
 export interface TransferContext {

@@ -1,0 +1,83 @@
+import cors from '@fastify/cors'
+import formbody from '@fastify/formbody'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Services } from './deps.js'
+import { notFoundHandler, protocolErrorHandler } from './http/errors.js'
+import { tokenRoutes } from './http/routes-auth.js'
+import { channelRoutes } from './http/routes-channels.js'
+import { signalingRoutes } from './http/routes-signaling.js'
+import { staticRoutes } from './http/static.js'
+import { ChannelHub } from './realtime/channel-hub.js'
+import type { ServiceContext } from './services/context.js'
+
+/** The HTTP application and its websocket hub. */
+export interface App {
+  app: FastifyInstance
+  hub: ChannelHub
+}
+
+/**
+ * Builds the fastify application (architecture §1: plugins and routes, no I/O at import time). The REST API
+ * lives at the root of the origin under `/cpaas/…` (protocol §2.2 MUST), the channel websockets on the same
+ * host and port (§2.3 MUST).
+ */
+export async function buildApp(
+  ctx: ServiceContext,
+  services: Services,
+  options: { https?: { key: string; cert: string } } = {},
+): Promise<App> {
+  // One FastifyInstance type whether or not TLS is on (the https server type differs only in name).
+  const app = Fastify({
+    loggerInstance: ctx.log as FastifyBaseLogger,
+    ...(options.https ? { https: options.https } : {}),
+    bodyLimit: ctx.config.bodyLimit,
+    // Kandy clients build exact paths; `//` or a trailing slash is not theirs to send.
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+    ajv: { customOptions: { coerceTypes: false, allErrors: false, removeAdditional: false } },
+    return503OnClosing: false,
+    forceCloseConnections: false,
+    logController: new LogController({
+      disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace',
+    }),
+  }) as unknown as FastifyInstance
+
+  // §4.1 MUST: `Content-Type: application/json` with an empty body (body-less DELETEs) is accepted.
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8')
+    if (text.trim() === '') return done(null, undefined)
+    try {
+      done(null, JSON.parse(text))
+    } catch {
+      const err = new Error('malformed JSON body') as Error & { statusCode: number; code: string }
+      err.statusCode = 400
+      err.code = 'FST_ERR_CTP_INVALID_JSON_BODY'
+      done(err, undefined)
+    }
+  })
+  await app.register(formbody)
+  // §4.6: every response, errors included, carries Access-Control-Allow-Origin; preflights need no token.
+  await app.register(cors, {
+    origin: (origin, cb) => cb(null, origin ?? '*'),
+    methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Accept', 'X-Cpaas-Agent'],
+    maxAge: 600,
+    strictPreflight: false,
+    optionsSuccessStatus: 204,
+  })
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.headers.origin) reply.header('Access-Control-Allow-Origin', '*')
+  })
+
+  app.setErrorHandler(protocolErrorHandler)
+  app.setNotFoundHandler(notFoundHandler)
+
+  tokenRoutes(app, services.tokens)
+  channelRoutes(app, services.tokens, services.channels)
+  signalingRoutes(app, services)
+  staticRoutes(app, ctx.config)
+
+  const hub = new ChannelHub(ctx, services.channels)
+  app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head))
+  return { app, hub }
+}

@@ -1,0 +1,228 @@
+import { parseArgs } from 'node:util'
+
+/** Protocol timers (protocol §11.13 table); tests shorten them. */
+export interface Timings {
+  /** No-answer timer from the create (§11.8). */
+  noAnswerMs: number
+  /** Liveness timeout of an armed leg (§11.13). */
+  livenessMs: number
+  /** Delay of the repeated `Cancelled` (§11.7). */
+  cancelRepeatMs: number
+  /** Delay of the terminal-event re-push after a status 404 (§8.2). */
+  terminalRepushMs: number
+  /** Early re-offer guard (§11.12). */
+  guardMs: number
+  /** Transfer step deadline (§11.16, §11.17). */
+  transferMs: number
+  /** Channel idle floor and never-connected lifetime (§5.8). */
+  channelMinIdleMs: number
+  channelNeverConnectedMs: number
+  /** How often the liveness and channel sweeps run. */
+  sweepMs: number
+  /** How often due timers are claimed. */
+  timerPollMs: number
+  /** Replay buffer of delivered frames after a reconnect (§5.7). */
+  replayWindowMs: number
+  replayMax: number
+  /** RFC 6455 ping period for dead-socket detection, and the `connCheck` period in server mode (§5.4). */
+  socketPingMs: number
+}
+
+/** The server's typed, validated configuration. */
+export interface Config {
+  host: string
+  port: number
+  /** `sqlite:./data/parley.db`, `sqlite::memory:`, later `postgres://…`. */
+  db: string
+  tls: { cert: string; key: string } | 'self-signed' | null
+  turnUrls: string[]
+  /** Shared secret of the TURN REST API (protocol §7.3); a per-deployment random one when unset. */
+  turnSecret: string | undefined
+  /** TURN credential lifetime in seconds (protocol §7.2: longer than any page's use). */
+  turnTtl: number
+  /** Access token lifetime (`expires_in`) in seconds. */
+  tokenTtl: number
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  demo: boolean
+  /** Domain given to logins without `@` (protocol §3.1). */
+  domain: string
+  /** Largest accepted request body in bytes (413 beyond). */
+  bodyLimit: number
+  /** Largest accepted websocket frame in bytes. */
+  maxFrameBytes: number
+  /** Directory of the demo page, or null for none. */
+  demoDir: string | null
+  /** Directory of the built SDK bundles served at /sdk/, or null for none. */
+  sdkDir: string | null
+  timings: Timings
+}
+
+/** The protocol's timer values (protocol §11.13). */
+export const DEFAULT_TIMINGS: Timings = {
+  noAnswerMs: 60_000,
+  livenessMs: 75_000,
+  cancelRepeatMs: 1_500,
+  terminalRepushMs: 1_000,
+  guardMs: 1_000,
+  transferMs: 10_000,
+  channelMinIdleMs: 120_000,
+  channelNeverConnectedMs: 120_000,
+  sweepMs: 5_000,
+  timerPollMs: 100,
+  replayWindowMs: 120_000,
+  replayMax: 50,
+  socketPingMs: 30_000,
+}
+
+/** A complete configuration with defaults, overridable field by field (used by tests and the CLI). */
+export function makeConfig(
+  overrides: Partial<Omit<Config, 'timings'>> & { timings?: Partial<Timings> } = {},
+): Config {
+  const { timings, ...rest } = overrides
+  return {
+    host: '127.0.0.1',
+    port: 8080,
+    db: 'sqlite:./data/parley.db',
+    tls: null,
+    turnUrls: [],
+    turnSecret: undefined,
+    turnTtl: 86_400,
+    tokenTtl: 3_600,
+    logLevel: 'info',
+    demo: false,
+    domain: 'parley.local',
+    bodyLimit: 256 * 1024,
+    maxFrameBytes: 64 * 1024,
+    demoDir: null,
+    sdkDir: null,
+    ...rest,
+    timings: { ...DEFAULT_TIMINGS, ...timings },
+  }
+}
+
+/** A configuration error with a message fit for the operator. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+/** `parley serve` flags; each has a `PARLEY_*` environment equivalent (README "Configuration"). */
+export const SERVE_OPTIONS = {
+  host: { type: 'string', env: 'PARLEY_HOST', help: 'address to listen on (default 127.0.0.1)' },
+  port: { type: 'string', env: 'PARLEY_PORT', help: 'port of the API, websocket and demo (default 8080)' },
+  db: {
+    type: 'string',
+    env: 'PARLEY_DB',
+    help: 'store URL: sqlite:./data/parley.db (default), sqlite::memory:',
+  },
+  'tls-cert': { type: 'string', env: 'PARLEY_TLS_CERT', help: 'PEM certificate file (with --tls-key)' },
+  'tls-key': { type: 'string', env: 'PARLEY_TLS_KEY', help: 'PEM private key file' },
+  'tls-self-signed': {
+    type: 'boolean',
+    env: 'PARLEY_TLS_SELF_SIGNED',
+    help: 'serve HTTPS/WSS with a certificate for localhost/127.0.0.1 generated at start-up',
+  },
+  'turn-url': {
+    type: 'string',
+    multiple: true,
+    env: 'PARLEY_TURN_URL',
+    help: 'TURN/STUN URL given to clients, repeatable (env: comma-separated)',
+  },
+  'turn-secret': { type: 'string', env: 'PARLEY_TURN_SECRET', help: 'shared secret of the TURN REST API' },
+  'turn-ttl': {
+    type: 'string',
+    env: 'PARLEY_TURN_TTL',
+    help: 'TURN credential lifetime in seconds (default 86400)',
+  },
+  'token-ttl': {
+    type: 'string',
+    env: 'PARLEY_TOKEN_TTL',
+    help: 'access token lifetime in seconds (default 3600)',
+  },
+  'log-level': {
+    type: 'string',
+    env: 'PARLEY_LOG_LEVEL',
+    help: 'fatal|error|warn|info|debug|trace|silent (default info)',
+  },
+  domain: {
+    type: 'string',
+    env: 'PARLEY_DOMAIN',
+    help: 'domain for logins given without @ (default parley.local)',
+  },
+  demo: {
+    type: 'boolean',
+    env: 'PARLEY_DEMO',
+    help: 'on an empty database, create a demo account with users alice and bob and print their credentials',
+  },
+} as const
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+function positiveInt(name: string, text: string, max = 2 ** 31): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n <= 0 || n > max)
+    throw new ConfigError(`--${name} must be a positive integer, got "${text}"`)
+  return n
+}
+
+/** Parses `parley serve` flags, falling back to `PARLEY_*` variables, into a validated Config. */
+export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: Partial<Config> = {}): Config {
+  const options = Object.fromEntries(
+    Object.entries(SERVE_OPTIONS).map(([k, v]) => [
+      k,
+      { type: v.type, ...('multiple' in v ? { multiple: true } : {}) },
+    ]),
+  ) as Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>
+  let values: Record<string, string | boolean | string[] | undefined>
+  try {
+    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as typeof values
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
+  const get = (name: keyof typeof SERVE_OPTIONS): string | boolean | string[] | undefined => {
+    if (values[name] !== undefined) return values[name]
+    const def = SERVE_OPTIONS[name]
+    const raw = env[def.env]
+    if (raw === undefined || raw === '') return undefined
+    if (def.type === 'boolean') return raw === '1' || raw.toLowerCase() === 'true'
+    if ('multiple' in def)
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    return raw
+  }
+  const str = (name: keyof typeof SERVE_OPTIONS) => get(name) as string | undefined
+
+  const cfg = makeConfig(base)
+  if (str('host')) cfg.host = str('host')!
+  if (str('port')) cfg.port = positiveInt('port', str('port')!, 65535)
+  if (str('db')) cfg.db = str('db')!
+  const cert = str('tls-cert')
+  const key = str('tls-key')
+  if (Boolean(cert) !== Boolean(key)) throw new ConfigError('--tls-cert and --tls-key go together')
+  if (cert && key) cfg.tls = { cert, key }
+  if (get('tls-self-signed') === true) {
+    if (cfg.tls) throw new ConfigError('--tls-self-signed cannot be combined with --tls-cert/--tls-key')
+    cfg.tls = 'self-signed'
+  }
+  const turn = get('turn-url') as string[] | undefined
+  if (turn) {
+    for (const url of turn) {
+      if (!/^(turns?|stuns?):[^\s]+$/.test(url))
+        throw new ConfigError(`--turn-url must be a turn:, turns:, stun: or stuns: URL, got "${url}"`)
+    }
+    cfg.turnUrls = turn
+  }
+  if (str('turn-secret')) cfg.turnSecret = str('turn-secret')
+  if (str('turn-ttl')) cfg.turnTtl = positiveInt('turn-ttl', str('turn-ttl')!)
+  if (str('token-ttl')) cfg.tokenTtl = positiveInt('token-ttl', str('token-ttl')!)
+  const level = str('log-level')
+  if (level) {
+    if (!(LOG_LEVELS as readonly string[]).includes(level))
+      throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`)
+    cfg.logLevel = level as Config['logLevel']
+  }
+  if (str('domain')) cfg.domain = str('domain')!.toLowerCase()
+  if (get('demo') === true) cfg.demo = true
+  return cfg
+}

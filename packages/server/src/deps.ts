@@ -1,0 +1,69 @@
+import pino, { type Logger } from 'pino'
+import { LocalBus } from './bus/local-bus.js'
+import type { Bus } from './bus/types.js'
+import type { Config } from './config.js'
+import { ChannelService } from './services/channels.js'
+import { systemClock, type Clock, type ServiceContext } from './services/context.js'
+import { Notifier } from './services/notifier.js'
+import { Scheduler } from './services/scheduler.js'
+import { SessionService } from './services/sessions.js'
+import { TokenService } from './services/tokens.js'
+import { TurnService } from './services/turn.js'
+import { openStore } from './store/index.js'
+import type { Store } from './store/types.js'
+
+/** Paths whose values never reach the logs (passwords, tokens, secrets). */
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  'access_token',
+  '*.access_token',
+  'id_token',
+  '*.id_token',
+  'refresh_token',
+  '*.refresh_token',
+  'turnSecret',
+  '*.turnSecret',
+  'req.headers.authorization',
+  'headers.authorization',
+  'passwordHash',
+  '*.passwordHash',
+]
+
+/** The server's logger: JSON lines on stdout, secrets redacted. */
+export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+  return pino({ level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } })
+}
+
+/** The composition root (architecture §1): store and bus adapters chosen by configuration, clock, logger. */
+export async function createContext(
+  config: Config,
+  overrides: { store?: Store; bus?: Bus; clock?: Clock; log?: Logger } = {},
+): Promise<ServiceContext> {
+  const log = overrides.log ?? createLogger(config)
+  const store = overrides.store ?? (await openStore(config.db))
+  const bus = overrides.bus ?? new LocalBus()
+  return { store, bus, clock: overrides.clock ?? systemClock, log, config }
+}
+
+/** Every service, wired. */
+export interface Services {
+  tokens: TokenService
+  notifier: Notifier
+  sessions: SessionService
+  channels: ChannelService
+  turn: TurnService
+  scheduler: Scheduler
+}
+
+/** Builds the services over a context; loads the secrets they need. */
+export async function createServices(ctx: ServiceContext): Promise<Services> {
+  const tokens = new TokenService(ctx)
+  const notifier = new Notifier(ctx)
+  const sessions = new SessionService(ctx, notifier)
+  const channels = new ChannelService(ctx, tokens, sessions, notifier)
+  const turn = new TurnService(ctx)
+  await turn.init()
+  const scheduler = new Scheduler(ctx, sessions, channels)
+  return { tokens, notifier, sessions, channels, turn, scheduler }
+}

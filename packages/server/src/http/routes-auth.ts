@@ -1,0 +1,29 @@
+import type { FastifyInstance } from 'fastify'
+import { OAuthError } from '../services/errors.js'
+import type { TokenService } from '../services/tokens.js'
+import { oauthErrorHandler } from './errors.js'
+
+/** `POST /cpaas/auth/v1/token` (protocol §3.1): password and refresh-token grants, OAuth error bodies. */
+export function tokenRoutes(app: FastifyInstance, tokens: TokenService): void {
+  app.post('/cpaas/auth/v1/token', { errorHandler: oauthErrorHandler }, async (request, reply) => {
+    const body = request.body
+    if (typeof body !== 'object' || body === null) {
+      throw new OAuthError(400, 'invalid_request', 'expected a form-encoded body')
+    }
+    const fields: Record<string, string | undefined> = {}
+    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+      if (typeof value === 'string') fields[key] = value
+      else if (value !== undefined) throw new OAuthError(400, 'invalid_request', `${key} must be given once`)
+    }
+    const grant = fields.grant_type
+    if (!grant) throw new OAuthError(400, 'invalid_request', 'grant_type is required')
+    const response =
+      grant === 'password'
+        ? await tokens.passwordGrant(fields)
+        : grant === 'refresh_token'
+          ? await tokens.refreshGrant(fields)
+          : undefined
+    if (!response) throw new OAuthError(400, 'unsupported_grant_type', `grant_type ${grant} is not supported`)
+    return reply.code(200).header('Cache-Control', 'no-store').type('application/json').send(response)
+  })
+}

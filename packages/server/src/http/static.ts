@@ -1,0 +1,43 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { Config } from '../config.js'
+import { sendProtocolError } from './errors.js'
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+}
+
+/** Security headers of the pages Parley serves (the demo). */
+const PAGE_HEADERS = {
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+}
+
+async function sendFile(reply: FastifyReply, dir: string | null, name: string): Promise<FastifyReply> {
+  if (!dir) return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
+  let content: Buffer
+  try {
+    content = await readFile(join(dir, name))
+  } catch {
+    return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
+  }
+  const ext = name.slice(name.lastIndexOf('.'))
+  return reply
+    .headers(PAGE_HEADERS)
+    .header('Cache-Control', 'no-cache')
+    .type(TYPES[ext] ?? 'application/octet-stream')
+    .send(content)
+}
+
+/** The SDK bundles at `/sdk/…` and the demo at `/`: a fixed list of files, nothing else from disk. */
+export function staticRoutes(app: FastifyInstance, config: Config): void {
+  for (const name of ['parley.js', 'parley.min.js', 'parley.js.map', 'parley.min.js.map']) {
+    app.get(`/sdk/${name}`, (_req, reply) => sendFile(reply, config.sdkDir, name))
+  }
+  app.get('/', (_req, reply) => sendFile(reply, config.demoDir, 'index.html'))
+}

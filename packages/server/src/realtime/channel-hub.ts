@@ -1,0 +1,256 @@
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { CHANNEL_SOCKET_PATH, CONN_ACK, classifyFrame } from '@parley/protocol'
+import { WebSocketServer, type WebSocket } from 'ws'
+import type { Bus } from '../bus/types.js'
+import type { ChannelService } from '../services/channels.js'
+import type { ServiceContext } from '../services/context.js'
+import { channelTopic, CLOSE } from '../services/notifier.js'
+import type { Channel, OutboxFrame } from '../store/types.js'
+
+/** Close code for shutdown and removed channels: clients reconnect after it (protocol §5.5; never 1000). */
+export const CLOSE_GOING_AWAY = 1001
+
+interface LiveSocket {
+  ws: WebSocket
+  alive: boolean
+}
+
+interface LocalChannel {
+  channel: Channel
+  sockets: Set<LiveSocket>
+  unsubscribe: () => Promise<void>
+  /** Serialises replay and drains, so frames leave in queue order (protocol §5.7, §11.2). */
+  chain: Promise<void>
+}
+
+/**
+ * The websocket side of notification channels (protocol §5.3–§5.7): upgrades, keepalive, and delivery of
+ * each channel's durable queue in order. Listens on the bus for "new frames" of the channels it holds.
+ */
+export class ChannelHub {
+  readonly #ctx: ServiceContext
+  readonly #bus: Bus
+  readonly #channels: ChannelService
+  readonly #wss: WebSocketServer
+  readonly #local = new Map<string, LocalChannel>()
+  #pingTimer: NodeJS.Timeout | undefined
+  #closing = false
+
+  constructor(ctx: ServiceContext, channels: ChannelService) {
+    this.#ctx = ctx
+    this.#bus = ctx.bus
+    this.#channels = channels
+    // No subprotocol (§2.3); frames above the limit close the socket with 1009.
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: ctx.config.maxFrameBytes,
+      perMessageDeflate: false,
+    })
+  }
+
+  /** Starts keepalive: RFC 6455 pings, server-role connChecks, and channel touches. */
+  start(): void {
+    this.#pingTimer = setInterval(() => void this.#keepalive(), this.#ctx.config.timings.socketPingMs)
+    this.#pingTimer.unref()
+  }
+
+  /** Number of open sockets on this node. */
+  get socketCount(): number {
+    let n = 0
+    for (const c of this.#local.values()) n += c.sockets.size
+    return n
+  }
+
+  /** Handles an HTTP upgrade request; anything but a channel socket path is refused with 404. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    void this.#upgrade(req, socket, head).catch((err: unknown) => {
+      this.#ctx.log.error({ err }, 'websocket upgrade failed')
+      refuse(socket, 500)
+    })
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy())
+    if (this.#closing) return refuse(socket, 503)
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const match = CHANNEL_SOCKET_PATH.exec(url.pathname)
+    if (!match) return refuse(socket, 404)
+    const [, username, channelId] = match as unknown as [string, string, string]
+    const auth = await this.#channels.authorizeSocket(
+      username,
+      channelId,
+      url.searchParams.get('access_token') ?? undefined,
+    )
+    if (!auth.ok) {
+      this.#ctx.log.info({ channelId, status: auth.status, reason: auth.reason }, 'websocket upgrade refused')
+      return refuse(socket, auth.status)
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => void this.#attach(auth.channel, ws))
+  }
+
+  async #attach(channel: Channel, ws: WebSocket): Promise<void> {
+    const live: LiveSocket = { ws, alive: true }
+    let local = this.#local.get(channel.id)
+    if (!local) {
+      local = { channel, sockets: new Set(), unsubscribe: async () => {}, chain: Promise.resolve() }
+      this.#local.set(channel.id, local)
+      const entry = local
+      entry.unsubscribe = await this.#bus.subscribe(channelTopic(channel.id), (message) => {
+        if (message === CLOSE) this.#closeChannel(channel.id)
+        else this.#drain(entry)
+      })
+    }
+    local.sockets.add(live)
+    ws.on('pong', () => (live.alive = true))
+    ws.on('message', (data, isBinary) => this.#onFrame(live, data, isBinary))
+    ws.on('close', () => void this.#detach(channel.id, live))
+    ws.on('error', (err) => this.#ctx.log.debug({ err, channelId: channel.id }, 'websocket error'))
+    await this.#ctx.store.touchChannels([channel.id], this.#ctx.clock.now(), true)
+    if (channel.connCheckRole === 'server') this.#send(live, JSON.stringify(this.#serverConnCheck()))
+    // §5.3: on open, first the queue in order (after a replay of recently sent frames, §5.7), then new frames.
+    const entry = local
+    entry.chain = entry.chain
+      .then(() => this.#replay(entry, live))
+      .catch((err: unknown) => this.#ctx.log.error({ err }, 'replay failed'))
+    this.#drain(entry)
+  }
+
+  async #detach(channelId: string, live: LiveSocket): Promise<void> {
+    const local = this.#local.get(channelId)
+    if (!local) return
+    local.sockets.delete(live)
+    if (local.sockets.size === 0) {
+      this.#local.delete(channelId)
+      await local.unsubscribe()
+      // The idle lifetime counts from the last socket's close (§5.8).
+      await this.#ctx.store.touchChannels([channelId], this.#ctx.clock.now(), false).catch(() => {})
+    }
+  }
+
+  #onFrame(live: LiveSocket, data: unknown, isBinary: boolean): void {
+    live.alive = true
+    if (isBinary) return
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(String(data))
+    } catch {
+      return // garbage is ignored; the socket stays up (§5.4 "ignore unknown frames")
+    }
+    // §5.4 MUST: every connCheck gets a connAck. connAck, message_type and anything else are ignored.
+    if (classifyFrame(parsed).type === 'connCheck') this.#send(live, JSON.stringify(CONN_ACK))
+  }
+
+  /** Resends recently delivered frames with their original ids; a dead socket may have lost them (§5.7). */
+  async #replay(local: LocalChannel, live: LiveSocket): Promise<void> {
+    const t = this.#ctx.config.timings
+    const recent = await this.#ctx.store.listRecentlyDelivered(
+      local.channel.id,
+      this.#ctx.clock.now() - t.replayWindowMs,
+      t.replayMax,
+    )
+    for (const frame of recent) {
+      if (frame.kind === 'wrtcsSessionInvitationNotification' && !(await this.#stillRinging(frame))) continue
+      this.#send(live, frame.frame)
+    }
+  }
+
+  /** Never replay an invitation whose call is no longer ringing (§5.7). */
+  async #stillRinging(frame: OutboxFrame): Promise<boolean> {
+    const leg = frame.legId ? await this.#ctx.store.getLeg(frame.legId) : undefined
+    if (!leg || leg.state !== 'active') return false
+    const call = await this.#ctx.store.getCall(leg.callId)
+    return call !== undefined && call.answeredLegId === null && call.state !== 'ended'
+  }
+
+  /** Sends the channel's undelivered frames, in order, to every open socket on this node. */
+  #drain(local: LocalChannel): void {
+    local.chain = local.chain
+      .then(async () => {
+        for (;;) {
+          const open = [...local.sockets].filter((s) => s.ws.readyState === s.ws.OPEN)
+          if (open.length === 0) return
+          const frames = await this.#ctx.store.listUndelivered(local.channel.id, 200)
+          if (frames.length === 0) return
+          for (const frame of frames) for (const s of open) this.#send(s, frame.frame)
+          await this.#ctx.store.markDelivered(
+            local.channel.id,
+            frames[frames.length - 1]!.seq,
+            this.#ctx.clock.now(),
+          )
+          if (frames.length < 200) return
+        }
+      })
+      .catch((err: unknown) => this.#ctx.log.error({ err, channelId: local.channel.id }, 'delivery failed'))
+  }
+
+  #send(live: LiveSocket, text: string): void {
+    // §5.4 MUST: text frames holding one JSON object only.
+    if (live.ws.readyState === live.ws.OPEN) live.ws.send(text, { binary: false })
+  }
+
+  #serverConnCheck() {
+    return { connCheck: { interval: Math.round(this.#ctx.config.timings.socketPingMs / 1000) } }
+  }
+
+  async #keepalive(): Promise<void> {
+    const ids: string[] = []
+    for (const [id, local] of this.#local) {
+      ids.push(id)
+      for (const live of local.sockets) {
+        // Dead-socket detection with RFC 6455 pings: browsers answer them without the app (§5.4).
+        if (!live.alive) {
+          live.ws.terminate()
+          continue
+        }
+        live.alive = false
+        live.ws.ping()
+        if (local.channel.connCheckRole === 'server')
+          this.#send(live, JSON.stringify(this.#serverConnCheck()))
+      }
+    }
+    // §5.8: a channel with a socket never expires; the touch proves the socket is still here.
+    if (ids.length > 0) await this.#ctx.store.touchChannels(ids, this.#ctx.clock.now(), true).catch(() => {})
+  }
+
+  #closeChannel(channelId: string): void {
+    const local = this.#local.get(channelId)
+    if (!local) return
+    for (const live of local.sockets) live.ws.close(CLOSE_GOING_AWAY, 'channel removed')
+  }
+
+  /** Closes every socket with 1001 (clients reconnect, §5.5) and waits for pending deliveries. */
+  async close(): Promise<void> {
+    this.#closing = true
+    clearInterval(this.#pingTimer)
+    const chains = [...this.#local.values()].map((l) => l.chain)
+    await Promise.allSettled(chains)
+    for (const local of this.#local.values()) {
+      for (const live of local.sockets) live.ws.close(CLOSE_GOING_AWAY, 'server shutting down')
+    }
+    // Give close frames a moment to flush, then cut whatever is left.
+    await new Promise((r) => setTimeout(r, 50))
+    for (const ws of this.#wss.clients) ws.terminate()
+    for (const local of [...this.#local.values()]) await local.unsubscribe()
+    this.#local.clear()
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()))
+  }
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+}
+
+/** Refuses an upgrade with a plain HTTP status and a JSON body (§13.3). */
+function refuse(socket: Duplex, status: number): void {
+  if (!socket.writable) return void socket.destroy()
+  const body = JSON.stringify({ error: STATUS_TEXT[status] ?? 'Error' })
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
+}

@@ -1,0 +1,21 @@
+import type { Logger } from 'pino'
+import type { Bus } from '../bus/types.js'
+import type { Store } from '../store/types.js'
+import type { Config } from '../config.js'
+
+/** A source of time, injectable so that tests can control it. */
+export interface Clock {
+  now(): number
+}
+
+/** The system clock. */
+export const systemClock: Clock = { now: () => Date.now() }
+
+/** What every service receives (architecture §2). */
+export interface ServiceContext {
+  store: Store
+  bus: Bus
+  clock: Clock
+  log: Logger
+  config: Config
+}

@@ -1,0 +1,918 @@
+import { randomUUID } from 'node:crypto'
+import {
+  EVENT_REASONS,
+  sessionResourceUrl,
+  type EventReason,
+  type Notification,
+  type SessionCreateResponse,
+  type SessionStatusResponse,
+} from '@parley/protocol'
+import { ConflictError, type Call, type Channel, type Leg, type Timer, type User } from '../store/types.js'
+import type { ServiceContext } from './context.js'
+import { apiError, ApiError } from './errors.js'
+import { newId } from './ids.js'
+import { KeyedMutex } from './keyed-mutex.js'
+import type { Notifier } from './notifier.js'
+import { statusOf, transition } from './session-machine.js'
+import type { Actor } from './tokens.js'
+
+/** Writes the HTTP response of an operation; resolves once it is written (protocol §8.1 ordering). */
+export type Respond = (status: number, body?: unknown) => Promise<void>
+
+/** Timer kinds handled by `SessionService.fireTimer`. */
+export const TIMER_KINDS = ['no-answer', 'repeat', 'repush', 'guard', 'transfer'] as const
+
+interface Plan {
+  newCalls: Call[]
+  newLegs: Leg[]
+  calls: Map<string, Call>
+  legs: Map<string, Leg>
+  reply?: { status: number; body?: unknown }
+  error?: ApiError
+  notes: { leg: Leg; frame: Notification }[]
+  timers: Timer[]
+  cancelTimers: string[]
+}
+
+const emptyPlan = (): Plan => ({
+  newCalls: [],
+  newLegs: [],
+  calls: new Map(),
+  legs: new Map(),
+  notes: [],
+  timers: [],
+  cancelTimers: [],
+})
+
+/** How a call ends: which events the remaining legs get (protocol §9.5 table). */
+interface Ending {
+  /** The leg that ended it by itself (gets no event). */
+  actorLegId?: string
+  /** For answered legs and the caller. */
+  end: EventReason
+  /** For unanswered callee legs (never answered legs, protocol §9.5 MUST). */
+  cancel: EventReason
+  /** Call record reason. */
+  reason: string
+}
+
+const link = (leg: Leg) => [{ href: sessionResourceUrl(leg.username, leg.id), rel: 'WebrtcSession' as const }]
+
+/**
+ * Call signalling (protocol §8, §11): sessions, their routing between legs, the order of notifications,
+ * and the timers that repair the clients' races. Every operation on a call runs under that call's lock,
+ * commits with optimistic versions, writes its response, then queues its notifications.
+ */
+export class SessionService {
+  readonly #ctx: ServiceContext
+  readonly #notifier: Notifier
+  readonly #locks = new KeyedMutex()
+
+  constructor(ctx: ServiceContext, notifier: Notifier) {
+    this.#ctx = ctx
+    this.#notifier = notifier
+  }
+
+  // ── requests ────────────────────────────────────────────────────────────────────────────────────────
+
+  /** `POST …/sessions` (§8.1): create the call, answer 201, then invite every callee channel. */
+  async create(
+    actor: Actor,
+    input: { address: string; sdp: string; displayName?: string; correlator?: string },
+    respond: Respond,
+  ): Promise<void> {
+    const callee = await this.#resolve(actor, input.address, 'tParticipantAddress')
+    const channels = await this.#reachableChannels(callee, 'tParticipantAddress')
+    const callId = newId('call')
+    await this.#execute([callId], respond, async () => {
+      const now = this.#ctx.clock.now()
+      const plan = emptyPlan()
+      const callerLeg = this.#newLeg(callId, actor.userId, actor.username, 'caller', null, now)
+      const call: Call = {
+        id: callId,
+        accountId: actor.accountId,
+        state: 'initiated',
+        callerLegId: callerLeg.id,
+        answeredLegId: null,
+        negotiation: { type: 'idle' },
+        offerSdp: input.sdp,
+        originatorAddress: `sip:${actor.login}`,
+        originatorName: input.displayName || actor.username,
+        tParticipantAddress: input.address,
+        callerUsername: actor.username,
+        calleeUsername: callee.username,
+        transfer: null,
+        replacesCallIds: [],
+        createdAt: now,
+        answeredAt: null,
+        endedAt: null,
+        endReason: null,
+        version: 0,
+      }
+      plan.newCalls.push(call)
+      plan.newLegs.push(callerLeg)
+      this.#invite(plan, call, callee, channels, input.sdp, now)
+      const body: SessionCreateResponse = {
+        wrtcsSession: {
+          resourceURL: sessionResourceUrl(actor.username, callerLeg.id),
+          tParticipantAddress: input.address,
+          ...(input.correlator !== undefined ? { clientCorrelator: input.correlator } : {}),
+        },
+      }
+      plan.reply = { status: 201, body }
+      return plan
+    })
+  }
+
+  /** `PUT …/sessions/{legId}/status` (§8.2): ringing feedback or call audit. */
+  async status(actor: Actor, legId: string, status: string, respond: Respond): Promise<void> {
+    await this.#onLeg(actor, legId, respond, (plan, call, leg, legs, now) => {
+      if (leg.state !== 'active') {
+        // §8.2: 404, then push the leg's terminal event again with a new id (repairs the 4.35 cancel race).
+        if (leg.terminal)
+          plan.timers.push(this.#timer('repush', leg.id, now + this.#ctx.config.timings.terminalRepushMs))
+        plan.error = apiError('SESSION_ENDED')
+        return
+      }
+      leg.livenessArmed = true
+      leg.lastSeenAt = now
+      this.#touch(plan, leg)
+      if (leg.acceptancePushedAt !== null && !leg.guardReleased) this.#releaseGuard(plan, leg)
+      const caller = legs.get(call.callerLegId)
+      // §8.2: the first Ringing for an unanswered call → ringing, and the Ringing event to the caller, once.
+      // A call created by a transfer sends none: its "caller" is already in a call (§11.16 step 4).
+      if (status === 'Ringing' && leg.id !== call.callerLegId && call.state === 'initiated') {
+        transition(call, 'ringing')
+        this.#touch(plan, call)
+        if (caller?.state === 'active' && call.replacesCallIds.length === 0)
+          this.#event(plan, caller, EVENT_REASONS.ringing, now)
+      }
+      const body: SessionStatusResponse = { wrtcsSessionStatus: { status: statusOf(call.state) } }
+      plan.reply = { status: 200, body }
+    })
+  }
+
+  /** `PUT …/sessions/{legId}/answer` (§8.3): initial answer, answer to a re-offer, or slow-start reply. */
+  async answer(actor: Actor, legId: string, sdp: string, respond: Respond): Promise<void> {
+    await this.#onLeg(actor, legId, respond, async (plan, call, leg, legs, now) => {
+      if (leg.state !== 'active') {
+        plan.error = apiError('SESSION_ENDED')
+        return
+      }
+      const nego = call.negotiation
+      if (leg.id !== call.callerLegId && call.answeredLegId === null && call.state !== 'ended') {
+        this.#initialAnswer(plan, call, leg, legs, sdp, now)
+        if (call.replacesCallIds.length > 0) await this.#completeReplacement(plan, call, now)
+      } else if (
+        nego.type === 'offerPending' &&
+        nego.fromLegId !== leg.id &&
+        this.#peerId(call, nego.fromLegId) === leg.id
+      ) {
+        call.negotiation = { type: 'idle' }
+        this.#touch(plan, call)
+        const offerer = legs.get(nego.fromLegId)
+        if (offerer?.state === 'active') this.#note(plan, offerer, this.#answerFrame(offerer, sdp), now)
+        if (call.replacesCallIds.length > 0) await this.#completeReplacement(plan, call, now)
+      } else if (nego.type === 'slowStart' && nego.toLegId === leg.id && call.transfer) {
+        await this.#transferOffer(plan, call, leg, legs, sdp, now)
+      } else {
+        plan.error = apiError('NO_OFFER_PENDING')
+        return
+      }
+      plan.reply = { status: 204 }
+    })
+  }
+
+  /** `PUT …/sessions/{legId}/update` (§8.4): a re-offer on an answered call. */
+  async update(actor: Actor, legId: string, sdp: string, respond: Respond): Promise<void> {
+    await this.#onLeg(actor, legId, respond, (plan, call, leg, legs, now) => {
+      if (leg.state !== 'active') return void (plan.error = apiError('SESSION_ENDED'))
+      // §11.12: never relay a re-offer on an unanswered call; one offer at a time (glare → 409).
+      if (call.state !== 'connected' || call.answeredLegId === null)
+        return void (plan.error = apiError('NOT_ESTABLISHED'))
+      if (call.negotiation.type !== 'idle') return void (plan.error = apiError('OFFER_PENDING'))
+      const peer = legs.get(this.#peerId(call, leg.id) ?? '')
+      if (!peer || peer.state !== 'active') return void (plan.error = apiError('NOT_ESTABLISHED'))
+      call.negotiation = { type: 'offerPending', fromLegId: leg.id }
+      this.#touch(plan, call)
+      this.#note(plan, peer, this.#offerFrame(peer, sdp), now)
+      plan.reply = { status: 204 }
+    })
+  }
+
+  /** `DELETE …/sessions/{legId}` (§8.5): end, reject or cancel. */
+  async end(actor: Actor, legId: string, respond: Respond): Promise<void> {
+    await this.#onLeg(actor, legId, respond, async (plan, call, leg, legs, now) => {
+      plan.reply = { status: 204 }
+      if (leg.state !== 'active' || call.state === 'ended') return
+      const answered = call.answeredLegId !== null
+      if (leg.id === call.callerLegId && !answered) {
+        await this.#endCall(plan, call, legs, now, {
+          actorLegId: leg.id,
+          end: EVENT_REASONS.remoteEnded,
+          cancel: EVENT_REASONS.callerCancelled,
+          reason: 'cancelled by caller',
+        })
+      } else if (!answered) {
+        // §8.5 MUST: a DELETE from an unanswered callee is a reject; other devices get Cancelled (603).
+        await this.#endCall(plan, call, legs, now, {
+          actorLegId: leg.id,
+          end: EVENT_REASONS.declined,
+          cancel: EVENT_REASONS.declinedElsewhere,
+          reason: 'declined',
+        })
+      } else {
+        await this.#endCall(plan, call, legs, now, {
+          actorLegId: leg.id,
+          end: EVENT_REASONS.remoteEnded,
+          cancel: EVENT_REASONS.remoteEnded,
+          reason: leg.id === call.callerLegId ? 'ended by caller' : 'ended by callee',
+        })
+      }
+    })
+  }
+
+  /** `PUT …/sessions/{legId}/forward` (§8.6, §11.15): an unanswered callee sends the call to someone else. */
+  async forward(actor: Actor, legId: string, address: string, respond: Respond): Promise<void> {
+    const target = await this.#resolve(actor, address, 'address')
+    const channels = await this.#reachableChannels(target, 'address')
+    await this.#onLeg(actor, legId, respond, (plan, call, leg, legs, now) => {
+      if (leg.state !== 'active') return void (plan.error = apiError('SESSION_ENDED'))
+      if (leg.id === call.callerLegId || call.answeredLegId !== null)
+        return void (plan.error = apiError('ALREADY_ANSWERED'))
+      leg.state = 'ended'
+      this.#touch(plan, leg)
+      for (const other of legs.values()) {
+        if (other.id !== leg.id && other.id !== call.callerLegId && other.state === 'active') {
+          this.#terminateLeg(plan, other, EVENT_REASONS.answeredElsewhere, now)
+        }
+      }
+      // The new target rings afresh: its Ringing request must produce the caller's Ringing event (§11.15 step 4).
+      if (call.state === 'ringing') transition(call, 'initiated')
+      call.calleeUsername = target.username
+      call.tParticipantAddress = address
+      this.#touch(plan, call)
+      this.#invite(plan, call, target, channels, call.offerSdp, now)
+      plan.reply = { status: 204 }
+    })
+  }
+
+  /** `PUT …/sessions/{legId}/transfer` (§8.7, §11.16, §11.17): direct or consultative transfer. */
+  async transfer(
+    actor: Actor,
+    legId: string,
+    input: { address: string; sessionId?: string },
+    respond: Respond,
+  ): Promise<void> {
+    const direct = input.sessionId === undefined
+    const target = direct ? await this.#resolve(actor, input.address, 'address') : undefined
+    if (target) await this.#reachableChannels(target, 'address')
+    await this.#onLeg(actor, legId, respond, async (plan, call, leg, legs, now) => {
+      if (leg.state !== 'active') return void (plan.error = apiError('SESSION_ENDED'))
+      if (call.state !== 'connected' || call.answeredLegId === null)
+        return void (plan.error = apiError('NOT_ESTABLISHED'))
+      if (call.negotiation.type !== 'idle' || call.transfer)
+        return void (plan.error = apiError('OFFER_PENDING'))
+      const moving = legs.get(this.#peerId(call, leg.id) ?? '')
+      if (!moving || moving.state !== 'active') return void (plan.error = apiError('NOT_ESTABLISHED'))
+      let transferorLegIds = [leg.id]
+      let targetLegId: string | null = null
+      let otherCallId: string | null = null
+      if (!direct) {
+        const other = await this.#ctx.store.getLeg(input.sessionId!)
+        const otherCall = other ? await this.#ctx.store.getCall(other.callId) : undefined
+        const otherPeerId = otherCall && other ? this.#peerId(otherCall, other.id) : undefined
+        if (
+          !other ||
+          !otherCall ||
+          other.userId !== actor.userId ||
+          other.state !== 'active' ||
+          otherCall.id === call.id ||
+          otherCall.state !== 'connected' ||
+          otherCall.negotiation.type !== 'idle' ||
+          !otherPeerId
+        ) {
+          return void (plan.error = apiError('NOT_FOUND_INPUT', 'sessionId'))
+        }
+        transferorLegIds = [leg.id, other.id]
+        targetLegId = otherPeerId
+        otherCallId = otherCall.id
+      }
+      call.transfer = {
+        kind: direct ? 'direct' : 'consultative',
+        transferorLegIds,
+        movingLegId: moving.id,
+        targetAddress: input.address,
+        targetLegId,
+        otherCallId,
+      }
+      call.negotiation = { type: 'slowStart', toLegId: moving.id }
+      this.#touch(plan, call)
+      // §11.16 step 2: an offer without sdp asks the moving party for a fresh offer ("slow start").
+      this.#note(
+        plan,
+        moving,
+        { wrtcsOfferNotification: { id: randomUUID(), link: link(moving), offer: {} } },
+        now,
+      )
+      plan.timers.push(this.#timer('transfer', call.id, now + this.#ctx.config.timings.transferMs))
+      plan.reply = { status: 204 }
+    })
+  }
+
+  // ── timers and sweeps ───────────────────────────────────────────────────────────────────────────────
+
+  /** Runs one due timer (claimed from the store by the scheduler). */
+  async fireTimer(timer: Timer): Promise<void> {
+    const ref = String(timer.payload.ref ?? '')
+    switch (timer.kind) {
+      case 'no-answer':
+        return this.#onCall(ref, async (plan, call, legs, now) => {
+          if (call.state === 'ended' || call.answeredLegId !== null) return
+          await this.#endCall(plan, call, legs, now, {
+            end: EVENT_REASONS.noAnswerCaller,
+            cancel: EVENT_REASONS.noAnswerCallee,
+            reason: 'no answer',
+          })
+        })
+      case 'repeat':
+      case 'repush':
+        return this.#onLegId(ref, (plan, _call, leg, now) => {
+          // §11.7 repeats only Cancelled; §8.2 re-pushes whichever terminal event the leg got. New id each time.
+          if (!leg.terminal || leg.state === 'active') return
+          if (timer.kind === 'repeat' && leg.terminal.eventType !== 'Cancelled') return
+          this.#note(plan, leg, this.#eventFrame(leg, leg.terminal), now)
+        })
+      case 'guard':
+        return this.#onLegId(ref, (plan, _call, leg) => {
+          if (leg.acceptancePushedAt !== null && !leg.guardReleased) this.#releaseGuard(plan, leg)
+        })
+      case 'transfer':
+        return this.#onCall(ref, async (plan, call, legs, now) => {
+          const waiting =
+            (call.negotiation.type === 'slowStart' && call.transfer) ||
+            (call.negotiation.type === 'offerPending' && call.replacesCallIds.length > 0)
+          if (!waiting || call.state === 'ended') return
+          await this.#failTransfer(plan, call, legs, now)
+        })
+      default:
+        this.#ctx.log.warn({ kind: timer.kind }, 'unknown timer kind')
+    }
+  }
+
+  /** Ends calls whose armed legs went silent (§11.13). */
+  async sweepSilentLegs(): Promise<void> {
+    const now = this.#ctx.clock.now()
+    const silent = await this.#ctx.store.listSilentLegs(now - this.#ctx.config.timings.livenessMs)
+    for (const stale of silent) {
+      await this.#onLegId(stale.id, async (plan, call, leg, now2, legs) => {
+        if (
+          leg.state !== 'active' ||
+          !leg.livenessArmed ||
+          (leg.lastSeenAt ?? 0) >= now2 - this.#ctx.config.timings.livenessMs
+        )
+          return
+        this.#ctx.log.info(
+          { legId: leg.id, callId: call.id },
+          'leg silent past the liveness timeout; ending its call',
+        )
+        const otherCallees = [...legs.values()].filter(
+          (l) => l.id !== leg.id && l.id !== call.callerLegId && l.state === 'active',
+        )
+        if (call.answeredLegId === null && leg.id !== call.callerLegId && otherCallees.length > 0) {
+          // One silent ringing device does not end a call that still rings elsewhere.
+          this.#terminateLeg(plan, leg, EVENT_REASONS.livenessTimeoutCallee, now2)
+          return
+        }
+        await this.#endCall(plan, call, legs, now2, {
+          end: EVENT_REASONS.livenessTimeout,
+          cancel: EVENT_REASONS.livenessTimeoutCallee,
+          reason: 'liveness timeout',
+        })
+      })
+    }
+  }
+
+  /** A channel is being removed (§11.14): cancel its unanswered callee legs; end calls left without callee. */
+  async channelRemoved(channel: Channel): Promise<void> {
+    const legs = await this.#ctx.store.listActiveLegsByChannel(channel.id)
+    for (const stale of legs) {
+      await this.#onLegId(stale.id, async (plan, call, leg, now, all) => {
+        if (leg.state !== 'active' || call.answeredLegId !== null) return // answered legs: liveness rule
+        this.#terminateLeg(plan, leg, EVENT_REASONS.channelGone, now)
+        const remaining = [...all.values()].filter((l) => l.id !== call.callerLegId && l.state === 'active')
+        if (remaining.length === 0) {
+          await this.#endCall(plan, call, all, now, {
+            end: EVENT_REASONS.channelGone,
+            cancel: EVENT_REASONS.channelGone,
+            reason: 'callee unreachable',
+          })
+        }
+      })
+    }
+  }
+
+  // ── building blocks ─────────────────────────────────────────────────────────────────────────────────
+
+  #newLeg(
+    callId: string,
+    userId: string,
+    username: string,
+    role: Leg['role'],
+    channelId: string | null,
+    now: number,
+  ): Leg {
+    return {
+      id: newId('leg'),
+      callId,
+      userId,
+      username,
+      role,
+      channelId,
+      state: 'active',
+      terminal: null,
+      livenessArmed: false,
+      lastSeenAt: null,
+      acceptancePushedAt: null,
+      guardReleased: false,
+      held: [],
+      createdAt: now,
+      version: 0,
+    }
+  }
+
+  /** One callee leg per call-subscribed channel, each invited on its own channel (§11.2); no-answer timer. */
+  #invite(plan: Plan, call: Call, callee: User, channels: Channel[], sdp: string, now: number): void {
+    for (const channel of channels) {
+      const leg = this.#newLeg(call.id, callee.id, callee.username, 'callee', channel.id, now)
+      plan.newLegs.push(leg)
+      this.#note(
+        plan,
+        leg,
+        {
+          wrtcsSessionInvitationNotification: {
+            id: randomUUID(),
+            link: link(leg),
+            offer: { sdp },
+            originatorAddress: call.originatorAddress,
+            originatorName: call.originatorName,
+            tParticipantAddress: call.tParticipantAddress,
+          },
+        },
+        now,
+      )
+    }
+    plan.timers.push(this.#timer('no-answer', call.id, now + this.#ctx.config.timings.noAnswerMs))
+  }
+
+  #initialAnswer(plan: Plan, call: Call, leg: Leg, legs: Map<string, Leg>, sdp: string, now: number): void {
+    transition(call, 'connected')
+    call.answeredLegId = leg.id
+    call.answeredAt = now
+    this.#touch(plan, call)
+    plan.cancelTimers.push(this.#timerId('no-answer', call.id))
+    // §11.13: the liveness clock of both legs is armed when the call is answered.
+    leg.livenessArmed = true
+    leg.lastSeenAt = now
+    this.#touch(plan, leg)
+    const caller = legs.get(call.callerLegId)
+    if (caller?.state === 'active') {
+      caller.livenessArmed = true
+      caller.lastSeenAt = Math.max(caller.lastSeenAt ?? 0, now)
+      if (call.replacesCallIds.length > 0) {
+        // §11.16 step 6: the transferred party gets C's SDP as the answer to its own offer.
+        this.#note(plan, caller, this.#answerFrame(caller, sdp), now)
+      } else {
+        this.#note(
+          plan,
+          caller,
+          { wrtcsAcceptanceNotification: { id: randomUUID(), link: link(caller), answer: { sdp } } },
+          now,
+        )
+        // §11.12: hold back offers to the caller until it has applied the acceptance (status request) or 1 s.
+        caller.acceptancePushedAt = now
+        caller.guardReleased = false
+        plan.timers.push(this.#timer('guard', caller.id, now + this.#ctx.config.timings.guardMs))
+      }
+      this.#touch(plan, caller)
+    }
+    for (const other of legs.values()) {
+      if (other.id !== leg.id && other.id !== call.callerLegId && other.state === 'active') {
+        this.#terminateLeg(plan, other, EVENT_REASONS.answeredElsewhere, now)
+      }
+    }
+  }
+
+  /** The slow-start reply of a transfer (§11.16 step 3, §11.17 step 3): B's fresh offer. */
+  async #transferOffer(
+    plan: Plan,
+    call: Call,
+    moving: Leg,
+    legs: Map<string, Leg>,
+    sdp: string,
+    now: number,
+  ): Promise<void> {
+    const transfer = call.transfer!
+    call.negotiation = { type: 'idle' }
+    this.#touch(plan, call)
+    plan.cancelTimers.push(this.#timerId('transfer', call.id))
+    const newCallId = newId('call')
+    if (transfer.kind === 'direct') {
+      const account = { accountId: call.accountId }
+      const target = await this.#resolveIn(account.accountId, moving, transfer.targetAddress)
+      const channels = target ? await this.#ctx.store.listSubscribedChannels(target.id) : []
+      if (!target || channels.length === 0) {
+        await this.#failTransfer(plan, call, legs, now)
+        return
+      }
+      const movingUser = await this.#ctx.store.getUser(moving.userId)
+      const newCall: Call = {
+        ...call,
+        id: newCallId,
+        state: 'initiated',
+        callerLegId: moving.id,
+        answeredLegId: null,
+        negotiation: { type: 'idle' },
+        offerSdp: sdp,
+        originatorAddress: movingUser ? `sip:${movingUser.login}` : call.originatorAddress,
+        originatorName: moving.username,
+        tParticipantAddress: transfer.targetAddress,
+        callerUsername: moving.username,
+        calleeUsername: target.username,
+        transfer: null,
+        replacesCallIds: [call.id],
+        createdAt: now,
+        answeredAt: null,
+        endedAt: null,
+        endReason: null,
+        version: 0,
+      }
+      moving.callId = newCallId
+      this.#touch(plan, moving)
+      plan.newCalls.push(newCall)
+      this.#invite(plan, newCall, target, channels, sdp, now)
+    } else {
+      const targetLeg = await this.#ctx.store.getLeg(transfer.targetLegId ?? '')
+      const otherCall = await this.#ctx.store.getCall(transfer.otherCallId ?? '')
+      if (!targetLeg || targetLeg.state !== 'active' || !otherCall || otherCall.state === 'ended') {
+        await this.#failTransfer(plan, call, legs, now)
+        return
+      }
+      // §11.17: B and C form a new call; B's fresh offer reaches C as a re-offer on C's existing leg.
+      const newCall: Call = {
+        ...call,
+        id: newCallId,
+        state: 'connected',
+        callerLegId: moving.id,
+        answeredLegId: targetLeg.id,
+        negotiation: { type: 'offerPending', fromLegId: moving.id },
+        offerSdp: sdp,
+        callerUsername: moving.username,
+        calleeUsername: targetLeg.username,
+        transfer: null,
+        replacesCallIds: [call.id, otherCall.id],
+        createdAt: now,
+        answeredAt: now,
+        endedAt: null,
+        endReason: null,
+        version: 0,
+      }
+      moving.callId = newCallId
+      targetLeg.callId = newCallId
+      this.#touch(plan, moving)
+      this.#touch(plan, targetLeg)
+      plan.newCalls.push(newCall)
+      this.#note(plan, targetLeg, this.#offerFrame(targetLeg, sdp), now)
+      plan.timers.push(this.#timer('transfer', newCallId, now + this.#ctx.config.timings.transferMs))
+    }
+  }
+
+  /** A transfer's new call completed: the calls it replaces end, telling the transferor (§11.16 step 7). */
+  async #completeReplacement(plan: Plan, call: Call, now: number): Promise<void> {
+    const replaced = call.replacesCallIds
+    call.replacesCallIds = []
+    this.#touch(plan, call)
+    plan.cancelTimers.push(this.#timerId('transfer', call.id))
+    for (const id of replaced) {
+      const old = plan.calls.get(id) ?? (await this.#ctx.store.getCall(id))
+      if (!old || old.state === 'ended') continue
+      await this.#endCall(plan, old, await this.#legMap(plan, old), now, {
+        end: EVENT_REASONS.transferred,
+        cancel: EVENT_REASONS.transferred,
+        reason: 'transferred',
+      })
+    }
+  }
+
+  /** A transfer failed: every leg involved gets SessionEnded (§11.16, §11.17 failure rules). */
+  async #failTransfer(plan: Plan, call: Call, legs: Map<string, Leg>, now: number): Promise<void> {
+    const failed: Ending = {
+      end: EVENT_REASONS.transferFailed,
+      cancel: EVENT_REASONS.transferFailed,
+      reason: 'transfer failed',
+    }
+    const related = [...call.replacesCallIds, call.transfer?.otherCallId].filter((x): x is string =>
+      Boolean(x),
+    )
+    await this.#endCall(plan, call, legs, now, failed)
+    for (const id of related) {
+      const other = plan.calls.get(id) ?? (await this.#ctx.store.getCall(id))
+      if (other && other.state !== 'ended')
+        await this.#endCall(plan, other, await this.#legMap(plan, other), now, failed)
+    }
+  }
+
+  /** Ends a call: every active leg gets its terminal event per `ending` (§8.5, §9.5). */
+  async #endCall(plan: Plan, call: Call, legs: Map<string, Leg>, now: number, ending: Ending): Promise<void> {
+    for (const leg of legs.values()) {
+      if (leg.state !== 'active' || leg.callId !== call.id) continue
+      if (leg.id === ending.actorLegId) {
+        leg.state = 'ended'
+        this.#touch(plan, leg)
+      } else if (call.answeredLegId === null && leg.id !== call.callerLegId) {
+        // §9.5 MUST: unanswered callee legs get Cancelled; answered legs never do.
+        this.#terminateLeg(plan, leg, ending.cancel, now)
+      } else {
+        this.#terminateLeg(plan, leg, ending.end, now)
+      }
+    }
+    transition(call, 'ended')
+    call.endedAt = now
+    call.endReason = ending.reason
+    call.negotiation = { type: 'idle' }
+    this.#touch(plan, call)
+    plan.cancelTimers.push(this.#timerId('no-answer', call.id), this.#timerId('transfer', call.id))
+    // A transfer's call that ends before completing takes the calls it would have replaced with it.
+    if (call.replacesCallIds.length > 0) {
+      const replaced = call.replacesCallIds
+      call.replacesCallIds = []
+      for (const id of replaced) {
+        const old = plan.calls.get(id) ?? (await this.#ctx.store.getCall(id))
+        if (old && old.state !== 'ended') {
+          await this.#endCall(plan, old, await this.#legMap(plan, old), now, {
+            end: EVENT_REASONS.transferFailed,
+            cancel: EVENT_REASONS.transferFailed,
+            reason: 'transfer failed',
+          })
+        }
+      }
+    }
+  }
+
+  /** Sends a leg its terminal event and records it for repeats; Cancelled is repeated 1.5 s later (§11.7). */
+  #terminateLeg(plan: Plan, leg: Leg, reason: EventReason, now: number): void {
+    const cancelled = reason.eventType === 'Cancelled'
+    leg.state = cancelled ? 'cancelled' : 'ended'
+    leg.terminal = {
+      eventType: cancelled ? 'Cancelled' : 'SessionEnded',
+      statusCode: reason.statusCode,
+      reasonText: reason.reasonText,
+    }
+    this.#touch(plan, leg)
+    this.#note(plan, leg, this.#eventFrame(leg, leg.terminal), now)
+    if (cancelled)
+      plan.timers.push(this.#timer('repeat', leg.id, now + this.#ctx.config.timings.cancelRepeatMs))
+  }
+
+  #event(plan: Plan, leg: Leg, reason: EventReason, now: number): void {
+    this.#note(plan, leg, this.#eventFrame(leg, reason), now)
+  }
+
+  #eventFrame(
+    leg: Leg,
+    reason: { eventType: 'Ringing' | 'SessionEnded' | 'Cancelled'; statusCode: number; reasonText: string },
+  ): Notification {
+    return {
+      wrtcsEventNotification: {
+        id: randomUUID(),
+        eventType: reason.eventType,
+        link: link(leg),
+        statusCode: reason.statusCode,
+        reasonText: reason.reasonText,
+      },
+    }
+  }
+
+  #offerFrame(leg: Leg, sdp: string): Notification {
+    return { wrtcsOfferNotification: { id: randomUUID(), link: link(leg), offer: { sdp } } }
+  }
+
+  #answerFrame(leg: Leg, sdp: string): Notification {
+    return { wrtcsAnswerNotification: { id: randomUUID(), link: link(leg), answer: { sdp } } }
+  }
+
+  /**
+   * Queues a notification for a leg, honouring the early re-offer guard (§11.12): while a caller leg's
+   * guard is up, offers are held back, and so is everything behind a held frame.
+   */
+  #note(plan: Plan, leg: Leg, frame: Notification, now: number): void {
+    if (leg.acceptancePushedAt !== null && !leg.guardReleased) {
+      const guardUp = now < leg.acceptancePushedAt + this.#ctx.config.timings.guardMs
+      if (!guardUp) {
+        this.#releaseGuard(plan, leg)
+      } else if ('wrtcsOfferNotification' in frame || leg.held.length > 0) {
+        leg.held.push(JSON.stringify(frame))
+        this.#touch(plan, leg)
+        return
+      }
+    }
+    plan.notes.push({ leg, frame })
+  }
+
+  #releaseGuard(plan: Plan, leg: Leg): void {
+    leg.guardReleased = true
+    const held = leg.held
+    leg.held = []
+    this.#touch(plan, leg)
+    for (const text of held) plan.notes.push({ leg, frame: JSON.parse(text) as Notification })
+  }
+
+  /** The other party of `legId` in `call`: caller ↔ answered callee; unanswered callees ↔ caller. */
+  #peerId(call: Call, legId: string): string | undefined {
+    if (legId === call.callerLegId) return call.answeredLegId ?? undefined
+    return call.callerLegId
+  }
+
+  #timerId(kind: (typeof TIMER_KINDS)[number], ref: string): string {
+    return `${kind}:${ref}`
+  }
+
+  #timer(kind: (typeof TIMER_KINDS)[number], ref: string, dueAt: number): Timer {
+    return { id: this.#timerId(kind, ref), kind, dueAt, payload: { ref } }
+  }
+
+  #touch(plan: Plan, record: Call | Leg): void {
+    if ('callerLegId' in record) {
+      if (!plan.newCalls.includes(record)) plan.calls.set(record.id, record)
+    } else if (!plan.newLegs.includes(record)) {
+      plan.legs.set(record.id, record)
+    }
+  }
+
+  /** The call's legs, preferring the copies this plan already changed (so no change is lost). */
+  async #legMap(plan: Plan, call: Call): Promise<Map<string, Leg>> {
+    const stored = await this.#ctx.store.listLegs(call.id)
+    const legs = new Map<string, Leg>()
+    for (const l of stored) {
+      const own = plan.legs.get(l.id) ?? l
+      if (own.callId === call.id) legs.set(l.id, own)
+    }
+    for (const l of [...plan.legs.values(), ...plan.newLegs]) if (l.callId === call.id) legs.set(l.id, l)
+    return legs
+  }
+
+  // ── lookups ─────────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Finds the user an address names, within the actor's account (§8.1 callee lookup): `user@domain` against
+   * `services-identity`; also a bare `preferred_username`, and a local part that is unique in the account.
+   * Anything else, including users of other accounts, is "not found" (never revealing that they exist).
+   */
+  async #resolve(actor: Actor, address: string, field: string): Promise<User> {
+    const user = await this.#resolveIn(actor.accountId, { username: actor.username }, address)
+    if (!user) throw apiError('NOT_FOUND_INPUT', field)
+    return user
+  }
+
+  async #resolveIn(
+    accountId: string,
+    _from: { username: string },
+    address: string,
+  ): Promise<User | undefined> {
+    const bare = address.trim().replace(/^[a-z][a-z0-9+.-]*:/i, '')
+    if (!bare || bare.length > 320) return undefined
+    const at = bare.lastIndexOf('@')
+    const local = at > 0 ? bare.slice(0, at) : bare
+    if (at > 0) {
+      const exact = await this.#ctx.store.getUserByLogin(accountId, bare.toLowerCase())
+      if (exact) return exact
+    }
+    const byName = await this.#ctx.store.getUserByUsername(accountId, local)
+    if (byName) return byName
+    const byLocal = await this.#ctx.store.listUsersByLocalPart(accountId, local.toLowerCase())
+    return byLocal.length === 1 ? byLocal[0] : undefined
+  }
+
+  /** The callee's call-subscribed channels; none means "not found" (§11.9). */
+  async #reachableChannels(user: User, field: string): Promise<Channel[]> {
+    const channels = await this.#ctx.store.listSubscribedChannels(user.id)
+    if (channels.length === 0) throw apiError('NOT_FOUND_INPUT', field)
+    return channels
+  }
+
+  // ── execution ───────────────────────────────────────────────────────────────────────────────────────
+
+  /** Loads the actor's own leg (404 otherwise, §8.0) and runs `fn` under its call's lock. */
+  async #onLeg(
+    actor: Actor,
+    legId: string,
+    respond: Respond,
+    fn: (plan: Plan, call: Call, leg: Leg, legs: Map<string, Leg>, now: number) => void | Promise<void>,
+  ): Promise<void> {
+    const first = await this.#ctx.store.getLeg(legId)
+    if (!first || first.userId !== actor.userId) throw apiError('NO_SUCH_SESSION')
+    await this.#execute([first.callId], respond, async () => {
+      const leg = await this.#ctx.store.getLeg(legId)
+      if (!leg || leg.callId !== first.callId) throw new ConflictError('leg moved to another call')
+      const call = await this.#ctx.store.getCall(leg.callId)
+      if (!call) throw apiError('NO_SUCH_SESSION')
+      const plan = emptyPlan()
+      const legs = await this.#legMap(plan, call)
+      legs.set(leg.id, leg)
+      await fn(plan, call, leg, legs, this.#ctx.clock.now())
+      return plan
+    })
+  }
+
+  async #onLegId(
+    legId: string,
+    fn: (plan: Plan, call: Call, leg: Leg, now: number, legs: Map<string, Leg>) => void | Promise<void>,
+  ): Promise<void> {
+    const first = await this.#ctx.store.getLeg(legId)
+    if (!first) return
+    await this.#execute([first.callId], undefined, async () => {
+      const leg = await this.#ctx.store.getLeg(legId)
+      const call = leg ? await this.#ctx.store.getCall(leg.callId) : undefined
+      const plan = emptyPlan()
+      if (!leg || !call) return plan
+      const legs = await this.#legMap(plan, call)
+      legs.set(leg.id, leg)
+      await fn(plan, call, leg, this.#ctx.clock.now(), legs)
+      return plan
+    })
+  }
+
+  async #onCall(
+    callId: string,
+    fn: (plan: Plan, call: Call, legs: Map<string, Leg>, now: number) => void | Promise<void>,
+  ): Promise<void> {
+    await this.#execute([callId], undefined, async () => {
+      const plan = emptyPlan()
+      const call = await this.#ctx.store.getCall(callId)
+      if (!call) return plan
+      await fn(plan, call, await this.#legMap(plan, call), this.#ctx.clock.now())
+      return plan
+    })
+  }
+
+  /**
+   * Builds a plan under the call lock, commits it (retrying on a version conflict), schedules its timers,
+   * writes the response, and only then queues its notifications (§8.1: the response goes first).
+   */
+  async #execute(keys: string[], respond: Respond | undefined, build: () => Promise<Plan>): Promise<void> {
+    const key = keys[0]!
+    await this.#locks.run(key, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const plan = await build()
+        try {
+          await this.#ctx.store.commit({
+            newCalls: plan.newCalls,
+            newLegs: plan.newLegs,
+            calls: [...plan.calls.values()],
+            legs: [...plan.legs.values()],
+          })
+        } catch (err) {
+          if (err instanceof ConflictError && attempt < 5) continue
+          throw err
+        }
+        for (const id of plan.cancelTimers) {
+          if (!plan.timers.some((t) => t.id === id)) await this.#ctx.store.cancelTimer(id)
+        }
+        for (const timer of plan.timers) await this.#ctx.store.scheduleTimer(timer)
+        if (plan.error) {
+          await this.#deliver(plan)
+          throw plan.error
+        }
+        if (respond && plan.reply) await respond(plan.reply.status, plan.reply.body)
+        await this.#deliver(plan)
+        return
+      }
+    })
+  }
+
+  async #deliver(plan: Plan): Promise<void> {
+    if (plan.notes.length === 0) return
+    const channelsByUser = new Map<string, string[]>()
+    const outgoing = []
+    for (const { leg, frame } of plan.notes) {
+      let channelIds: string[]
+      if (leg.channelId) {
+        channelIds = [leg.channelId]
+      } else {
+        // §11.2: a caller leg's notifications go to every call-subscribed channel of its user.
+        let ids = channelsByUser.get(leg.userId)
+        if (!ids) {
+          ids = (await this.#ctx.store.listSubscribedChannels(leg.userId)).map((c) => c.id)
+          channelsByUser.set(leg.userId, ids)
+        }
+        channelIds = ids
+      }
+      if (channelIds.length === 0) {
+        this.#ctx.log.info({ legId: leg.id }, 'notification dropped: the user has no call subscription')
+        continue
+      }
+      outgoing.push({ channelIds, legId: leg.id, frame })
+    }
+    await this.#notifier.send(outgoing)
+  }
+}

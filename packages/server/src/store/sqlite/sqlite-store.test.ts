@@ -1,0 +1,268 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { openStore } from '../index.js'
+import { runStoreContract } from '../store.contract.js'
+import type { Call, Channel, Leg, Store } from '../types.js'
+import { migrations } from './migrations.js'
+import { SqliteStore } from './sqlite-store.js'
+
+const tempRoot = mkdtempSync(join(tmpdir(), 'parley-sqlite-store-'))
+let fileCount = 0
+
+/** A fresh database path under the suite's temp directory. */
+function tempFile(): string {
+  fileCount += 1
+  return join(tempRoot, `store-${fileCount}.db`)
+}
+
+afterAll(() => {
+  rmSync(tempRoot, { recursive: true, force: true })
+})
+
+async function migrated(filename: string): Promise<SqliteStore> {
+  const store = new SqliteStore(filename)
+  await store.migrate()
+  return store
+}
+
+runStoreContract('SQLite in memory', () => migrated(':memory:'))
+runStoreContract('SQLite file', () => migrated(tempFile()))
+
+describe('SqliteStore', () => {
+  const open: Store[] = []
+
+  /** Tracks a store so that afterEach closes it even when the test fails half-way. */
+  function track<T extends Store>(store: T): T {
+    open.push(store)
+    return store
+  }
+
+  afterEach(async () => {
+    for (const store of open.splice(0)) await store.close()
+  })
+
+  it('migrate() twice applies each migration once and records it in schema_migrations', async () => {
+    const file = tempFile()
+    const store = track(new SqliteStore(file))
+    await store.migrate()
+    await store.migrate()
+    await store.close()
+
+    const db = new Database(file, { readonly: true })
+    try {
+      const rows = db
+        .prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version')
+        .all() as {
+        version: number
+        name: string
+        applied_at: number
+      }[]
+      expect(rows.map(({ version, name }) => ({ version, name }))).toStrictEqual(
+        migrations.map(({ version, name }) => ({ version, name })),
+      )
+      for (const row of rows) expect(row.applied_at).toBeGreaterThan(0)
+    } finally {
+      db.close()
+    }
+  })
+
+  it('migrate() on a database migrated by a newer server throws', async () => {
+    const file = tempFile()
+    const store = track(await migrated(file))
+    await store.close()
+    const db = new Database(file)
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+      migrations.length + 1,
+      'from-the-future',
+      Date.now(),
+    )
+    db.close()
+
+    const again = track(new SqliteStore(file))
+    await expect(again.migrate()).rejects.toThrow(/newer than this server/)
+  })
+
+  it('migrations are numbered 1, 2, 3… in order with unique names', () => {
+    expect(migrations.map((migration) => migration.version)).toStrictEqual(
+      migrations.map((_, index) => index + 1),
+    )
+    expect(new Set(migrations.map((migration) => migration.name)).size).toBe(migrations.length)
+  })
+
+  it('new SqliteStore() creates the missing parent directories and opens the file in WAL mode', async () => {
+    const file = join(tempRoot, 'nested', 'deeper', 'parley.db')
+    const store = track(await migrated(file))
+    await store.createAccount({ id: 'acc-wal', clientId: 'client-wal', name: 'WAL', createdAt: 1 })
+    expect(existsSync(file)).toBe(true)
+    await store.close()
+
+    const db = new Database(file, { readonly: true })
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
+    } finally {
+      db.close()
+    }
+  })
+
+  it('a file database keeps every kind of state across close and reopen', async () => {
+    const file = tempFile()
+    const first = track(await migrated(file))
+    const secret = await first.getOrCreateSecret('jwt', () => 'signing-key')
+    await first.createAccount({ id: 'acc-1', clientId: 'client-1', name: 'Acme', createdAt: 1 })
+    await first.createUser({
+      id: 'user-1',
+      accountId: 'acc-1',
+      login: 'alice@example.com',
+      username: 'alice',
+      passwordHash: 'hash',
+      createdAt: 2,
+    })
+    const channel: Channel = {
+      id: 'ch-1',
+      userId: 'user-1',
+      accountId: 'acc-1',
+      username: 'alice',
+      correlator: null,
+      lifetime: 3600,
+      connCheckRole: 'client',
+      createdAt: 3,
+      lastActiveAt: 3,
+      everConnected: true,
+    }
+    await first.createChannel(channel)
+    await first.createSubscription({
+      id: 'sub-1',
+      channelId: 'ch-1',
+      userId: 'user-1',
+      correlator: null,
+      createdAt: 4,
+    })
+    await first.appendFrames([{ channelId: 'ch-1', id: 'n-1', kind: 'k', legId: null, frame: '{"a":1}' }])
+    const call: Call = {
+      id: 'call-1',
+      accountId: 'acc-1',
+      state: 'ringing',
+      callerLegId: 'leg-1',
+      answeredLegId: null,
+      negotiation: { type: 'offerPending', fromLegId: 'leg-1' },
+      offerSdp: 'v=0',
+      originatorAddress: 'alice@example.com',
+      originatorName: 'Alice',
+      tParticipantAddress: 'bob@example.com',
+      callerUsername: 'alice',
+      calleeUsername: 'bob',
+      transfer: null,
+      replacesCallIds: [],
+      createdAt: 5,
+      answeredAt: null,
+      endedAt: null,
+      endReason: null,
+      version: 0,
+    }
+    const leg: Leg = {
+      id: 'leg-1',
+      callId: 'call-1',
+      userId: 'user-1',
+      username: 'alice',
+      role: 'caller',
+      channelId: null,
+      state: 'active',
+      terminal: null,
+      livenessArmed: true,
+      lastSeenAt: 6,
+      acceptancePushedAt: null,
+      guardReleased: false,
+      held: ['{"held":1}'],
+      createdAt: 5,
+      version: 0,
+    }
+    await first.commit({ newCalls: [call], newLegs: [leg] })
+    const timer = { id: 'timer-1', kind: 'noAnswer', dueAt: 7, payload: { callId: 'call-1' } }
+    await first.scheduleTimer(timer)
+    await first.close()
+
+    const second = track(await migrated(file))
+    expect(await second.getOrCreateSecret('jwt', () => 'another-key')).toBe(secret)
+    expect(await second.getUserByUsername('acc-1', 'alice')).toMatchObject({ id: 'user-1' })
+    expect(await second.getChannel('ch-1')).toStrictEqual(channel)
+    expect(await second.getSubscriptionByChannel('ch-1')).toMatchObject({ id: 'sub-1' })
+    expect(await second.getCall('call-1')).toStrictEqual(call)
+    expect(await second.listLegs('call-1')).toStrictEqual([leg])
+    await second.appendFrames([{ channelId: 'ch-1', id: 'n-2', kind: 'k', legId: null, frame: '{"a":2}' }])
+    expect((await second.listUndelivered('ch-1', 10)).map((frame) => [frame.seq, frame.id])).toStrictEqual([
+      [1, 'n-1'],
+      [2, 'n-2'],
+    ])
+    expect(await second.claimDueTimers(7, 10)).toStrictEqual([timer])
+  })
+
+  it('getters after close() reject instead of touching a closed database', async () => {
+    const store = track(await migrated(':memory:'))
+    await store.close()
+    await expect(store.getAccount('acc')).rejects.toThrow()
+  })
+})
+
+describe('openStore()', () => {
+  let store: Store | undefined
+
+  beforeEach(() => {
+    store = undefined
+  })
+
+  afterEach(async () => {
+    await store?.close()
+  })
+
+  it('openStore("sqlite::memory:") returns a migrated in-memory store', async () => {
+    store = await openStore('sqlite::memory:')
+    await store.createAccount({ id: 'acc', clientId: 'client', name: 'Acme', createdAt: 1 })
+    expect(await store.getAccountByClientId('client')).toMatchObject({ id: 'acc' })
+  })
+
+  it('openStore("sqlite:/abs/path.db") opens the file at that absolute path', async () => {
+    const file = join(tempRoot, 'absolute', 'parley.db')
+    store = await openStore(`sqlite:${file}`)
+    await store.createAccount({ id: 'acc', clientId: 'client', name: 'Acme', createdAt: 1 })
+    expect(existsSync(file)).toBe(true)
+  })
+
+  it('openStore("sqlite:./data/parley.db") resolves the path against the working directory', async () => {
+    const cwd = join(tempRoot, 'cwd')
+    store = await openStore('sqlite:./data/parley.db', { cwd })
+    expect(existsSync(join(cwd, 'data', 'parley.db'))).toBe(true)
+  })
+
+  it('openStore() of a postgres:// or postgresql:// URL says the PostgreSQL adapter is not available yet', async () => {
+    await expect(openStore('postgres://parley:secret@127.0.0.1/parley')).rejects.toThrow(
+      /PostgreSQL adapter is not available yet/,
+    )
+    await expect(openStore('postgresql://127.0.0.1/parley')).rejects.toThrow(
+      /PostgreSQL adapter is not available yet/,
+    )
+  })
+
+  it('openStore() of a postgres URL does not echo its password', async () => {
+    const error = await openStore('postgres://parley:hunter2@127.0.0.1/parley').then(
+      () => expect.fail('expected a rejection'),
+      (reason: unknown) => reason,
+    )
+    expect(error).toBeInstanceOf(Error)
+    expect((error as Error).message).not.toContain('hunter2')
+  })
+
+  it('openStore() of an unknown or malformed URL throws an error naming the accepted forms', async () => {
+    for (const url of [
+      'mysql://127.0.0.1/parley',
+      './data/parley.db',
+      'sqlite:',
+      'sqlite://host/parley.db',
+      '',
+    ]) {
+      await expect(openStore(url), url).rejects.toThrow(/sqlite:\.\/data\/parley\.db.*sqlite::memory:/)
+    }
+  })
+})

@@ -1,0 +1,818 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { ConflictError, DuplicateError } from '../types.js'
+import type {
+  Account,
+  Call,
+  CallChange,
+  CallRecord,
+  Channel,
+  Leg,
+  NewOutboxFrame,
+  OutboxFrame,
+  Store,
+  Subscription,
+  Timer,
+  User,
+} from '../types.js'
+import { migrations } from './migrations.js'
+import type { Migration } from './migrations.js'
+
+interface AccountRow {
+  id: string
+  client_id: string
+  name: string
+  created_at: number
+}
+
+interface UserRow {
+  id: string
+  account_id: string
+  login: string
+  username: string
+  password_hash: string
+  created_at: number
+}
+
+interface ChannelRow {
+  id: string
+  user_id: string
+  account_id: string
+  username: string
+  correlator: string | null
+  lifetime: number
+  conn_check_role: Channel['connCheckRole']
+  created_at: number
+  last_active_at: number
+  ever_connected: number
+}
+
+interface SubscriptionRow {
+  id: string
+  channel_id: string
+  user_id: string
+  correlator: string | null
+  created_at: number
+}
+
+interface OutboxRow {
+  channel_id: string
+  seq: number
+  id: string
+  kind: string
+  leg_id: string | null
+  frame: string
+  created_at: number
+  delivered_at: number | null
+}
+
+interface CallRow {
+  id: string
+  account_id: string
+  state: Call['state']
+  caller_leg_id: string
+  answered_leg_id: string | null
+  negotiation: string
+  offer_sdp: string
+  originator_address: string
+  originator_name: string
+  t_participant_address: string
+  caller_username: string
+  callee_username: string
+  transfer: string | null
+  replaces_call_ids: string
+  created_at: number
+  answered_at: number | null
+  ended_at: number | null
+  end_reason: string | null
+  version: number
+}
+
+interface LegRow {
+  id: string
+  call_id: string
+  user_id: string
+  username: string
+  role: Leg['role']
+  channel_id: string | null
+  state: Leg['state']
+  terminal: string | null
+  liveness_armed: number
+  last_seen_at: number | null
+  acceptance_pushed_at: number | null
+  guard_released: number
+  held: string
+  created_at: number
+  version: number
+}
+
+interface TimerRow {
+  id: string
+  kind: string
+  due_at: number
+  payload: string
+}
+
+// Column lists, so that no query selects internal columns (users.local_part, channels.last_seq) into a
+// record by accident.
+const ACCOUNT_COLUMNS = 'id, client_id, name, created_at'
+const USER_COLUMNS = 'id, account_id, login, username, password_hash, created_at'
+const CHANNEL_COLUMNS =
+  'c.id, c.user_id, c.account_id, c.username, c.correlator, c.lifetime, c.conn_check_role, c.created_at, ' +
+  'c.last_active_at, c.ever_connected'
+const SUBSCRIPTION_COLUMNS = 'id, channel_id, user_id, correlator, created_at'
+const OUTBOX_COLUMNS = 'channel_id, seq, id, kind, leg_id, frame, created_at, delivered_at'
+const CALL_COLUMNS =
+  'id, account_id, state, caller_leg_id, answered_leg_id, negotiation, offer_sdp, originator_address, ' +
+  'originator_name, t_participant_address, caller_username, callee_username, transfer, replaces_call_ids, ' +
+  'created_at, answered_at, ended_at, end_reason, version'
+const LEG_COLUMNS =
+  'id, call_id, user_id, username, role, channel_id, state, terminal, liveness_armed, last_seen_at, ' +
+  'acceptance_pushed_at, guard_released, held, created_at, version'
+
+// Named parameters of the call and leg statements; `version` is the expected (stored) version in updates.
+const CALL_PARAMS =
+  '@id, @accountId, @state, @callerLegId, @answeredLegId, @negotiation, @offerSdp, @originatorAddress, ' +
+  '@originatorName, @tParticipantAddress, @callerUsername, @calleeUsername, @transfer, @replacesCallIds, ' +
+  '@createdAt, @answeredAt, @endedAt, @endReason, @version'
+const CALL_ASSIGNMENTS =
+  'account_id = @accountId, state = @state, caller_leg_id = @callerLegId, answered_leg_id = @answeredLegId, ' +
+  'negotiation = @negotiation, offer_sdp = @offerSdp, originator_address = @originatorAddress, ' +
+  'originator_name = @originatorName, t_participant_address = @tParticipantAddress, ' +
+  'caller_username = @callerUsername, callee_username = @calleeUsername, transfer = @transfer, ' +
+  'replaces_call_ids = @replacesCallIds, created_at = @createdAt, answered_at = @answeredAt, ' +
+  'ended_at = @endedAt, end_reason = @endReason, version = version + 1'
+const LEG_PARAMS =
+  '@id, @callId, @userId, @username, @role, @channelId, @state, @terminal, @livenessArmed, @lastSeenAt, ' +
+  '@acceptancePushedAt, @guardReleased, @held, @createdAt, @version'
+const LEG_ASSIGNMENTS =
+  'call_id = @callId, user_id = @userId, username = @username, role = @role, channel_id = @channelId, ' +
+  'state = @state, terminal = @terminal, liveness_armed = @livenessArmed, last_seen_at = @lastSeenAt, ' +
+  'acceptance_pushed_at = @acceptancePushedAt, guard_released = @guardReleased, held = @held, ' +
+  'created_at = @createdAt, version = version + 1'
+
+/**
+ * The embedded Store adapter (architecture §2): one SQLite file per deployment, or `:memory:` for tests.
+ *
+ * better-sqlite3 is synchronous; the async methods simply run their statements and resolve, which keeps
+ * every multi-statement operation atomic within this process. Write transactions start IMMEDIATE so that
+ * two processes sharing a file queue on `busy_timeout` instead of failing on a lock upgrade.
+ */
+export class SqliteStore implements Store {
+  readonly #db: Database.Database
+  readonly #statements = new Map<string, Database.Statement>()
+
+  /** Opens (creating if needed) the database at `filename`, or an in-memory one for `':memory:'`. */
+  constructor(filename: string) {
+    const memory = filename === ':memory:'
+    if (!memory) mkdirSync(dirname(filename), { recursive: true })
+    this.#db = new Database(filename)
+    // WAL lets readers run while one writer commits; NORMAL is durable across process crashes in WAL
+    // mode (only an OS crash can lose the last commits), which suits signalling state.
+    if (!memory) this.#db.pragma('journal_mode = WAL')
+    this.#db.pragma('synchronous = NORMAL')
+    this.#db.pragma('foreign_keys = ON')
+    this.#db.pragma('busy_timeout = 5000')
+  }
+
+  /**
+   * Applies every migration newer than the database, each in its own transaction together with its row in
+   * `schema_migrations`. Throws when the database was migrated by a newer server.
+   */
+  async migrate(): Promise<void> {
+    // The bookkeeping table is not a migration itself: it must exist before we can tell what is applied.
+    this.#db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, ' +
+        'applied_at INTEGER NOT NULL) STRICT',
+    )
+    const latest = migrations.at(-1)?.version ?? 0
+    const apply = this.#db.transaction((migration: Migration) => {
+      // Re-checked inside the write lock: another process may have applied it since we looked.
+      if (this.#appliedVersion() >= migration.version) return
+      this.#db.exec(migration.sql)
+      this.#statement('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        migration.version,
+        migration.name,
+        Date.now(),
+      )
+    })
+    const applied = this.#appliedVersion()
+    if (applied > latest) {
+      throw new Error(`database schema version ${applied} is newer than this server supports (${latest})`)
+    }
+    for (const migration of migrations) {
+      if (migration.version > applied) apply.immediate(migration)
+    }
+  }
+
+  /** Closes the database; later calls do nothing. */
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close()
+    this.#statements.clear()
+  }
+
+  async getOrCreateSecret(name: string, create: () => string): Promise<string> {
+    const run = this.#db.transaction((): string => {
+      const row = this.#statement('SELECT value FROM secrets WHERE name = ?').get(name) as
+        { value: string } | undefined
+      if (row) return row.value
+      const value = create()
+      this.#statement('INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)').run(
+        name,
+        value,
+        Date.now(),
+      )
+      return value
+    })
+    return run.immediate()
+  }
+
+  async createAccount(account: Account): Promise<void> {
+    try {
+      this.#statement('INSERT INTO accounts (id, client_id, name, created_at) VALUES (?, ?, ?, ?)').run(
+        account.id,
+        account.clientId,
+        account.name,
+        account.createdAt,
+      )
+    } catch (error) {
+      throw duplicate(error, { 'accounts.client_id': 'clientId', 'accounts.id': 'id' }) ?? error
+    }
+  }
+
+  async getAccount(id: string): Promise<Account | undefined> {
+    const row = this.#statement(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = ?`).get(id)
+    return row === undefined ? undefined : toAccount(row as AccountRow)
+  }
+
+  async getAccountByClientId(clientId: string): Promise<Account | undefined> {
+    const row = this.#statement(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE client_id = ?`).get(clientId)
+    return row === undefined ? undefined : toAccount(row as AccountRow)
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    const rows = this.#statement(`SELECT ${ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, rowid`).all()
+    return (rows as AccountRow[]).map(toAccount)
+  }
+
+  async createUser(user: User): Promise<void> {
+    try {
+      this.#statement(
+        'INSERT INTO users (id, account_id, login, local_part, username, password_hash, created_at) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ).run(
+        user.id,
+        user.accountId,
+        user.login,
+        localPart(user.login),
+        user.username,
+        user.passwordHash,
+        user.createdAt,
+      )
+    } catch (error) {
+      throw (
+        duplicate(error, { 'users.login': 'login', 'users.username': 'username', 'users.id': 'id' }) ?? error
+      )
+    }
+  }
+
+  async getUser(id: string): Promise<User | undefined> {
+    const row = this.#statement(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`).get(id)
+    return row === undefined ? undefined : toUser(row as UserRow)
+  }
+
+  async getUserByLogin(accountId: string, login: string): Promise<User | undefined> {
+    const row = this.#statement(`SELECT ${USER_COLUMNS} FROM users WHERE account_id = ? AND login = ?`).get(
+      accountId,
+      login,
+    )
+    return row === undefined ? undefined : toUser(row as UserRow)
+  }
+
+  async getUserByUsername(accountId: string, username: string): Promise<User | undefined> {
+    const row = this.#statement(
+      `SELECT ${USER_COLUMNS} FROM users WHERE account_id = ? AND username = ?`,
+    ).get(accountId, username)
+    return row === undefined ? undefined : toUser(row as UserRow)
+  }
+
+  async listUsersByLocalPart(accountId: string, localPartOfLogin: string): Promise<User[]> {
+    const rows = this.#statement(
+      `SELECT ${USER_COLUMNS} FROM users WHERE account_id = ? AND local_part = ? ORDER BY created_at, rowid`,
+    ).all(accountId, localPartOfLogin)
+    return (rows as UserRow[]).map(toUser)
+  }
+
+  async listUsers(accountId?: string): Promise<User[]> {
+    const rows =
+      accountId === undefined
+        ? this.#statement(`SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, rowid`).all()
+        : this.#statement(
+            `SELECT ${USER_COLUMNS} FROM users WHERE account_id = ? ORDER BY created_at, rowid`,
+          ).all(accountId)
+    return (rows as UserRow[]).map(toUser)
+  }
+
+  async deleteUser(id: string): Promise<boolean> {
+    // Channels, and through them subscriptions and outbox, go by ON DELETE CASCADE; calls and legs stay.
+    return this.#statement('DELETE FROM users WHERE id = ?').run(id).changes > 0
+  }
+
+  async createChannel(channel: Channel): Promise<void> {
+    try {
+      this.#statement(
+        'INSERT INTO channels (id, user_id, account_id, username, correlator, lifetime, conn_check_role, ' +
+          'created_at, last_active_at, ever_connected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(
+        channel.id,
+        channel.userId,
+        channel.accountId,
+        channel.username,
+        channel.correlator ?? null,
+        channel.lifetime,
+        channel.connCheckRole,
+        channel.createdAt,
+        channel.lastActiveAt,
+        bit(channel.everConnected),
+      )
+    } catch (error) {
+      throw duplicate(error, { 'channels.id': 'id' }) ?? error
+    }
+  }
+
+  async getChannel(id: string): Promise<Channel | undefined> {
+    const row = this.#statement(`SELECT ${CHANNEL_COLUMNS} FROM channels c WHERE c.id = ?`).get(id)
+    return row === undefined ? undefined : toChannel(row as ChannelRow)
+  }
+
+  async listChannelsByUser(userId: string): Promise<Channel[]> {
+    const rows = this.#statement(
+      `SELECT ${CHANNEL_COLUMNS} FROM channels c WHERE c.user_id = ? ORDER BY c.created_at, c.rowid`,
+    ).all(userId)
+    return (rows as ChannelRow[]).map(toChannel)
+  }
+
+  async deleteChannel(id: string): Promise<boolean> {
+    // Subscription and outbox go by ON DELETE CASCADE; legs keep their channel id as history.
+    return this.#statement('DELETE FROM channels WHERE id = ?').run(id).changes > 0
+  }
+
+  async touchChannels(ids: string[], at: number, connected: boolean): Promise<void> {
+    // `connected = false` (a periodic touch or a close) must not clear an earlier connection.
+    const touch = this.#statement(
+      'UPDATE channels SET last_active_at = ?, ever_connected = max(ever_connected, ?) WHERE id = ?',
+    )
+    this.#db
+      .transaction(() => {
+        for (const id of ids) touch.run(at, bit(connected), id)
+      })
+      .immediate()
+  }
+
+  async setChannelLifetime(id: string, lifetime: number): Promise<void> {
+    this.#statement('UPDATE channels SET lifetime = ? WHERE id = ?').run(lifetime, id)
+  }
+
+  async listExpiredChannels(now: number, minIdleMs: number, neverConnectedMs: number): Promise<Channel[]> {
+    // Protocol §5.8: a channel that never got a socket lives `neverConnectedMs`; otherwise idle time counts
+    // from the last activity, with `minIdleMs` as a floor under the channel's own lifetime.
+    const rows = this.#statement(
+      `SELECT ${CHANNEL_COLUMNS} FROM channels c
+       WHERE (c.ever_connected = 0 AND c.created_at < @now - @neverConnectedMs)
+          OR (c.ever_connected = 1 AND c.last_active_at < @now - max(c.lifetime * 1000, @minIdleMs))
+       ORDER BY c.created_at, c.rowid`,
+    ).all({ now, minIdleMs, neverConnectedMs })
+    return (rows as ChannelRow[]).map(toChannel)
+  }
+
+  /** Throws DuplicateError('channelId') when the channel already has a subscription (one per channel, §6.2). */
+  async createSubscription(sub: Subscription): Promise<void> {
+    try {
+      this.#statement(
+        'INSERT INTO subscriptions (id, channel_id, user_id, correlator, created_at) VALUES (?, ?, ?, ?, ?)',
+      ).run(sub.id, sub.channelId, sub.userId, sub.correlator ?? null, sub.createdAt)
+    } catch (error) {
+      throw duplicate(error, { 'subscriptions.channel_id': 'channelId', 'subscriptions.id': 'id' }) ?? error
+    }
+  }
+
+  async getSubscription(id: string): Promise<Subscription | undefined> {
+    const row = this.#statement(`SELECT ${SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?`).get(id)
+    return row === undefined ? undefined : toSubscription(row as SubscriptionRow)
+  }
+
+  async getSubscriptionByChannel(channelId: string): Promise<Subscription | undefined> {
+    const row = this.#statement(`SELECT ${SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE channel_id = ?`).get(
+      channelId,
+    )
+    return row === undefined ? undefined : toSubscription(row as SubscriptionRow)
+  }
+
+  async deleteSubscription(id: string): Promise<boolean> {
+    return this.#statement('DELETE FROM subscriptions WHERE id = ?').run(id).changes > 0
+  }
+
+  async listSubscribedChannels(userId: string): Promise<Channel[]> {
+    const rows = this.#statement(
+      `SELECT ${CHANNEL_COLUMNS} FROM channels c JOIN subscriptions s ON s.channel_id = c.id
+       WHERE c.user_id = ? ORDER BY c.created_at, c.rowid`,
+    ).all(userId)
+    return (rows as ChannelRow[]).map(toChannel)
+  }
+
+  async appendFrames(frames: NewOutboxFrame[]): Promise<void> {
+    // The channel row's counter hands out seqs; RETURNING nothing means the channel is gone, and its
+    // frames are dropped as the interface says (a channel removed while a call still addressed it).
+    const next = this.#statement(
+      'UPDATE channels SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq',
+    )
+    const insert = this.#statement(
+      `INSERT INTO outbox (${OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
+    )
+    const createdAt = Date.now()
+    this.#db
+      .transaction(() => {
+        for (const frame of frames) {
+          const row = next.get(frame.channelId) as { last_seq: number } | undefined
+          if (!row) continue
+          insert.run(
+            frame.channelId,
+            row.last_seq,
+            frame.id,
+            frame.kind,
+            frame.legId ?? null,
+            frame.frame,
+            createdAt,
+          )
+        }
+      })
+      .immediate()
+  }
+
+  async listUndelivered(channelId: string, limit: number): Promise<OutboxFrame[]> {
+    const rows = this.#statement(
+      `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE channel_id = ? AND delivered_at IS NULL ORDER BY seq LIMIT ?`,
+    ).all(channelId, limit)
+    return (rows as OutboxRow[]).map(toOutboxFrame)
+  }
+
+  /** Frames delivered before keep their first `deliveredAt`, so a re-flush does not refresh the replay window. */
+  async markDelivered(channelId: string, uptoSeq: number, at: number): Promise<void> {
+    this.#statement(
+      'UPDATE outbox SET delivered_at = ? WHERE channel_id = ? AND seq <= ? AND delivered_at IS NULL',
+    ).run(at, channelId, uptoSeq)
+  }
+
+  async listRecentlyDelivered(channelId: string, since: number, limit: number): Promise<OutboxFrame[]> {
+    // Newest `limit` first, then back into queue order.
+    const rows = this.#statement(
+      `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE channel_id = ? AND delivered_at >= ? ORDER BY seq DESC LIMIT ?`,
+    ).all(channelId, since, limit)
+    return (rows as OutboxRow[]).map(toOutboxFrame).reverse()
+  }
+
+  async pruneDelivered(before: number): Promise<void> {
+    this.#statement('DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?').run(before)
+  }
+
+  /**
+   * Inserts `newCalls` then `newLegs` (stored with the version they carry), then updates `calls` and
+   * `legs` where the stored version equals theirs, all in one transaction. Any stale or missing record,
+   * or a new record whose id exists, throws ConflictError and applies nothing.
+   *
+   * After a successful commit the `version` of every object in `calls` and `legs` is bumped in place, so
+   * that the caller can keep using (and commit again) the records it holds. On failure nothing is touched.
+   */
+  async commit(change: CallChange): Promise<void> {
+    const newCalls = change.newCalls ?? []
+    const newLegs = change.newLegs ?? []
+    const calls = change.calls ?? []
+    const legs = change.legs ?? []
+    const insertCall = this.#statement(`INSERT INTO calls (${CALL_COLUMNS}) VALUES (${CALL_PARAMS})`)
+    const insertLeg = this.#statement(`INSERT INTO legs (${LEG_COLUMNS}) VALUES (${LEG_PARAMS})`)
+    const updateCall = this.#statement(
+      `UPDATE calls SET ${CALL_ASSIGNMENTS} WHERE id = @id AND version = @version`,
+    )
+    const updateLeg = this.#statement(
+      `UPDATE legs SET ${LEG_ASSIGNMENTS} WHERE id = @id AND version = @version`,
+    )
+    this.#db
+      .transaction(() => {
+        for (const call of newCalls) {
+          try {
+            insertCall.run(callParams(call))
+          } catch (error) {
+            if (duplicate(error, { 'calls.id': 'id' }))
+              throw new ConflictError(`call ${call.id} already exists`)
+            throw error
+          }
+        }
+        for (const leg of newLegs) {
+          try {
+            insertLeg.run(legParams(leg))
+          } catch (error) {
+            if (duplicate(error, { 'legs.id': 'id' })) throw new ConflictError(`leg ${leg.id} already exists`)
+            throw error
+          }
+        }
+        for (const call of calls) {
+          if (updateCall.run(callParams(call)).changes === 0) {
+            throw new ConflictError(`call ${call.id} is missing or changed since version ${call.version}`)
+          }
+        }
+        for (const leg of legs) {
+          if (updateLeg.run(legParams(leg)).changes === 0) {
+            throw new ConflictError(`leg ${leg.id} is missing or changed since version ${leg.version}`)
+          }
+        }
+      })
+      .immediate()
+    for (const call of calls) call.version += 1
+    for (const leg of legs) leg.version += 1
+  }
+
+  async getCall(id: string): Promise<Call | undefined> {
+    const row = this.#statement(`SELECT ${CALL_COLUMNS} FROM calls WHERE id = ?`).get(id)
+    return row === undefined ? undefined : toCall(row as CallRow)
+  }
+
+  async getLeg(id: string): Promise<Leg | undefined> {
+    const row = this.#statement(`SELECT ${LEG_COLUMNS} FROM legs WHERE id = ?`).get(id)
+    return row === undefined ? undefined : toLeg(row as LegRow)
+  }
+
+  /** Legs of the call in creation order (ties in insertion order, so the caller leg comes first). */
+  async listLegs(callId: string): Promise<Leg[]> {
+    const rows = this.#statement(
+      `SELECT ${LEG_COLUMNS} FROM legs WHERE call_id = ? ORDER BY created_at, rowid`,
+    ).all(callId)
+    return (rows as LegRow[]).map(toLeg)
+  }
+
+  async listActiveLegsByChannel(channelId: string): Promise<Leg[]> {
+    const rows = this.#statement(
+      `SELECT ${LEG_COLUMNS} FROM legs WHERE channel_id = ? AND state = 'active' ORDER BY created_at, rowid`,
+    ).all(channelId)
+    return (rows as LegRow[]).map(toLeg)
+  }
+
+  async listSilentLegs(before: number): Promise<Leg[]> {
+    // The literal conditions match the partial index legs_silent.
+    const rows = this.#statement(
+      `SELECT ${LEG_COLUMNS} FROM legs WHERE state = 'active' AND liveness_armed = 1 AND last_seen_at < ?
+       ORDER BY last_seen_at, rowid`,
+    ).all(before)
+    return (rows as LegRow[]).map(toLeg)
+  }
+
+  async listCallRecords(limit: number, accountId?: string): Promise<CallRecord[]> {
+    const columns =
+      'id, account_id, caller_username, callee_username, state, created_at, answered_at, ended_at, end_reason'
+    const rows =
+      accountId === undefined
+        ? this.#statement(`SELECT ${columns} FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(
+            limit,
+          )
+        : this.#statement(
+            `SELECT ${columns} FROM calls WHERE account_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+          ).all(accountId, limit)
+    return (rows as CallRow[]).map(toCallRecord)
+  }
+
+  async scheduleTimer(timer: Timer): Promise<void> {
+    this.#statement(
+      'INSERT INTO timers (id, kind, due_at, payload) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, due_at = excluded.due_at, payload = excluded.payload',
+    ).run(timer.id, timer.kind, timer.dueAt, JSON.stringify(timer.payload))
+  }
+
+  async cancelTimer(id: string): Promise<void> {
+    this.#statement('DELETE FROM timers WHERE id = ?').run(id)
+  }
+
+  async claimDueTimers(now: number, limit: number): Promise<Timer[]> {
+    const due = this.#statement(
+      'SELECT id, kind, due_at, payload FROM timers WHERE due_at <= ? ORDER BY due_at, id LIMIT ?',
+    )
+    const remove = this.#statement('DELETE FROM timers WHERE id = ?')
+    // Select and delete under one write lock: a second node (process) claiming at the same time waits and
+    // then finds them gone, so each timer fires once.
+    const rows = this.#db
+      .transaction(() => {
+        const found = due.all(now, limit) as TimerRow[]
+        for (const row of found) remove.run(row.id)
+        return found
+      })
+      .immediate()
+    return rows.map(toTimer)
+  }
+
+  /** The cached prepared statement for `sql`; preparing is the costly part of a query. */
+  #statement(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql)
+    if (!statement) {
+      statement = this.#db.prepare(sql)
+      this.#statements.set(sql, statement)
+    }
+    return statement
+  }
+
+  #appliedVersion(): number {
+    const row = this.#statement('SELECT max(version) AS version FROM schema_migrations').get() as {
+      version: number | null
+    }
+    return row.version ?? 0
+  }
+}
+
+/** The field a UNIQUE or PRIMARY KEY violation is about, as a DuplicateError; undefined for other errors. */
+function duplicate(error: unknown, fields: Record<string, string>): DuplicateError | undefined {
+  if (!(error instanceof Database.SqliteError)) return undefined
+  if (error.code !== 'SQLITE_CONSTRAINT_UNIQUE' && error.code !== 'SQLITE_CONSTRAINT_PRIMARYKEY')
+    return undefined
+  // SQLite names the constraint's columns: "UNIQUE constraint failed: users.account_id, users.login".
+  const columns = error.message
+    .slice(error.message.indexOf(':') + 1)
+    .split(',')
+    .map((column) => column.trim())
+  for (const [column, field] of Object.entries(fields)) {
+    if (columns.includes(column)) return new DuplicateError(field)
+  }
+  return undefined
+}
+
+/** The login before its last `@` (the whole login when it has none). */
+function localPart(login: string): string {
+  const at = login.lastIndexOf('@')
+  return at < 0 ? login : login.slice(0, at)
+}
+
+/** SQLite has no boolean type and better-sqlite3 refuses to bind JS booleans. */
+function bit(value: boolean): 0 | 1 {
+  return value ? 1 : 0
+}
+
+function callParams(call: Call): Record<string, string | number | null> {
+  return {
+    id: call.id,
+    accountId: call.accountId,
+    state: call.state,
+    callerLegId: call.callerLegId,
+    answeredLegId: call.answeredLegId ?? null,
+    negotiation: JSON.stringify(call.negotiation),
+    offerSdp: call.offerSdp,
+    originatorAddress: call.originatorAddress,
+    originatorName: call.originatorName,
+    tParticipantAddress: call.tParticipantAddress,
+    callerUsername: call.callerUsername,
+    calleeUsername: call.calleeUsername,
+    transfer: call.transfer ? JSON.stringify(call.transfer) : null,
+    replacesCallIds: JSON.stringify(call.replacesCallIds),
+    createdAt: call.createdAt,
+    answeredAt: call.answeredAt ?? null,
+    endedAt: call.endedAt ?? null,
+    endReason: call.endReason ?? null,
+    version: call.version,
+  }
+}
+
+function legParams(leg: Leg): Record<string, string | number | null> {
+  return {
+    id: leg.id,
+    callId: leg.callId,
+    userId: leg.userId,
+    username: leg.username,
+    role: leg.role,
+    channelId: leg.channelId ?? null,
+    state: leg.state,
+    terminal: leg.terminal ? JSON.stringify(leg.terminal) : null,
+    livenessArmed: bit(leg.livenessArmed),
+    lastSeenAt: leg.lastSeenAt ?? null,
+    acceptancePushedAt: leg.acceptancePushedAt ?? null,
+    guardReleased: bit(leg.guardReleased),
+    held: JSON.stringify(leg.held),
+    createdAt: leg.createdAt,
+    version: leg.version,
+  }
+}
+
+function toAccount(row: AccountRow): Account {
+  return { id: row.id, clientId: row.client_id, name: row.name, createdAt: row.created_at }
+}
+
+function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    login: row.login,
+    username: row.username,
+    passwordHash: row.password_hash,
+    createdAt: row.created_at,
+  }
+}
+
+function toChannel(row: ChannelRow): Channel {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    accountId: row.account_id,
+    username: row.username,
+    correlator: row.correlator,
+    lifetime: row.lifetime,
+    connCheckRole: row.conn_check_role,
+    createdAt: row.created_at,
+    lastActiveAt: row.last_active_at,
+    everConnected: row.ever_connected === 1,
+  }
+}
+
+function toSubscription(row: SubscriptionRow): Subscription {
+  return {
+    id: row.id,
+    channelId: row.channel_id,
+    userId: row.user_id,
+    correlator: row.correlator,
+    createdAt: row.created_at,
+  }
+}
+
+function toOutboxFrame(row: OutboxRow): OutboxFrame {
+  return {
+    channelId: row.channel_id,
+    seq: row.seq,
+    id: row.id,
+    kind: row.kind,
+    legId: row.leg_id,
+    frame: row.frame,
+    createdAt: row.created_at,
+    deliveredAt: row.delivered_at,
+  }
+}
+
+function toCall(row: CallRow): Call {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    state: row.state,
+    callerLegId: row.caller_leg_id,
+    answeredLegId: row.answered_leg_id,
+    negotiation: JSON.parse(row.negotiation) as Call['negotiation'],
+    offerSdp: row.offer_sdp,
+    originatorAddress: row.originator_address,
+    originatorName: row.originator_name,
+    tParticipantAddress: row.t_participant_address,
+    callerUsername: row.caller_username,
+    calleeUsername: row.callee_username,
+    transfer: row.transfer === null ? null : (JSON.parse(row.transfer) as Call['transfer']),
+    replacesCallIds: JSON.parse(row.replaces_call_ids) as string[],
+    createdAt: row.created_at,
+    answeredAt: row.answered_at,
+    endedAt: row.ended_at,
+    endReason: row.end_reason,
+    version: row.version,
+  }
+}
+
+function toCallRecord(row: CallRow): CallRecord {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    caller: row.caller_username,
+    callee: row.callee_username,
+    state: row.state,
+    createdAt: row.created_at,
+    answeredAt: row.answered_at,
+    endedAt: row.ended_at,
+    endReason: row.end_reason,
+  }
+}
+
+function toLeg(row: LegRow): Leg {
+  return {
+    id: row.id,
+    callId: row.call_id,
+    userId: row.user_id,
+    username: row.username,
+    role: row.role,
+    channelId: row.channel_id,
+    state: row.state,
+    terminal: row.terminal === null ? null : (JSON.parse(row.terminal) as Leg['terminal']),
+    livenessArmed: row.liveness_armed === 1,
+    lastSeenAt: row.last_seen_at,
+    acceptancePushedAt: row.acceptance_pushed_at,
+    guardReleased: row.guard_released === 1,
+    held: JSON.parse(row.held) as string[],
+    createdAt: row.created_at,
+    version: row.version,
+  }
+}
+
+function toTimer(row: TimerRow): Timer {
+  return {
+    id: row.id,
+    kind: row.kind,
+    dueAt: row.due_at,
+    payload: JSON.parse(row.payload) as Record<string, unknown>,
+  }
+}

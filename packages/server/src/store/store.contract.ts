@@ -1,0 +1,1132 @@
+import { randomUUID } from 'node:crypto'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ConflictError, DuplicateError } from './types.js'
+import type {
+  Account,
+  Call,
+  Channel,
+  Leg,
+  NewOutboxFrame,
+  Store,
+  Subscription,
+  Timer,
+  User,
+} from './types.js'
+
+/** A fixed "now" for records whose times do not matter to the test. */
+const NOW = 1_700_000_000_000
+
+/** A unique id; ids are random so that a shared database (PostgreSQL) never needs emptying between tests. */
+function uid(prefix: string): string {
+  return `${prefix}-${randomUUID()}`
+}
+
+let timerWindows = 0
+
+/**
+ * The start of a 100 ms window of due times for one test's timers. `claimDueTimers(now)` takes every due
+ * timer in the database, so on a shared database the leftovers of earlier tests (or earlier runs) must
+ * never be due for a later test: each window lies below every earlier one (windows move down as the wall
+ * clock moves up), and far below any real due time.
+ */
+function timerWindow(): number {
+  timerWindows += 1
+  return -((Date.now() - 1_600_000_000_000) * 1_000 + timerWindows * 100)
+}
+
+function makeAccount(overrides: Partial<Account> = {}): Account {
+  return { id: uid('acc'), clientId: uid('client'), name: 'Acme', createdAt: NOW, ...overrides }
+}
+
+function makeUser(accountId: string, overrides: Partial<User> = {}): User {
+  const username = uid('u')
+  return {
+    id: uid('user'),
+    accountId,
+    login: `${username}@example.com`,
+    username,
+    passwordHash: '$scrypt$ln=15,r=8,p=1$c2FsdA$aGFzaA',
+    createdAt: NOW,
+    ...overrides,
+  }
+}
+
+function makeChannel(user: User, overrides: Partial<Channel> = {}): Channel {
+  return {
+    id: uid('ch'),
+    userId: user.id,
+    accountId: user.accountId,
+    username: user.username,
+    correlator: 'correlator-1',
+    lifetime: 3600,
+    connCheckRole: 'client',
+    createdAt: NOW,
+    lastActiveAt: NOW,
+    everConnected: false,
+    ...overrides,
+  }
+}
+
+function makeSubscription(channel: Channel, overrides: Partial<Subscription> = {}): Subscription {
+  return {
+    id: uid('sub'),
+    channelId: channel.id,
+    userId: channel.userId,
+    correlator: 'correlator-2',
+    createdAt: NOW,
+    ...overrides,
+  }
+}
+
+function makeCall(accountId: string, overrides: Partial<Call> = {}): Call {
+  return {
+    id: uid('call'),
+    accountId,
+    state: 'initiated',
+    callerLegId: uid('leg'),
+    answeredLegId: null,
+    negotiation: { type: 'idle' },
+    offerSdp: 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n',
+    originatorAddress: 'alice@example.com',
+    originatorName: 'Alice',
+    tParticipantAddress: 'bob@example.com',
+    callerUsername: 'alice',
+    calleeUsername: 'bob',
+    transfer: null,
+    replacesCallIds: [],
+    createdAt: NOW,
+    answeredAt: null,
+    endedAt: null,
+    endReason: null,
+    version: 0,
+    ...overrides,
+  }
+}
+
+function makeLeg(call: Call, overrides: Partial<Leg> = {}): Leg {
+  return {
+    id: uid('leg'),
+    callId: call.id,
+    userId: uid('user'),
+    username: 'bob',
+    role: 'callee',
+    channelId: null,
+    state: 'active',
+    terminal: null,
+    livenessArmed: false,
+    lastSeenAt: null,
+    acceptancePushedAt: null,
+    guardReleased: false,
+    held: [],
+    createdAt: NOW,
+    version: 0,
+    ...overrides,
+  }
+}
+
+function makeFrame(channelId: string, label: string, legId: string | null = null): NewOutboxFrame {
+  return {
+    channelId,
+    id: uid('n'),
+    kind: 'wrtcsEventNotification',
+    legId,
+    frame: JSON.stringify({ notificationMessage: { label } }),
+  }
+}
+
+/** What a promise rejected with; fails the test when it resolved. */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => expect.fail('expected a rejection'),
+    (error: unknown) => error,
+  )
+}
+
+async function expectDuplicate(promise: Promise<unknown>, field: string): Promise<void> {
+  const error = await rejection(promise)
+  expect(error).toBeInstanceOf(DuplicateError)
+  expect((error as DuplicateError).field).toBe(field)
+}
+
+function ids(records: { id: string }[]): string[] {
+  return records.map((record) => record.id)
+}
+
+/** Only the records whose id is in `mine`, in their order: other tests' rows may share the database. */
+function only<T extends { id: string }>(records: T[], mine: { id: string }[]): T[] {
+  const wanted = new Set(ids(mine))
+  return records.filter((record) => wanted.has(record.id))
+}
+
+/**
+ * The behaviour every Store adapter must have (architecture §2). `makeStore` returns a fresh, migrated
+ * store; each test closes it. Tests use only the interface and random ids, and never assume an empty
+ * database, so an adapter over a shared server (PostgreSQL) can run them too.
+ */
+export function runStoreContract(name: string, makeStore: () => Promise<Store>): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store
+
+    beforeEach(async () => {
+      store = await makeStore()
+    })
+
+    afterEach(async () => {
+      await store.close()
+    })
+
+    async function seedAccount(overrides: Partial<Account> = {}): Promise<Account> {
+      const account = makeAccount(overrides)
+      await store.createAccount(account)
+      return account
+    }
+
+    async function seedUser(accountId?: string, overrides: Partial<User> = {}): Promise<User> {
+      const user = makeUser(accountId ?? (await seedAccount()).id, overrides)
+      await store.createUser(user)
+      return user
+    }
+
+    async function seedChannel(user?: User, overrides: Partial<Channel> = {}): Promise<Channel> {
+      const channel = makeChannel(user ?? (await seedUser()), overrides)
+      await store.createChannel(channel)
+      return channel
+    }
+
+    async function seedSubscription(
+      channel: Channel,
+      overrides: Partial<Subscription> = {},
+    ): Promise<Subscription> {
+      const sub = makeSubscription(channel, overrides)
+      await store.createSubscription(sub)
+      return sub
+    }
+
+    /** A call with its caller leg, committed. */
+    async function seedCall(
+      accountId?: string,
+      overrides: Partial<Call> = {},
+      legOverrides: Partial<Leg> = {},
+    ): Promise<{ call: Call; callerLeg: Leg }> {
+      const call = makeCall(accountId ?? (await seedAccount()).id, overrides)
+      const callerLeg = makeLeg(call, {
+        id: call.callerLegId,
+        role: 'caller',
+        username: 'alice',
+        ...legOverrides,
+      })
+      await store.commit({ newCalls: [call], newLegs: [callerLeg] })
+      return { call, callerLeg }
+    }
+
+    async function seedLeg(call: Call, overrides: Partial<Leg> = {}): Promise<Leg> {
+      const leg = makeLeg(call, overrides)
+      await store.commit({ newLegs: [leg] })
+      return leg
+    }
+
+    describe('lifecycle', () => {
+      it('migrate() on a migrated store is harmless and keeps the data', async () => {
+        const account = await seedAccount()
+        await store.migrate()
+        expect(await store.getAccount(account.id)).toStrictEqual(account)
+      })
+
+      it('close() twice resolves both times', async () => {
+        await store.close()
+        await expect(store.close()).resolves.toBeUndefined()
+      })
+    })
+
+    describe('secrets', () => {
+      it('getOrCreateSecret() creates the secret once and returns the same value afterwards', async () => {
+        const name = uid('secret')
+        let created = 0
+        const create = () => {
+          created += 1
+          return `value-${created}`
+        }
+        expect(await store.getOrCreateSecret(name, create)).toBe('value-1')
+        expect(await store.getOrCreateSecret(name, create)).toBe('value-1')
+        expect(created).toBe(1)
+      })
+
+      it('getOrCreateSecret() keeps secrets of different names apart', async () => {
+        const a = await store.getOrCreateSecret(uid('secret'), () => 'a')
+        const b = await store.getOrCreateSecret(uid('secret'), () => 'b')
+        expect([a, b]).toStrictEqual(['a', 'b'])
+      })
+    })
+
+    describe('accounts', () => {
+      it('createAccount() then getAccount() and getAccountByClientId() return copies of the account', async () => {
+        const account = await seedAccount({ name: 'Example Corp' })
+        const byId = await store.getAccount(account.id)
+        expect(byId).toStrictEqual(account)
+        expect(byId).not.toBe(account)
+        expect(await store.getAccountByClientId(account.clientId)).toStrictEqual(account)
+      })
+
+      it('getAccount() and getAccountByClientId() of unknown keys return undefined', async () => {
+        expect(await store.getAccount(uid('acc'))).toBeUndefined()
+        expect(await store.getAccountByClientId(uid('client'))).toBeUndefined()
+      })
+
+      it('listAccounts() includes every created account', async () => {
+        const a = await seedAccount()
+        const b = await seedAccount()
+        expect(only(await store.listAccounts(), [a, b])).toStrictEqual([a, b])
+      })
+
+      it("createAccount() with a taken clientId throws DuplicateError('clientId')", async () => {
+        const account = await seedAccount()
+        await expectDuplicate(store.createAccount(makeAccount({ clientId: account.clientId })), 'clientId')
+      })
+    })
+
+    describe('users', () => {
+      it('createUser() then getUser(), getUserByLogin() and getUserByUsername() return the user', async () => {
+        const user = await seedUser()
+        expect(await store.getUser(user.id)).toStrictEqual(user)
+        expect(await store.getUserByLogin(user.accountId, user.login)).toStrictEqual(user)
+        expect(await store.getUserByUsername(user.accountId, user.username)).toStrictEqual(user)
+      })
+
+      it('getUser(), getUserByLogin() and getUserByUsername() of unknown keys return undefined', async () => {
+        const user = await seedUser()
+        expect(await store.getUser(uid('user'))).toBeUndefined()
+        expect(await store.getUserByLogin(user.accountId, 'nobody@example.com')).toBeUndefined()
+        expect(await store.getUserByUsername(user.accountId, 'nobody')).toBeUndefined()
+      })
+
+      it('getUserByLogin() and getUserByUsername() look only inside the given account', async () => {
+        const user = await seedUser()
+        const other = await seedAccount()
+        expect(await store.getUserByLogin(other.id, user.login)).toBeUndefined()
+        expect(await store.getUserByUsername(other.id, user.username)).toBeUndefined()
+      })
+
+      it("createUser() with a login taken in the account throws DuplicateError('login')", async () => {
+        const user = await seedUser()
+        await expectDuplicate(store.createUser(makeUser(user.accountId, { login: user.login })), 'login')
+      })
+
+      it("createUser() with a username taken in the account throws DuplicateError('username')", async () => {
+        const user = await seedUser()
+        await expectDuplicate(
+          store.createUser(makeUser(user.accountId, { username: user.username })),
+          'username',
+        )
+      })
+
+      it('createUser() accepts the login and username of a user of another account', async () => {
+        const user = await seedUser()
+        const other = await seedUser(undefined, { login: user.login, username: user.username })
+        expect(await store.getUserByLogin(other.accountId, user.login)).toStrictEqual(other)
+        expect(await store.getUserByLogin(user.accountId, user.login)).toStrictEqual(user)
+      })
+
+      it('listUsersByLocalPart() returns the account users whose login has that part before the last @', async () => {
+        const account = await seedAccount()
+        const atA = await seedUser(account.id, { login: 'alice@a.example' })
+        const atB = await seedUser(account.id, { login: 'alice@b.example' })
+        await seedUser(account.id, { login: 'alice.smith@a.example' })
+        await seedUser(account.id, { login: 'bob@alice' })
+        const twoAts = await seedUser(account.id, { login: 'carol@home@c.example' })
+        await seedUser(undefined, { login: 'alice@a.example' })
+
+        expect(await store.listUsersByLocalPart(account.id, 'alice')).toStrictEqual([atA, atB])
+        expect(await store.listUsersByLocalPart(account.id, 'carol@home')).toStrictEqual([twoAts])
+        expect(await store.listUsersByLocalPart(account.id, 'carol')).toStrictEqual([])
+      })
+
+      it("listUsers() lists one account's users, or every account's without an id", async () => {
+        const account = await seedAccount()
+        const a = await seedUser(account.id)
+        const b = await seedUser(account.id)
+        const elsewhere = await seedUser()
+        expect(await store.listUsers(account.id)).toStrictEqual([a, b])
+        expect(only(await store.listUsers(), [a, b, elsewhere])).toStrictEqual([a, b, elsewhere])
+      })
+
+      it('deleteUser() removes the user with their channels, subscriptions and queues and returns true', async () => {
+        const user = await seedUser()
+        const channel = await seedChannel(user)
+        const sub = await seedSubscription(channel)
+        await store.appendFrames([makeFrame(channel.id, 'queued')])
+        const keptUser = await seedUser(user.accountId)
+        const keptChannel = await seedChannel(keptUser)
+
+        expect(await store.deleteUser(user.id)).toBe(true)
+
+        expect(await store.getUser(user.id)).toBeUndefined()
+        expect(await store.getUserByLogin(user.accountId, user.login)).toBeUndefined()
+        expect(await store.getChannel(channel.id)).toBeUndefined()
+        expect(await store.listChannelsByUser(user.id)).toStrictEqual([])
+        expect(await store.getSubscription(sub.id)).toBeUndefined()
+        expect(await store.listUndelivered(channel.id, 10)).toStrictEqual([])
+        expect(await store.getChannel(keptChannel.id)).toStrictEqual(keptChannel)
+      })
+
+      it('deleteUser() of an unknown id returns false', async () => {
+        expect(await store.deleteUser(uid('user'))).toBe(false)
+      })
+
+      it('deleteUser() keeps the calls and legs of the user as call records', async () => {
+        const user = await seedUser()
+        const { call, callerLeg } = await seedCall(user.accountId, {}, { userId: user.id })
+        await store.deleteUser(user.id)
+        expect(await store.getCall(call.id)).toStrictEqual(call)
+        expect(await store.getLeg(callerLeg.id)).toStrictEqual(callerLeg)
+      })
+
+      it('createUser() after deleteUser() may take the same login and username again', async () => {
+        const user = await seedUser()
+        await store.deleteUser(user.id)
+        const again = await seedUser(user.accountId, { login: user.login, username: user.username })
+        expect(await store.getUserByUsername(user.accountId, user.username)).toStrictEqual(again)
+      })
+    })
+
+    describe('channels', () => {
+      it('createChannel() then getChannel() round-trips every field', async () => {
+        const user = await seedUser()
+        const plain = await seedChannel(user)
+        const other = await seedChannel(user, {
+          correlator: null,
+          lifetime: 60,
+          connCheckRole: 'server',
+          createdAt: NOW + 1,
+          lastActiveAt: NOW + 2,
+          everConnected: true,
+        })
+        expect(await store.getChannel(plain.id)).toStrictEqual(plain)
+        expect(await store.getChannel(other.id)).toStrictEqual(other)
+      })
+
+      it('getChannel() of an unknown id returns undefined', async () => {
+        expect(await store.getChannel(uid('ch'))).toBeUndefined()
+      })
+
+      it("listChannelsByUser() returns the user's channels, oldest first", async () => {
+        const user = await seedUser()
+        const newer = await seedChannel(user, { createdAt: NOW + 10 })
+        const older = await seedChannel(user, { createdAt: NOW })
+        await seedChannel(await seedUser(user.accountId))
+        expect(await store.listChannelsByUser(user.id)).toStrictEqual([older, newer])
+      })
+
+      it('deleteChannel() removes the channel with its subscription and queue and returns true', async () => {
+        const channel = await seedChannel()
+        const sub = await seedSubscription(channel)
+        await store.appendFrames([makeFrame(channel.id, 'queued')])
+
+        expect(await store.deleteChannel(channel.id)).toBe(true)
+
+        expect(await store.getChannel(channel.id)).toBeUndefined()
+        expect(await store.getSubscription(sub.id)).toBeUndefined()
+        expect(await store.getSubscriptionByChannel(channel.id)).toBeUndefined()
+        expect(await store.listUndelivered(channel.id, 10)).toStrictEqual([])
+        expect(await store.listSubscribedChannels(channel.userId)).toStrictEqual([])
+      })
+
+      it('deleteChannel() of an unknown id returns false', async () => {
+        expect(await store.deleteChannel(uid('ch'))).toBe(false)
+      })
+
+      it('touchChannels() sets lastActiveAt on every given channel, and everConnected when connected', async () => {
+        const user = await seedUser()
+        const a = await seedChannel(user)
+        const b = await seedChannel(user)
+        const untouched = await seedChannel(user)
+
+        await store.touchChannels([a.id, b.id], NOW + 5_000, true)
+
+        expect(await store.getChannel(a.id)).toStrictEqual({
+          ...a,
+          lastActiveAt: NOW + 5_000,
+          everConnected: true,
+        })
+        expect(await store.getChannel(b.id)).toStrictEqual({
+          ...b,
+          lastActiveAt: NOW + 5_000,
+          everConnected: true,
+        })
+        expect(await store.getChannel(untouched.id)).toStrictEqual(untouched)
+      })
+
+      it('touchChannels() without connected keeps everConnected as it was', async () => {
+        const user = await seedUser()
+        const connected = await seedChannel(user, { everConnected: true })
+        const never = await seedChannel(user)
+
+        await store.touchChannels([connected.id, never.id], NOW + 7_000, false)
+
+        expect(await store.getChannel(connected.id)).toMatchObject({
+          lastActiveAt: NOW + 7_000,
+          everConnected: true,
+        })
+        expect(await store.getChannel(never.id)).toMatchObject({
+          lastActiveAt: NOW + 7_000,
+          everConnected: false,
+        })
+      })
+
+      it('touchChannels() with no ids or unknown ids does nothing', async () => {
+        await expect(store.touchChannels([], NOW, true)).resolves.toBeUndefined()
+        await expect(store.touchChannels([uid('ch')], NOW, true)).resolves.toBeUndefined()
+      })
+
+      it('setChannelLifetime() changes only the lifetime', async () => {
+        const channel = await seedChannel()
+        await store.setChannelLifetime(channel.id, 120)
+        expect(await store.getChannel(channel.id)).toStrictEqual({ ...channel, lifetime: 120 })
+      })
+
+      describe('listExpiredChannels()', () => {
+        const now = NOW + 10 * 3_600_000
+        const minIdleMs = 120_000
+        const neverConnectedMs = 120_000
+
+        async function expired(): Promise<string[]> {
+          return ids(await store.listExpiredChannels(now, minIdleMs, neverConnectedMs))
+        }
+
+        it('listExpiredChannels() returns a never-connected channel created more than neverConnectedMs ago', async () => {
+          const user = await seedUser()
+          const old = now - neverConnectedMs - 1
+          const stale = await seedChannel(user, { createdAt: old, lastActiveAt: old })
+          const boundary = await seedChannel(user, {
+            createdAt: now - neverConnectedMs,
+            lastActiveAt: now - neverConnectedMs,
+          })
+          const fresh = await seedChannel(user, { createdAt: now - 1_000, lastActiveAt: now - 1_000 })
+
+          const result = await expired()
+          expect(result).toContain(stale.id)
+          expect(result).not.toContain(boundary.id)
+          expect(result).not.toContain(fresh.id)
+        })
+
+        it('listExpiredChannels() keeps a never-connected channel with a long lifetime no longer than neverConnectedMs', async () => {
+          const user = await seedUser()
+          const old = now - neverConnectedMs - 1
+          const stale = await seedChannel(user, { lifetime: 86_400, createdAt: old, lastActiveAt: old })
+          expect(await expired()).toContain(stale.id)
+        })
+
+        it('listExpiredChannels() returns a connected channel idle for longer than its lifetime', async () => {
+          const user = await seedUser()
+          const lifetimeMs = 600_000
+          const stale = await seedChannel(user, {
+            lifetime: lifetimeMs / 1000,
+            everConnected: true,
+            lastActiveAt: now - lifetimeMs - 1,
+          })
+          const boundary = await seedChannel(user, {
+            lifetime: lifetimeMs / 1000,
+            everConnected: true,
+            lastActiveAt: now - lifetimeMs,
+          })
+          // Idle longer than minIdleMs but not than its own lifetime.
+          const within = await seedChannel(user, {
+            lifetime: lifetimeMs / 1000,
+            everConnected: true,
+            lastActiveAt: now - minIdleMs - 1,
+          })
+
+          const result = await expired()
+          expect(result).toContain(stale.id)
+          expect(result).not.toContain(boundary.id)
+          expect(result).not.toContain(within.id)
+        })
+
+        it('listExpiredChannels() applies minIdleMs as a floor under a shorter lifetime', async () => {
+          const user = await seedUser()
+          const stale = await seedChannel(user, {
+            lifetime: 30,
+            everConnected: true,
+            lastActiveAt: now - minIdleMs - 1,
+          })
+          const boundary = await seedChannel(user, {
+            lifetime: 30,
+            everConnected: true,
+            lastActiveAt: now - minIdleMs,
+          })
+          // Past its 30 s lifetime, still inside the floor.
+          const floored = await seedChannel(user, {
+            lifetime: 30,
+            everConnected: true,
+            lastActiveAt: now - 60_000,
+          })
+
+          const result = await expired()
+          expect(result).toContain(stale.id)
+          expect(result).not.toContain(boundary.id)
+          expect(result).not.toContain(floored.id)
+        })
+
+        it('listExpiredChannels() judges a connected channel by lastActiveAt, not createdAt', async () => {
+          const user = await seedUser()
+          const active = await seedChannel(user, {
+            lifetime: 60,
+            everConnected: true,
+            createdAt: now - 24 * 3_600_000,
+            lastActiveAt: now - 1_000,
+          })
+          expect(await expired()).not.toContain(active.id)
+        })
+
+        it('listExpiredChannels() returns the full channel records', async () => {
+          const user = await seedUser()
+          const stale = await seedChannel(user, { createdAt: NOW, lastActiveAt: NOW })
+          expect(
+            only(await store.listExpiredChannels(now, minIdleMs, neverConnectedMs), [stale]),
+          ).toStrictEqual([stale])
+        })
+      })
+    })
+
+    describe('subscriptions', () => {
+      it('createSubscription() then getSubscription() and getSubscriptionByChannel() return it', async () => {
+        const channel = await seedChannel()
+        const sub = await seedSubscription(channel)
+        const withoutCorrelator = await seedSubscription(await seedChannel(), { correlator: null })
+        expect(await store.getSubscription(sub.id)).toStrictEqual(sub)
+        expect(await store.getSubscriptionByChannel(channel.id)).toStrictEqual(sub)
+        expect(await store.getSubscription(withoutCorrelator.id)).toStrictEqual(withoutCorrelator)
+      })
+
+      it('getSubscription() and getSubscriptionByChannel() of unknown keys return undefined', async () => {
+        const channel = await seedChannel()
+        expect(await store.getSubscription(uid('sub'))).toBeUndefined()
+        expect(await store.getSubscriptionByChannel(channel.id)).toBeUndefined()
+      })
+
+      it("createSubscription() for a channel that has one throws DuplicateError('channelId')", async () => {
+        const channel = await seedChannel()
+        await seedSubscription(channel)
+        await expectDuplicate(store.createSubscription(makeSubscription(channel)), 'channelId')
+      })
+
+      it('deleteSubscription() removes the subscription and returns true, false when there is none', async () => {
+        const channel = await seedChannel()
+        const sub = await seedSubscription(channel)
+        expect(await store.deleteSubscription(sub.id)).toBe(true)
+        expect(await store.getSubscription(sub.id)).toBeUndefined()
+        expect(await store.getSubscriptionByChannel(channel.id)).toBeUndefined()
+        expect(await store.getChannel(channel.id)).toStrictEqual(channel)
+        expect(await store.deleteSubscription(sub.id)).toBe(false)
+      })
+
+      it("listSubscribedChannels() returns the user's subscribed channels, oldest first", async () => {
+        const user = await seedUser()
+        const newer = await seedChannel(user, { createdAt: NOW + 20 })
+        const older = await seedChannel(user, { createdAt: NOW + 10 })
+        await seedChannel(user, { createdAt: NOW })
+        const unsubscribed = await seedChannel(user, { createdAt: NOW + 5 })
+        await seedSubscription(newer)
+        await seedSubscription(older)
+        const gone = await seedSubscription(unsubscribed)
+        await store.deleteSubscription(gone.id)
+        await seedSubscription(await seedChannel(await seedUser(user.accountId)))
+
+        expect(await store.listSubscribedChannels(user.id)).toStrictEqual([older, newer])
+      })
+    })
+
+    describe('outbox', () => {
+      it('appendFrames() queues frames at the end of the channel queue, in order, with increasing seqs', async () => {
+        const channel = await seedChannel()
+        const legId = uid('leg')
+        const first = [makeFrame(channel.id, 'a', legId), makeFrame(channel.id, 'b')]
+        const second = [makeFrame(channel.id, 'c')]
+        const before = Date.now()
+        await store.appendFrames(first)
+        await store.appendFrames(second)
+        const after = Date.now()
+
+        const queued = await store.listUndelivered(channel.id, 10)
+        expect(
+          queued.map(({ channelId, id, kind, legId, frame }) => ({ channelId, id, kind, legId, frame })),
+        ).toStrictEqual([...first, ...second])
+        const seqs = queued.map((frame) => frame.seq)
+        expect(seqs).toStrictEqual([...seqs].sort((x, y) => x - y))
+        expect(new Set(seqs).size).toBe(3)
+        for (const frame of queued) {
+          expect(frame.deliveredAt).toBeNull()
+          expect(frame.createdAt).toBeGreaterThanOrEqual(before)
+          expect(frame.createdAt).toBeLessThanOrEqual(after)
+        }
+      })
+
+      it('appendFrames() numbers each channel from 1 on its own, also within one batch', async () => {
+        const user = await seedUser()
+        const a = await seedChannel(user)
+        const b = await seedChannel(user)
+        await store.appendFrames([makeFrame(a.id, 'a1'), makeFrame(b.id, 'b1'), makeFrame(a.id, 'a2')])
+        await store.appendFrames([makeFrame(b.id, 'b2')])
+
+        const seqsOf = async (channelId: string) =>
+          (await store.listUndelivered(channelId, 10)).map((frame) => [frame.seq, JSON.parse(frame.frame)])
+        expect(await seqsOf(a.id)).toStrictEqual([
+          [1, { notificationMessage: { label: 'a1' } }],
+          [2, { notificationMessage: { label: 'a2' } }],
+        ])
+        expect(await seqsOf(b.id)).toStrictEqual([
+          [1, { notificationMessage: { label: 'b1' } }],
+          [2, { notificationMessage: { label: 'b2' } }],
+        ])
+      })
+
+      it('appendFrames() drops frames for unknown channels and queues the others', async () => {
+        const channel = await seedChannel()
+        const kept = makeFrame(channel.id, 'kept')
+        const unknown = uid('ch')
+        await store.appendFrames([makeFrame(unknown, 'lost'), kept])
+        expect(ids(await store.listUndelivered(channel.id, 10))).toStrictEqual([kept.id])
+        expect(await store.listUndelivered(unknown, 10)).toStrictEqual([])
+      })
+
+      it('appendFrames() with no frames does nothing', async () => {
+        await expect(store.appendFrames([])).resolves.toBeUndefined()
+      })
+
+      it('listUndelivered() returns at most limit frames, oldest first', async () => {
+        const channel = await seedChannel()
+        const frames = ['a', 'b', 'c', 'd'].map((label) => makeFrame(channel.id, label))
+        await store.appendFrames(frames)
+        expect(ids(await store.listUndelivered(channel.id, 2))).toStrictEqual(ids(frames.slice(0, 2)))
+      })
+
+      it('markDelivered() marks the frames up to the seq delivered at the time, and only those', async () => {
+        const user = await seedUser()
+        const channel = await seedChannel(user)
+        const other = await seedChannel(user)
+        await store.appendFrames(['a', 'b', 'c'].map((label) => makeFrame(channel.id, label)))
+        await store.appendFrames([makeFrame(other.id, 'x')])
+        const [a, b, c] = await store.listUndelivered(channel.id, 10)
+
+        await store.markDelivered(channel.id, b!.seq, NOW + 100)
+
+        expect(await store.listUndelivered(channel.id, 10)).toStrictEqual([c])
+        expect(await store.listRecentlyDelivered(channel.id, 0, 10)).toStrictEqual([
+          { ...a!, deliveredAt: NOW + 100 },
+          { ...b!, deliveredAt: NOW + 100 },
+        ])
+        expect(await store.listUndelivered(other.id, 10)).toHaveLength(1)
+      })
+
+      it('markDelivered() keeps the first delivery time of frames delivered before', async () => {
+        const channel = await seedChannel()
+        await store.appendFrames(['a', 'b'].map((label) => makeFrame(channel.id, label)))
+        const [a, b] = await store.listUndelivered(channel.id, 10)
+        await store.markDelivered(channel.id, a!.seq, NOW + 100)
+        await store.markDelivered(channel.id, b!.seq, NOW + 200)
+        expect(
+          (await store.listRecentlyDelivered(channel.id, 0, 10)).map((f) => f.deliveredAt),
+        ).toStrictEqual([NOW + 100, NOW + 200])
+      })
+
+      it('listRecentlyDelivered() returns the last limit frames delivered since the time, in order', async () => {
+        const channel = await seedChannel()
+        const frames = ['a', 'b', 'c', 'd', 'e'].map((label) => makeFrame(channel.id, label))
+        await store.appendFrames(frames)
+        const queued = await store.listUndelivered(channel.id, 10)
+        await store.markDelivered(channel.id, queued[0]!.seq, NOW)
+        await store.markDelivered(channel.id, queued[3]!.seq, NOW + 1_000)
+        // frames[4] stays undelivered and is never "recently delivered".
+
+        expect(ids(await store.listRecentlyDelivered(channel.id, NOW + 1_000, 10))).toStrictEqual(
+          ids(frames.slice(1, 4)),
+        )
+        expect(ids(await store.listRecentlyDelivered(channel.id, NOW, 2))).toStrictEqual(
+          ids(frames.slice(2, 4)),
+        )
+        expect(ids(await store.listRecentlyDelivered(channel.id, NOW, 10))).toStrictEqual(
+          ids(frames.slice(0, 4)),
+        )
+        expect(await store.listRecentlyDelivered(channel.id, NOW + 1_001, 10)).toStrictEqual([])
+      })
+
+      it('pruneDelivered() deletes frames delivered before the time and keeps the rest', async () => {
+        const channel = await seedChannel()
+        const frames = ['old', 'boundary', 'queued'].map((label) => makeFrame(channel.id, label))
+        await store.appendFrames(frames)
+        const queued = await store.listUndelivered(channel.id, 10)
+        await store.markDelivered(channel.id, queued[0]!.seq, NOW)
+        await store.markDelivered(channel.id, queued[1]!.seq, NOW + 1_000)
+
+        await store.pruneDelivered(NOW + 1_000)
+
+        expect(ids(await store.listRecentlyDelivered(channel.id, 0, 10))).toStrictEqual([frames[1]!.id])
+        expect(ids(await store.listUndelivered(channel.id, 10))).toStrictEqual([frames[2]!.id])
+      })
+
+      it('appendFrames() after pruneDelivered() emptied the queue continues the sequence', async () => {
+        const channel = await seedChannel()
+        await store.appendFrames([makeFrame(channel.id, 'a'), makeFrame(channel.id, 'b')])
+        const lastSeq = (await store.listUndelivered(channel.id, 10)).at(-1)!.seq
+        await store.markDelivered(channel.id, lastSeq, NOW)
+        await store.pruneDelivered(NOW + 1)
+        expect(await store.listRecentlyDelivered(channel.id, 0, 10)).toStrictEqual([])
+
+        await store.appendFrames([makeFrame(channel.id, 'c')])
+
+        expect((await store.listUndelivered(channel.id, 10))[0]!.seq).toBeGreaterThan(lastSeq)
+      })
+    })
+
+    describe('calls and legs', () => {
+      it('commit() inserts new calls and legs, and getCall(), getLeg() and listLegs() return them', async () => {
+        const { call, callerLeg } = await seedCall()
+        const calleeLeg = await seedLeg(call, { createdAt: NOW + 1 })
+        const second = await seedLeg(call, { createdAt: NOW + 1, username: 'bob-tablet' })
+
+        const stored = await store.getCall(call.id)
+        expect(stored).toStrictEqual(call)
+        expect(stored).not.toBe(call)
+        expect(await store.getLeg(callerLeg.id)).toStrictEqual(callerLeg)
+        expect(await store.listLegs(call.id)).toStrictEqual([callerLeg, calleeLeg, second])
+      })
+
+      it('getCall(), getLeg() and listLegs() of unknown ids return undefined and []', async () => {
+        expect(await store.getCall(uid('call'))).toBeUndefined()
+        expect(await store.getLeg(uid('leg'))).toBeUndefined()
+        expect(await store.listLegs(uid('call'))).toStrictEqual([])
+      })
+
+      it('getCall() round-trips every negotiation variant, transfer context and optional field', async () => {
+        const account = await seedAccount()
+        const offerPending = makeCall(account.id, {
+          state: 'connected',
+          answeredLegId: uid('leg'),
+          negotiation: { type: 'offerPending', fromLegId: uid('leg') },
+          transfer: {
+            kind: 'direct',
+            transferorLegIds: [uid('leg')],
+            movingLegId: uid('leg'),
+            targetAddress: 'carol@example.com',
+            targetLegId: null,
+            otherCallId: null,
+          },
+          answeredAt: NOW + 5_000,
+          version: 7,
+        })
+        const slowStart = makeCall(account.id, {
+          state: 'ended',
+          negotiation: { type: 'slowStart', toLegId: uid('leg') },
+          transfer: {
+            kind: 'consultative',
+            transferorLegIds: [uid('leg'), uid('leg')],
+            movingLegId: uid('leg'),
+            targetAddress: 'carol@example.com',
+            targetLegId: uid('leg'),
+            otherCallId: uid('call'),
+          },
+          replacesCallIds: [uid('call'), uid('call')],
+          answeredAt: NOW + 1_000,
+          endedAt: NOW + 9_000,
+          endReason: 'Transferred',
+        })
+        await store.commit({ newCalls: [offerPending, slowStart] })
+
+        expect(await store.getCall(offerPending.id)).toStrictEqual(offerPending)
+        expect(await store.getCall(slowStart.id)).toStrictEqual(slowStart)
+      })
+
+      it('getLeg() round-trips terminal events, held frames, liveness and guard fields', async () => {
+        const { call } = await seedCall()
+        const channel = await seedChannel()
+        const ended = makeLeg(call, {
+          channelId: channel.id,
+          state: 'cancelled',
+          terminal: { eventType: 'Cancelled', statusCode: 200, reasonText: 'Answered Elsewhere' },
+          livenessArmed: true,
+          lastSeenAt: NOW + 1,
+          version: 3,
+        })
+        const guarded = makeLeg(call, {
+          role: 'caller',
+          state: 'ended',
+          terminal: { eventType: 'SessionEnded', statusCode: 0, reasonText: '' },
+          acceptancePushedAt: NOW + 2,
+          guardReleased: true,
+          held: [JSON.stringify({ wrtcsOfferNotification: { sdp: 'v=0' } }), '{"b":2}'],
+        })
+        await store.commit({ newLegs: [ended, guarded] })
+
+        expect(await store.getLeg(ended.id)).toStrictEqual(ended)
+        expect(await store.getLeg(guarded.id)).toStrictEqual(guarded)
+      })
+
+      it('getCall() and getLeg() return copies: mutating them changes nothing stored', async () => {
+        const { call, callerLeg } = await seedCall(undefined, { replacesCallIds: [uid('call')] })
+        const snapshot = structuredClone(call)
+        const legSnapshot = structuredClone(callerLeg)
+        call.state = 'ended'
+        call.replacesCallIds.push('mutated')
+        callerLeg.held.push('mutated')
+
+        const read = (await store.getCall(call.id))!
+        read.replacesCallIds.push('mutated')
+        read.negotiation = { type: 'slowStart', toLegId: 'x' }
+        const readLeg = (await store.getLeg(callerLeg.id))!
+        readLeg.held.push('mutated')
+
+        expect(await store.getCall(call.id)).toStrictEqual(snapshot)
+        expect(await store.getLeg(callerLeg.id)).toStrictEqual(legSnapshot)
+      })
+
+      it('commit() of updates stores them, bumps the stored version and the version of the passed records', async () => {
+        const { call, callerLeg } = await seedCall()
+        const calleeLeg = await seedLeg(call)
+        const callRead = (await store.getCall(call.id))!
+        const legRead = (await store.getLeg(calleeLeg.id))!
+        callRead.state = 'connected'
+        callRead.answeredLegId = calleeLeg.id
+        callRead.answeredAt = NOW + 3_000
+        callRead.negotiation = { type: 'offerPending', fromLegId: callerLeg.id }
+        legRead.livenessArmed = true
+        legRead.lastSeenAt = NOW + 3_000
+
+        await store.commit({ calls: [callRead], legs: [legRead] })
+
+        expect(callRead.version).toBe(1)
+        expect(legRead.version).toBe(1)
+        expect(await store.getCall(call.id)).toStrictEqual(callRead)
+        expect(await store.getLeg(calleeLeg.id)).toStrictEqual(legRead)
+
+        // The bumped records can be committed again.
+        callRead.state = 'ended'
+        await store.commit({ calls: [callRead] })
+        expect(await store.getCall(call.id)).toMatchObject({ state: 'ended', version: 2 })
+      })
+
+      it('commit() with a stale version throws ConflictError and applies nothing', async () => {
+        const { call } = await seedCall()
+        const first = (await store.getCall(call.id))!
+        const second = (await store.getCall(call.id))!
+        first.state = 'ringing'
+        await store.commit({ calls: [first] })
+
+        second.state = 'ended'
+        expect(await rejection(store.commit({ calls: [second] }))).toBeInstanceOf(ConflictError)
+
+        expect(second.version).toBe(0)
+        expect(await store.getCall(call.id)).toStrictEqual(first)
+      })
+
+      it('commit() with one stale record rolls back the whole change set, new records included', async () => {
+        const { call, callerLeg } = await seedCall()
+        // Someone else updates the caller leg: our copy (version 0) is now stale.
+        const theirs = (await store.getLeg(callerLeg.id))!
+        theirs.lastSeenAt = NOW + 1
+        await store.commit({ legs: [theirs] })
+
+        const callUpdate = { ...(await store.getCall(call.id))!, state: 'ringing' as const }
+        const newCall = makeCall(call.accountId)
+        const newLeg = makeLeg(newCall, { id: newCall.callerLegId, role: 'caller' })
+        const newCalleeOfOld = makeLeg(call)
+        const staleLeg = { ...callerLeg, state: 'ended' as const }
+
+        const error = await rejection(
+          store.commit({
+            newCalls: [newCall],
+            newLegs: [newLeg, newCalleeOfOld],
+            calls: [callUpdate],
+            legs: [staleLeg],
+          }),
+        )
+
+        expect(error).toBeInstanceOf(ConflictError)
+        expect(await store.getCall(newCall.id)).toBeUndefined()
+        expect(await store.getLeg(newLeg.id)).toBeUndefined()
+        expect(await store.getLeg(newCalleeOfOld.id)).toBeUndefined()
+        expect(await store.getCall(call.id)).toStrictEqual(call)
+        expect(await store.getLeg(callerLeg.id)).toStrictEqual(theirs)
+        expect(callUpdate.version).toBe(0)
+      })
+
+      it('commit() of an update to an unknown call or leg throws ConflictError', async () => {
+        const account = await seedAccount()
+        const ghost = makeCall(account.id)
+        expect(await rejection(store.commit({ calls: [ghost] }))).toBeInstanceOf(ConflictError)
+        const { call } = await seedCall(account.id)
+        expect(await rejection(store.commit({ legs: [makeLeg(call)] }))).toBeInstanceOf(ConflictError)
+      })
+
+      it('commit() of a new call or leg whose id exists throws ConflictError and applies nothing', async () => {
+        const { call, callerLeg } = await seedCall()
+        const clash = makeCall(call.accountId, { id: call.id, state: 'ended' })
+        expect(await rejection(store.commit({ newCalls: [clash] }))).toBeInstanceOf(ConflictError)
+        const newCallee = makeLeg(call)
+        const legClash = makeLeg(call, { id: callerLeg.id, state: 'ended' })
+        expect(await rejection(store.commit({ newLegs: [newCallee, legClash] }))).toBeInstanceOf(
+          ConflictError,
+        )
+
+        expect(await store.getCall(call.id)).toStrictEqual(call)
+        expect(await store.listLegs(call.id)).toStrictEqual([callerLeg])
+      })
+
+      it('commit() of an empty change set does nothing', async () => {
+        await expect(store.commit({})).resolves.toBeUndefined()
+      })
+
+      it('listActiveLegsByChannel() returns the active legs owned by the channel', async () => {
+        const user = await seedUser()
+        const channel = await seedChannel(user)
+        const other = await seedChannel(user)
+        const { call } = await seedCall(user.accountId)
+        const first = await seedLeg(call, { channelId: channel.id, userId: user.id })
+        await seedLeg(call, { channelId: channel.id, userId: user.id, state: 'cancelled' })
+        await seedLeg(call, { channelId: channel.id, userId: user.id, state: 'ended' })
+        await seedLeg(call, { channelId: other.id, userId: user.id })
+        const { call: later } = await seedCall(user.accountId)
+        const second = await seedLeg(later, { channelId: channel.id, userId: user.id, createdAt: NOW + 1 })
+
+        expect(await store.listActiveLegsByChannel(channel.id)).toStrictEqual([first, second])
+        expect(await store.listActiveLegsByChannel(uid('ch'))).toStrictEqual([])
+      })
+
+      it('listSilentLegs() returns only active legs with an armed clock last seen before the time', async () => {
+        const { call } = await seedCall()
+        const before = NOW + 75_000
+        const silent = await seedLeg(call, { livenessArmed: true, lastSeenAt: before - 1 })
+        const boundary = await seedLeg(call, { livenessArmed: true, lastSeenAt: before })
+        const recent = await seedLeg(call, { livenessArmed: true, lastSeenAt: before + 1 })
+        const unarmed = await seedLeg(call, { livenessArmed: false, lastSeenAt: NOW })
+        const ended = await seedLeg(call, { livenessArmed: true, lastSeenAt: NOW, state: 'ended' })
+        const cancelled = await seedLeg(call, { livenessArmed: true, lastSeenAt: NOW, state: 'cancelled' })
+
+        const result = only(await store.listSilentLegs(before), [
+          silent,
+          boundary,
+          recent,
+          unarmed,
+          ended,
+          cancelled,
+        ])
+        expect(result).toStrictEqual([silent])
+      })
+
+      it('listCallRecords() lists calls newest first with caller and callee usernames, at most limit', async () => {
+        // Far in the future, so that these are the newest calls even in a shared database.
+        const future = Date.now() + 365 * 24 * 3_600_000
+        const a = await seedAccount()
+        const b = await seedAccount()
+        const { call: oldest } = await seedCall(a.id, { createdAt: future })
+        const { call: ended } = await seedCall(b.id, {
+          createdAt: future + 10,
+          state: 'ended',
+          callerUsername: 'carol',
+          calleeUsername: 'dave',
+          answeredAt: future + 20,
+          endedAt: future + 30,
+          endReason: 'Normal Clearing',
+        })
+        const { call: newest } = await seedCall(a.id, { createdAt: future + 20, state: 'ringing' })
+
+        const records = await store.listCallRecords(2)
+        expect(ids(records)).toStrictEqual([newest.id, ended.id])
+        expect(records[1]).toStrictEqual({
+          id: ended.id,
+          accountId: b.id,
+          caller: 'carol',
+          callee: 'dave',
+          state: 'ended',
+          createdAt: future + 10,
+          answeredAt: future + 20,
+          endedAt: future + 30,
+          endReason: 'Normal Clearing',
+        })
+        expect(ids(only(await store.listCallRecords(100), [oldest, ended, newest]))).toStrictEqual([
+          newest.id,
+          ended.id,
+          oldest.id,
+        ])
+      })
+
+      it("listCallRecords() with an account id lists only that account's calls", async () => {
+        const a = await seedAccount()
+        const b = await seedAccount()
+        const { call: first } = await seedCall(a.id, { createdAt: NOW })
+        await seedCall(b.id, { createdAt: NOW + 5 })
+        const { call: second } = await seedCall(a.id, { createdAt: NOW + 10, calleeUsername: 'erin' })
+
+        const records = await store.listCallRecords(10, a.id)
+        expect(ids(records)).toStrictEqual([second.id, first.id])
+        expect(records[0]).toMatchObject({ caller: 'alice', callee: 'erin', accountId: a.id, endedAt: null })
+        expect(ids(await store.listCallRecords(1, a.id))).toStrictEqual([second.id])
+      })
+    })
+
+    describe('timers', () => {
+      function makeTimer(dueAt: number, overrides: Partial<Timer> = {}): Timer {
+        return { id: uid('timer'), kind: 'noAnswer', dueAt, payload: { callId: uid('call') }, ...overrides }
+      }
+
+      it('claimDueTimers() returns the timers due at the time, earliest first, and leaves later ones', async () => {
+        const base = timerWindow()
+        const second = makeTimer(base + 20, {
+          kind: 'cancelRepeat',
+          payload: { legId: 'x', nested: { n: [1, 2] } },
+        })
+        const first = makeTimer(base + 10)
+        const dueNow = makeTimer(base + 30)
+        const later = makeTimer(base + 31)
+        for (const timer of [second, later, first, dueNow]) await store.scheduleTimer(timer)
+
+        expect(await store.claimDueTimers(base + 30, 10)).toStrictEqual([first, second, dueNow])
+        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([later])
+      })
+
+      it('claimDueTimers() returns each timer once: a second claim returns none', async () => {
+        const base = timerWindow()
+        const timer = makeTimer(base)
+        await store.scheduleTimer(timer)
+        expect(await store.claimDueTimers(base, 10)).toStrictEqual([timer])
+        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([])
+      })
+
+      it('claimDueTimers() returns at most limit timers, the earliest, and keeps the rest', async () => {
+        const base = timerWindow()
+        const timers = [3, 1, 5, 2, 4].map((offset) => makeTimer(base + offset))
+        for (const timer of timers) await store.scheduleTimer(timer)
+        const byDue = [...timers].sort((x, y) => x.dueAt - y.dueAt)
+
+        expect(await store.claimDueTimers(base + 10, 2)).toStrictEqual(byDue.slice(0, 2))
+        expect(await store.claimDueTimers(base + 10, 10)).toStrictEqual(byDue.slice(2))
+      })
+
+      it('scheduleTimer() with an existing id replaces the timer', async () => {
+        const base = timerWindow()
+        const original = makeTimer(base + 50)
+        const replacement = makeTimer(base + 10, {
+          id: original.id,
+          kind: 'guardRelease',
+          payload: { legId: 'y' },
+        })
+        await store.scheduleTimer(original)
+        await store.scheduleTimer(replacement)
+
+        expect(await store.claimDueTimers(base + 20, 10)).toStrictEqual([replacement])
+        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([])
+      })
+
+      it('cancelTimer() removes the timer; cancelling an unknown id is harmless', async () => {
+        const base = timerWindow()
+        const cancelled = makeTimer(base)
+        const kept = makeTimer(base + 1)
+        await store.scheduleTimer(cancelled)
+        await store.scheduleTimer(kept)
+
+        await store.cancelTimer(cancelled.id)
+        await store.cancelTimer(uid('timer'))
+
+        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([kept])
+      })
+    })
+  })
+}

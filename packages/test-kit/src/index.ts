@@ -1,0 +1,4 @@
+/** Private helpers for Parley's tests. */
+export * from './wait.js'
+export * from './protocol-client.js'
+export * from './server-harness.js'
