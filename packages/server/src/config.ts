@@ -195,7 +195,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
 
   const cfg = makeConfig(base)
   if (str('host')) cfg.host = str('host')!
-  if (str('port')) cfg.port = positiveInt('port', str('port')!, 65535)
+  if (str('port')) cfg.port = str('port') === '0' ? 0 : positiveInt('port', str('port')!, 65535) // 0: any free port
   if (str('db')) cfg.db = str('db')!
   const cert = str('tls-cert')
   const key = str('tls-key')

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, DEFAULT_TIMINGS, parseServeConfig } from './config.js'
+
+describe('parseServeConfig', () => {
+  it('has the documented defaults', () => {
+    const c = parseServeConfig([], {})
+    expect(c).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      db: 'sqlite:./data/parley.db',
+      tls: null,
+      turnUrls: [],
+      tokenTtl: 3600,
+      demo: false,
+    })
+    // Protocol timers (§11.13): no-answer 60 s, liveness 75 s, Cancelled repeat 1.5 s, guard 1 s, channel floor 2 min.
+    expect(DEFAULT_TIMINGS).toMatchObject({
+      noAnswerMs: 60_000,
+      livenessMs: 75_000,
+      cancelRepeatMs: 1_500,
+      guardMs: 1_000,
+      channelMinIdleMs: 120_000,
+    })
+  })
+
+  it('reads flags, with PARLEY_* environment variables as fallbacks', () => {
+    const c = parseServeConfig(
+      [
+        '--port',
+        '9000',
+        '--turn-url',
+        'turn:127.0.0.1:3478?transport=udp',
+        '--turn-url',
+        'stun:127.0.0.1:3478',
+        '--demo',
+      ],
+      {
+        PARLEY_HOST: '0.0.0.0',
+        PARLEY_PORT: '1234',
+        PARLEY_TURN_SECRET: 's3cret',
+        PARLEY_TOKEN_TTL: '60',
+        PARLEY_TLS_SELF_SIGNED: 'true',
+      },
+    )
+    expect(c).toMatchObject({
+      host: '0.0.0.0',
+      port: 9000,
+      turnUrls: ['turn:127.0.0.1:3478?transport=udp', 'stun:127.0.0.1:3478'],
+      turnSecret: 's3cret',
+      tokenTtl: 60,
+      tls: 'self-signed',
+      demo: true,
+    })
+    expect(parseServeConfig([], { PARLEY_TURN_URL: 'turn:a:3478, stun:b:3478' }).turnUrls).toEqual([
+      'turn:a:3478',
+      'stun:b:3478',
+    ])
+  })
+
+  it('rejects bad values with a message naming the flag', () => {
+    expect(() => parseServeConfig(['--port', 'eighty'], {})).toThrow(ConfigError)
+    expect(() => parseServeConfig(['--port', '70000'], {})).toThrow(/--port/)
+    expect(() => parseServeConfig(['--turn-url', 'http://x'], {})).toThrow(/--turn-url/)
+    expect(() => parseServeConfig(['--tls-cert', 'a.pem'], {})).toThrow(/--tls-key/)
+    expect(() => parseServeConfig(['--log-level', 'loud'], {})).toThrow(/--log-level/)
+    expect(() => parseServeConfig(['--bogus'], {})).toThrow(ConfigError)
+  })
+})
