@@ -55,6 +55,9 @@ export async function buildApp(
       done(err, undefined)
     }
   })
+  // Fastify parses text/plain bodies by default; the API takes JSON only (forms at the token endpoint), so a
+  // text/plain body is an unsupported content type (415, §13.2) rather than a malformed JSON body (400).
+  app.removeContentTypeParser('text/plain')
   await app.register(formbody)
   // §4.6: every response, errors included, carries Access-Control-Allow-Origin; preflights need no token.
   await app.register(cors, {

@@ -10,7 +10,7 @@ declare module 'fastify' {
 }
 
 /**
- * The auth hook of every REST route but the token endpoint (protocol §3.4): a valid Bearer token (401
+ * The auth hook (onRequest: before the body is read) of every REST route but the token endpoint (protocol §3.4): a valid Bearer token (401
  * otherwise) whose subject is the `{username}` of the path (403 otherwise).
  */
 export function requireUser(tokens: TokenService) {

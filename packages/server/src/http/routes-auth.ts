@@ -6,8 +6,11 @@ import { oauthErrorHandler } from './errors.js'
 /** `POST /cpaas/auth/v1/token` (protocol §3.1): password and refresh-token grants, OAuth error bodies. */
 export function tokenRoutes(app: FastifyInstance, tokens: TokenService): void {
   app.post('/cpaas/auth/v1/token', { errorHandler: oauthErrorHandler }, async (request, reply) => {
+    // RFC 6749 §4.3.2, §6: the token request is form-encoded (as the quickstart sends it, §3.1). A JSON body
+    // with the same fields is another API; refuse it rather than issue tokens for it.
+    const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
     const body = request.body
-    if (typeof body !== 'object' || body === null) {
+    if (mediaType !== 'application/x-www-form-urlencoded' || typeof body !== 'object' || body === null) {
       throw new OAuthError(400, 'invalid_request', 'expected a form-encoded body')
     }
     const fields: Record<string, string | undefined> = {}

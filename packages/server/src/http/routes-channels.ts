@@ -11,12 +11,12 @@ interface ChannelParams {
 
 /** Notification channel routes (protocol §5.1, §5.2, §14.3). */
 export function channelRoutes(app: FastifyInstance, tokens: TokenService, channels: ChannelService): void {
-  const preHandler = requireUser(tokens)
+  const authenticate = requireUser(tokens)
   const base = '/cpaas/notificationchannel/v1/:username/channels'
 
   app.post<{ Params: { username: string }; Body: ChannelCreateBody }>(
     base,
-    { preHandler, schema: { body: ChannelCreateBody } },
+    { onRequest: authenticate, schema: { body: ChannelCreateBody } },
     async (request, reply) => {
       const nc = request.body.notificationChannel
       const body = await channels.create(request.actor, {
@@ -28,14 +28,14 @@ export function channelRoutes(app: FastifyInstance, tokens: TokenService, channe
     },
   )
 
-  app.delete<{ Params: ChannelParams }>(`${base}/:channelId`, { preHandler }, async (request, reply) => {
+  app.delete<{ Params: ChannelParams }>(`${base}/:channelId`, { onRequest: authenticate }, async (request, reply) => {
     await channels.remove(request.actor, request.params.channelId)
     return reply.code(204).send()
   })
 
   app.put<{ Params: ChannelParams; Body: ChannelLifetimeBody }>(
     `${base}/:channelId/channelLifetime`,
-    { preHandler, schema: { body: ChannelLifetimeBody } },
+    { onRequest: authenticate, schema: { body: ChannelLifetimeBody } },
     async (request, reply) => {
       const lifetime = request.body.notificationChannelLifetime.channelLifetime
       return reply

@@ -28,12 +28,12 @@ export function signalingRoutes(
   deps: { tokens: TokenService; channels: ChannelService; sessions: SessionService; turn: TurnService },
 ): void {
   const { channels, sessions, turn } = deps
-  const preHandler = requireUser(deps.tokens)
+  const authenticate = requireUser(deps.tokens)
   const base = '/cpaas/webrtcsignaling/v1/:username'
 
   app.post<{ Params: UserParams; Body: SubscriptionCreateBody }>(
     `${base}/subscriptions`,
-    { preHandler, schema: { body: SubscriptionCreateBody } },
+    { onRequest: authenticate, schema: { body: SubscriptionCreateBody } },
     async (request, reply) => {
       const s = request.body.wrtcsNotificationSubscription
       const body = await channels.subscribe(request.actor, {
@@ -46,7 +46,7 @@ export function signalingRoutes(
 
   app.delete<{ Params: UserParams & { subscriptionId: string } }>(
     `${base}/subscriptions/:subscriptionId`,
-    { preHandler },
+    { onRequest: authenticate },
     async (request, reply) => {
       await channels.unsubscribe(request.actor, request.params.subscriptionId)
       return reply.code(204).send()
@@ -56,13 +56,13 @@ export function signalingRoutes(
   // §7.2 MUST: answered at once from memory, never waiting on anything slow.
   app.post<{ Params: UserParams; Body: TurnCredentialsBody }>(
     `${base}/turn`,
-    { preHandler, schema: { body: TurnCredentialsBody } },
+    { onRequest: authenticate, schema: { body: TurnCredentialsBody } },
     async (request, reply) => reply.code(200).send(turn.credentials(request.actor)),
   )
 
   app.post<{ Params: UserParams; Body: SessionCreateBody }>(
     `${base}/sessions`,
-    { preHandler, schema: { body: SessionCreateBody } },
+    { onRequest: authenticate, schema: { body: SessionCreateBody } },
     async (request, reply) => {
       const s = request.body.wrtcsSession
       await sessions.create(
@@ -81,7 +81,7 @@ export function signalingRoutes(
 
   app.put<{ Params: LegParams; Body: SessionStatusBody }>(
     `${base}/sessions/:legId/status`,
-    { preHandler, schema: { body: SessionStatusBody } },
+    { onRequest: authenticate, schema: { body: SessionStatusBody } },
     async (request, reply) => {
       await sessions.status(
         request.actor,
@@ -95,7 +95,7 @@ export function signalingRoutes(
 
   app.put<{ Params: LegParams; Body: AnswerBody }>(
     `${base}/sessions/:legId/answer`,
-    { preHandler, schema: { body: AnswerBody } },
+    { onRequest: authenticate, schema: { body: AnswerBody } },
     async (request, reply) => {
       await sessions.answer(
         request.actor,
@@ -109,7 +109,7 @@ export function signalingRoutes(
 
   app.put<{ Params: LegParams; Body: UpdateBody }>(
     `${base}/sessions/:legId/update`,
-    { preHandler, schema: { body: UpdateBody } },
+    { onRequest: authenticate, schema: { body: UpdateBody } },
     async (request, reply) => {
       await sessions.update(
         request.actor,
@@ -121,14 +121,14 @@ export function signalingRoutes(
     },
   )
 
-  app.delete<{ Params: LegParams }>(`${base}/sessions/:legId`, { preHandler }, async (request, reply) => {
+  app.delete<{ Params: LegParams }>(`${base}/sessions/:legId`, { onRequest: authenticate }, async (request, reply) => {
     await sessions.end(request.actor, request.params.legId, responder(reply))
     return reply
   })
 
   app.put<{ Params: LegParams; Body: ForwardBody }>(
     `${base}/sessions/:legId/forward`,
-    { preHandler, schema: { body: ForwardBody } },
+    { onRequest: authenticate, schema: { body: ForwardBody } },
     async (request, reply) => {
       await sessions.forward(
         request.actor,
@@ -142,7 +142,7 @@ export function signalingRoutes(
 
   app.put<{ Params: LegParams; Body: TransferBody }>(
     `${base}/sessions/:legId/transfer`,
-    { preHandler, schema: { body: TransferBody } },
+    { onRequest: authenticate, schema: { body: TransferBody } },
     async (request, reply) => {
       const t = request.body.wrtcsTransfer
       await sessions.transfer(
