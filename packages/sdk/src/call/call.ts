@@ -1,0 +1,149 @@
+/**
+ * One call's internal record. Public state is exposed only through `snapshot()` (sdk-api §5.1.1);
+ * the state itself changes only through the state machine.
+ */
+import { AsyncQueue } from '../core/async-queue.js'
+import type { BasicError } from '../core/errors.js'
+import type { MediaOffered } from '../core/types.js'
+import type { PeerSession } from '../media/engine.js'
+import { CallStateMachine, isTerminal, type CallState } from './states.js'
+
+/** Snapshot returned by `call.getById` / `call.getAll` (sdk-api §5.1.1). */
+export interface CallObject {
+  id: string
+  from: string
+  to: string
+  direction: 'outgoing' | 'incoming'
+  state: CallState
+  mediaConnectionState: string
+  localHold: boolean
+  remoteHold: boolean
+  localTracks: string[]
+  remoteTracks: string[]
+  mediaOffered?: MediaOffered
+  remoteParticipant: { displayNumber?: string; displayName?: string }
+  bandwidth: { call?: number; audio?: number; video?: number }
+  startTime: number
+  endTime?: number
+}
+
+export interface PreviousState {
+  state: CallState
+  localHold: boolean
+  remoteHold: boolean
+}
+
+/** An operation in progress, for `call:operation`'s `previous` (sdk-api §5.4.4). */
+export interface RunningOperation {
+  name: string
+  status: 'ONGOING' | 'PENDING'
+}
+
+export class Call {
+  readonly id: string
+  readonly direction: 'outgoing' | 'incoming'
+  readonly startTime = Date.now()
+  readonly queue = new AsyncQueue()
+  readonly #machine = new CallStateMachine()
+  from = ''
+  to = ''
+  remoteParticipant: { displayNumber?: string; displayName?: string } = {}
+  mediaOffered: MediaOffered | undefined
+  bandwidth: { call?: number; audio?: number; video?: number } = {}
+  endTime: number | undefined
+  /** This side's leg id (protocol.md §2.4): from the create reply or the invitation's link. */
+  legId: string | undefined
+  localHold = false
+  remoteHold = false
+  mediaConnectionState: string = 'new'
+  /** Tracks currently available on the call (empty while held). */
+  localTracks: string[] = []
+  remoteTracks: string[] = []
+  /** Every local track the call owns, held or not. */
+  ownedLocalTracks: string[] = []
+  localStreams: MediaStream[] = []
+  session: PeerSession | undefined
+  /** The remote SDP last applied (for comparing re-offers, protocol.md §10.3). */
+  remoteSdp: string | undefined
+  /** The local operation in progress (MAKE, ANSWER, HOLD…), if any. */
+  operation: RunningOperation | undefined
+  /** `call:receive` was emitted (incoming calls). */
+  receiveEmitted = false
+  /** Settles the wait for a `wrtcsAnswerNotification` after our re-offer. */
+  answerWaiter: { resolve: (sdp: string) => void; reject: (err: Error) => void } | undefined
+  auditTimer: ReturnType<typeof setTimeout> | undefined
+  auditing = false
+  /** The session DELETE was sent (at most once). */
+  deleteSent = false
+  /** Listeners to drop at the end. */
+  readonly cleanups: Array<() => void> = []
+
+  constructor(id: string, direction: 'outgoing' | 'incoming') {
+    this.id = id
+    this.direction = direction
+  }
+
+  get state(): CallState {
+    return this.#machine.state
+  }
+
+  get terminal(): boolean {
+    return isTerminal(this.#machine.state)
+  }
+
+  can(to: CallState): boolean {
+    return this.#machine.can(to)
+  }
+
+  transition(to: CallState, reason: string): void {
+    this.#machine.transition(to, reason)
+    if (isTerminal(to)) this.endTime = Date.now()
+  }
+
+  previous(): PreviousState {
+    return { state: this.state, localHold: this.localHold, remoteHold: this.remoteHold }
+  }
+
+  /** Waits for the answer to a re-offer; set up before sending the offer so an early answer is kept. */
+  expectAnswer(): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      this.answerWaiter = {
+        resolve: (sdp) => {
+          this.answerWaiter = undefined
+          resolve(sdp)
+        },
+        reject: (err) => {
+          this.answerWaiter = undefined
+          reject(err)
+        },
+      }
+    })
+  }
+
+  snapshot(): CallObject {
+    const out: CallObject = {
+      id: this.id,
+      from: this.from,
+      to: this.to,
+      direction: this.direction,
+      state: this.state,
+      mediaConnectionState: this.mediaConnectionState,
+      localHold: this.localHold,
+      remoteHold: this.remoteHold,
+      localTracks: [...this.localTracks],
+      remoteTracks: [...this.remoteTracks],
+      remoteParticipant: { ...this.remoteParticipant },
+      bandwidth: { ...this.bandwidth },
+      startTime: this.startTime,
+    }
+    if (this.mediaOffered) out.mediaOffered = { ...this.mediaOffered }
+    if (this.endTime !== undefined) out.endTime = this.endTime
+    return out
+  }
+}
+
+/** Error of an operation, with the operation's name. */
+export interface OperationFailure {
+  operation: string
+  error: BasicError
+}

@@ -1,0 +1,91 @@
+/**
+ * Public types shared by several layers (sdk-api §5.1). Kept in core so that media/, call/ and the
+ * client facade can all use them without depending on each other.
+ */
+import type { SessionDescription } from 'sdp-transform'
+
+/** STUN/TURN server in `RTCIceServer` form; `url` is a legacy alias of `urls` (sdk-api §5.1.7). */
+export interface IceServer {
+  urls: string | string[]
+  username?: string
+  credential?: string
+}
+
+/** `RTCConfiguration` plus `sdpSemantics` (sdk-api §5.1.6). */
+export interface PeerConfig {
+  iceServers: IceServer[]
+  sdpSemantics: 'unified-plan' | 'plan-b'
+  iceCandidatePoolSize?: number
+  iceTransportPolicy?: 'all' | 'public' | 'relay'
+  bundlePolicy?: 'balanced' | 'max-compat' | 'max-bundle'
+  rtcpMuxPolicy?: 'negotiate' | 'require'
+  certificates?: unknown[]
+  peerIdentity?: string
+  [key: string]: unknown
+}
+
+/** Why the ICE collection check runs now (sdk-api §5.1.8). */
+export type IceCheckReason = 'NewCandidate' | 'IceGatheringStateChanged' | 'Scheduled'
+
+/** Argument of the ICE collection check function (sdk-api §5.1.8). */
+export interface IceCollectionInfo {
+  callId: string
+  callOperation: string
+  reason: IceCheckReason
+  iceCandidates: RTCIceCandidate[]
+  iceCollectionDuration: number
+  iceGatheringState: string
+  rtcPeerConnectionConfig: object
+  rtcLocalSessionDescription: string
+}
+
+export interface IceTimeouts {
+  iceCollectionIdealTimeout: number
+  iceCollectionMaxTimeout: number
+}
+
+/** Result of the ICE collection check (sdk-api §5.1.9). */
+export interface IceCollectionCheckResult {
+  type: 'StartCall' | 'Error' | 'Wait'
+  error?: string | Error
+  wait?: number
+}
+
+export type IceCollectionCheckFunction = (
+  info: IceCollectionInfo,
+  timeouts: IceTimeouts,
+) => IceCollectionCheckResult
+
+/** 4.x legacy boolean check (sdk-api §5.1.10). */
+export type LegacyIceCollectionCheck = (
+  iceCandidates: RTCIceCandidate[],
+  details: {
+    iceServerUrls: string[]
+    elapsedTime: number
+    maxIceTimeout: number
+    offeredMedia: unknown[]
+    iceCollectionDelay: number
+  },
+) => boolean
+
+/** SDP in the object form of sdp-transform's `parse` (sdk-api §5.1.11). */
+export type SdpObject = SessionDescription
+
+export interface SdpHandlerInfo {
+  callId: string
+  type: RTCSdpType
+  step: 'set' | 'send'
+  endpoint: 'local' | 'remote'
+}
+
+export type SdpHandlerFunction = (
+  newSdp: SdpObject,
+  info: SdpHandlerInfo,
+  originalSdp: SdpObject,
+) => SdpObject
+
+/** Media kinds offered by the caller (sdk-api §5.1.3). */
+export interface MediaOffered {
+  audio: boolean
+  video: boolean
+}

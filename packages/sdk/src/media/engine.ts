@@ -1,0 +1,90 @@
+/**
+ * The MediaEngine seam (architecture §2): everything the SDK needs from the browser's media stack.
+ * `rtc-engine.ts` implements it with getUserMedia and RTCPeerConnection; tests use a fake.
+ * media/ never talks to the server.
+ */
+import type { Emitter } from '../core/emitter.js'
+import type { IceCheckReason, IceCollectionCheckResult, IceCollectionInfo } from '../core/types.js'
+
+/** A remote track and the stream (`a=msid`) it belongs to. */
+export interface RemoteTrackInfo {
+  track: MediaStreamTrack
+  streamId: string | undefined
+  mid: string | null
+}
+
+export interface PeerEvents {
+  [event: string]: unknown
+  /** A remote track appeared (RTCPeerConnection `track` event). */
+  remoteTrack: RemoteTrackInfo
+  /** `iceConnectionState` changed. */
+  iceConnectionState: { state: RTCIceConnectionState }
+}
+
+/** What the ICE check sees; the call layer adds `callId` and `callOperation`. */
+export type GatherInfo = Omit<IceCollectionInfo, 'callId' | 'callOperation'>
+
+export interface GatherOptions {
+  /** Decides when gathering is good enough (sdk-api §5.1.9). Runs on every trigger. */
+  check: (info: GatherInfo) => IceCollectionCheckResult
+  /** Safety cap: after this many ms the operation continues with what exists (or fails without candidates). */
+  hardTimeout: number
+  /** Continue even without candidates once gathering is complete (re-offers on an existing transport). */
+  allowNoCandidates?: boolean
+}
+
+/** Thrown by `gatherIce` when the check says `Error`, returns garbage, or nothing was gathered. */
+export class IceCollectionError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'IceCollectionError'
+  }
+}
+
+/** One peer connection. Owns it; `close()` is idempotent. */
+export interface PeerSession {
+  readonly events: Emitter<PeerEvents>
+  readonly iceConnectionState: RTCIceConnectionState
+  readonly signalingState: RTCSignalingState
+  /** Adds a local track to be sent; reuses an offered transceiver of the same kind when answering. */
+  addTrack(track: MediaStreamTrack, stream: MediaStream): void
+  /** Swaps the track a sender sends, without renegotiation. */
+  replaceTrack(oldTrack: MediaStreamTrack, newTrack: MediaStreamTrack): Promise<void>
+  /** Remote tracks whose negotiated direction includes receiving. */
+  receivingTracks(): RemoteTrackInfo[]
+  /**
+   * Sets every transceiver's direction for the next offer/answer: all `inactive` when held,
+   * otherwise `sendrecv` where a local track is attached and `recvonly` elsewhere (protocol.md §10.3).
+   */
+  setHold(hold: boolean): void
+  createOffer(options?: { iceRestart?: boolean }): Promise<string>
+  createAnswer(): Promise<string>
+  setLocalDescription(type: 'offer' | 'answer', sdp: string): Promise<void>
+  setRemoteDescription(type: 'offer' | 'answer', sdp: string): Promise<void>
+  /** Undoes a local offer that was not answered. */
+  rollback(): Promise<void>
+  /** Waits until `check` says the local description's candidates are good enough; returns its SDP. */
+  gatherIce(options: GatherOptions): Promise<string>
+  /** Plays DTMF through the first audio sender; false when the connection cannot (no telephone-event). */
+  insertDTMF(tones: string, duration: number, gap: number): boolean
+  getStats(track?: MediaStreamTrack): Promise<RTCStatsReport>
+  close(): void
+}
+
+export interface PeerOptions {
+  /** Codec names (e.g. `H264`) to leave out of local offers via `setCodecPreferences`. */
+  excludeCodecs: string[]
+}
+
+export interface MediaEngine {
+  getUserMedia(constraints: MediaStreamConstraints): Promise<MediaStream>
+  getDisplayMedia(constraints: DisplayMediaStreamOptions): Promise<MediaStream>
+  createPeer(config: RTCConfiguration, options: PeerOptions): PeerSession
+  enumerateDevices(): Promise<MediaDeviceInfo[]>
+  /** Subscribes to device changes; returns the unsubscribe function. */
+  onDeviceChange(listener: () => void): () => void
+  /** Sending codecs of a kind, or undefined without `RTCRtpSender.getCapabilities`. */
+  codecCapabilities(kind: 'audio' | 'video'): RTCRtpCodec[] | undefined
+}
+
+export type { IceCheckReason }
