@@ -208,7 +208,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
   const turn = get('turn-url') as string[] | undefined
   if (turn) {
     for (const url of turn) {
-      if (!/^(turns?|stuns?):[^\s]+$/.test(url))
+      if (!/^(turns?|stuns?):[^\s'"\\<>]+$/.test(url))
         throw new ConfigError(`--turn-url must be a turn:, turns:, stun: or stuns: URL, got "${url}"`)
     }
     cfg.turnUrls = turn

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Config } from '../config.js'
+import { fillDemoPage } from './demo-page.js'
 import { sendProtocolError } from './errors.js'
 
 const TYPES: Record<string, string> = {
@@ -11,11 +12,15 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json',
 }
 
-/** Security headers of the pages Parley serves (the demo). */
+/** Security headers of the pages Parley serves. The seed demo uses inline script and handlers, hence 'unsafe-inline'. */
 const PAGE_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'X-Frame-Options': 'DENY',
+  'Content-Security-Policy':
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'; " +
+    "media-src 'self' blob: mediastream:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'Permissions-Policy': 'camera=(self), microphone=(self), display-capture=(self)',
 }
 
 async function sendFile(reply: FastifyReply, dir: string | null, name: string): Promise<FastifyReply> {
@@ -39,5 +44,18 @@ export function staticRoutes(app: FastifyInstance, config: Config): void {
   for (const name of ['parley.js', 'parley.min.js', 'parley.js.map', 'parley.min.js.map']) {
     app.get(`/sdk/${name}`, (_req, reply) => sendFile(reply, config.sdkDir, name))
   }
-  app.get('/', (_req, reply) => sendFile(reply, config.demoDir, 'index.html'))
+  app.get('/', async (request, reply) => {
+    if (!config.demoDir) return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
+    let template: string
+    try {
+      template = await readFile(join(config.demoDir, 'index.html'), 'utf8')
+    } catch {
+      return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
+    }
+    return reply
+      .headers(PAGE_HEADERS)
+      .header('Cache-Control', 'no-cache')
+      .type(TYPES['.html']!)
+      .send(fillDemoPage(template, config, request.headers.host))
+  })
 }
