@@ -9,7 +9,11 @@ const SAFE_HOST = /^[A-Za-z0-9.\-:[\]]{1,255}$/
  * the token URL's scheme follows the server's (the seed hard-codes `https://`), `$KANDYTURNn$`/`$KANDYSTUNn$`
  * become the configured `--turn-url`s (empty when none: the SDK skips ICE servers without a URL).
  */
-export function fillDemoPage(template: string, config: Pick<Config, 'host' | 'port' | 'tls' | 'turnUrls'>, hostHeader: string | undefined): string {
+export function fillDemoPage(
+  template: string,
+  config: Pick<Config, 'host' | 'port' | 'tls' | 'turnUrls'>,
+  hostHeader: string | undefined,
+): string {
   const host = hostHeader && SAFE_HOST.test(hostHeader) ? hostHeader : `${config.host}:${config.port}`
   const scheme = config.tls ? 'https' : 'http'
   const turn = config.turnUrls.filter((u) => /^turns?:/.test(u))

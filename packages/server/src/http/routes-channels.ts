@@ -28,10 +28,14 @@ export function channelRoutes(app: FastifyInstance, tokens: TokenService, channe
     },
   )
 
-  app.delete<{ Params: ChannelParams }>(`${base}/:channelId`, { onRequest: authenticate }, async (request, reply) => {
-    await channels.remove(request.actor, request.params.channelId)
-    return reply.code(204).send()
-  })
+  app.delete<{ Params: ChannelParams }>(
+    `${base}/:channelId`,
+    { onRequest: authenticate },
+    async (request, reply) => {
+      await channels.remove(request.actor, request.params.channelId)
+      return reply.code(204).send()
+    },
+  )
 
   app.put<{ Params: ChannelParams; Body: ChannelLifetimeBody }>(
     `${base}/:channelId/channelLifetime`,

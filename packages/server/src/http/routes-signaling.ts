@@ -121,10 +121,14 @@ export function signalingRoutes(
     },
   )
 
-  app.delete<{ Params: LegParams }>(`${base}/sessions/:legId`, { onRequest: authenticate }, async (request, reply) => {
-    await sessions.end(request.actor, request.params.legId, responder(reply))
-    return reply
-  })
+  app.delete<{ Params: LegParams }>(
+    `${base}/sessions/:legId`,
+    { onRequest: authenticate },
+    async (request, reply) => {
+      await sessions.end(request.actor, request.params.legId, responder(reply))
+      return reply
+    },
+  )
 
   app.put<{ Params: LegParams; Body: ForwardBody }>(
     `${base}/sessions/:legId/forward`,
