@@ -112,7 +112,8 @@ export interface SubscriptionResponse {
   }
 }
 export interface TurnCredentialsResponse {
-  wrtcsTurnCredentials: { username: string; password: string }
+  /** `urls` is a Parley extension (the server's TURN/STUN URLs); Kandy clients read only the other two (§7.2). */
+  wrtcsTurnCredentials: { username: string; password: string; urls?: string[] }
 }
 export interface SessionCreateResponse {
   wrtcsSession: { resourceURL: string; tParticipantAddress: string; clientCorrelator?: string }

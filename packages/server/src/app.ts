@@ -1,8 +1,15 @@
 import cors from '@fastify/cors'
+import { requestErrorBody } from '@parley/protocol'
 import formbody from '@fastify/formbody'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify'
 import type { Services } from './deps.js'
 import { notFoundHandler, protocolErrorHandler } from './http/errors.js'
+import { installRateLimits } from './http/rate-limits.js'
 import { tokenRoutes } from './http/routes-auth.js'
 import { channelRoutes } from './http/routes-channels.js'
 import { signalingRoutes } from './http/routes-signaling.js'
@@ -35,6 +42,17 @@ export async function buildApp(
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     ajv: { customOptions: { coerceTypes: false, allErrors: false, removeAdditional: false } },
     return503OnClosing: false,
+    // A URL the router cannot decode (e.g. `/cpaas/%`) never reaches the hooks: answer it here, still with
+    // CORS and the protocol's error body (§4.4, §4.6).
+    frameworkErrors: (_err, request, rawReply) => {
+      const reply = rawReply as unknown as FastifyReply
+      void reply
+        .code(400)
+        .header('Access-Control-Allow-Origin', request.headers.origin ?? '*')
+        .header('Vary', 'Origin')
+        .type('application/json')
+        .send(requestErrorBody('SVC0002', 'Invalid input value for message part %1', ['path']))
+    },
     forceCloseConnections: false,
     logController: new LogController({
       disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace',
@@ -75,9 +93,10 @@ export async function buildApp(
   app.setErrorHandler(protocolErrorHandler)
   app.setNotFoundHandler(notFoundHandler)
 
-  tokenRoutes(app, services.tokens)
+  const limits = await installRateLimits(app, ctx.config.rateLimits)
+  tokenRoutes(app, services.tokens, limits)
   channelRoutes(app, services.tokens, services.channels)
-  signalingRoutes(app, services)
+  signalingRoutes(app, services, limits)
   staticRoutes(app, ctx.config)
 
   const hub = new ChannelHub(ctx, services.channels)

@@ -149,7 +149,11 @@ async function serve(argv: string[]): Promise<number> {
   })
   const server = await startServer(config)
   server.ctx.log.info(
-    { url: server.url, db: config.db.replace(/\/\/[^@]*@/, '//***@') },
+    {
+      url: server.url,
+      db: config.db.replace(/\/\/[^@]*@/, '//***@'),
+      bus: config.redis ? config.redis.replace(/\/\/[^@]*@/, '//***@') : 'in-process',
+    },
     'parley is listening',
   )
   process.stdout.write(`\nParley is running at ${server.url}\n`)

@@ -65,4 +65,15 @@ describe('parseServeConfig', () => {
     expect(() => parseServeConfig(['--log-level', 'loud'], {})).toThrow(/--log-level/)
     expect(() => parseServeConfig(['--bogus'], {})).toThrow(ConfigError)
   })
+
+  it('--redis (or PARLEY_REDIS) selects the Redis bus; unset means the in-process bus', () => {
+    expect(parseServeConfig([], {}).redis).toBeUndefined()
+    expect(parseServeConfig(['--redis', 'redis://127.0.0.1:6379'], {}).redis).toBe('redis://127.0.0.1:6379')
+    expect(parseServeConfig([], { PARLEY_REDIS: 'rediss://:pw@cache:6380/1' }).redis).toBe(
+      'rediss://:pw@cache:6380/1',
+    )
+    const bad = () => parseServeConfig(['--redis', 'http://:hunter2@cache'], {})
+    expect(bad).toThrow(/--redis must be a redis:\/\//)
+    expect(bad).not.toThrow(/hunter2/)
+  })
 })

@@ -32,8 +32,10 @@ export interface Timings {
 export interface Config {
   host: string
   port: number
-  /** `sqlite:./data/parley.db`, `sqlite::memory:`, later `postgres://…`. */
+  /** `sqlite:./data/parley.db`, `sqlite::memory:` or `postgres://…[?schema=NAME]`. */
   db: string
+  /** `redis://…` of the bus shared by the nodes of a multi-node deployment; unset: the in-process bus. */
+  redis?: string | undefined
   tls: { cert: string; key: string } | 'self-signed' | null
   turnUrls: string[]
   /** Shared secret of the TURN REST API (protocol §7.3); a per-deployment random one when unset. */
@@ -44,17 +46,52 @@ export interface Config {
   tokenTtl: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   demo: boolean
+  /** `--coturn`: start and supervise Debian's turnserver (see coturn.ts). */
+  coturn: CoturnSettings | null
   /** Domain given to logins without `@` (protocol §3.1). */
   domain: string
   /** Largest accepted request body in bytes (413 beyond). */
   bodyLimit: number
   /** Largest accepted websocket frame in bytes. */
   maxFrameBytes: number
+  /** Request rate limits, per minute (429 with Retry-After beyond). */
+  rateLimits: RateLimits
   /** Directory of the demo page, or null for none. */
   demoDir: string | null
   /** Directory of the built SDK bundles served at /sdk/, or null for none. */
   sdkDir: string | null
   timings: Timings
+}
+
+/** Settings of the supervised turnserver. */
+export interface CoturnSettings {
+  /** Relay to loopback peers (tests only; production keeps loopback and private ranges denied). */
+  allowLoopback: boolean
+  realm: string
+  userQuota: number
+  totalQuota: number
+  minPort: number
+  maxPort: number
+}
+
+/** Defaults of `--coturn`. */
+export const DEFAULT_COTURN: CoturnSettings = {
+  allowLoopback: false,
+  realm: 'parley',
+  userQuota: 10,
+  totalQuota: 1000,
+  minPort: 49152,
+  maxPort: 65535,
+}
+
+/** Per-minute request budgets (hardening against password guessing and call floods). */
+export interface RateLimits {
+  /** Token requests per client address. */
+  tokenPerAddress: number
+  /** Token requests per login (whatever the address). */
+  tokenPerLogin: number
+  /** Call creations per user. */
+  sessionsPerUser: number
 }
 
 /** The protocol's timer values (protocol §11.13). */
@@ -93,6 +130,8 @@ export function makeConfig(
     domain: 'parley.local',
     bodyLimit: 256 * 1024,
     maxFrameBytes: 64 * 1024,
+    rateLimits: { tokenPerAddress: 60, tokenPerLogin: 10, sessionsPerUser: 60 },
+    coturn: null,
     demoDir: null,
     sdkDir: null,
     ...rest,
@@ -112,7 +151,12 @@ export const SERVE_OPTIONS = {
   db: {
     type: 'string',
     env: 'PARLEY_DB',
-    help: 'store URL: sqlite:./data/parley.db (default), sqlite::memory:',
+    help: 'store URL: sqlite:./data/parley.db (default), sqlite::memory:, postgres://…[?schema=NAME]',
+  },
+  redis: {
+    type: 'string',
+    env: 'PARLEY_REDIS',
+    help: 'redis://… bus shared by several nodes (default: in-process bus, one node)',
   },
   'tls-cert': { type: 'string', env: 'PARLEY_TLS_CERT', help: 'PEM certificate file (with --tls-key)' },
   'tls-key': { type: 'string', env: 'PARLEY_TLS_KEY', help: 'PEM private key file' },
@@ -132,6 +176,52 @@ export const SERVE_OPTIONS = {
     type: 'string',
     env: 'PARLEY_TURN_TTL',
     help: 'TURN credential lifetime in seconds (default 86400)',
+  },
+  coturn: {
+    type: 'boolean',
+    env: 'PARLEY_COTURN',
+    help: "start and supervise Debian's turnserver at the first --turn-url, sharing --turn-secret",
+  },
+  'coturn-allow-loopback': {
+    type: 'boolean',
+    env: 'PARLEY_COTURN_ALLOW_LOOPBACK',
+    help: 'let coturn relay to loopback peers (tests only; private ranges stay denied)',
+  },
+  'coturn-realm': { type: 'string', env: 'PARLEY_COTURN_REALM', help: 'TURN realm (default parley)' },
+  'coturn-user-quota': {
+    type: 'string',
+    env: 'PARLEY_COTURN_USER_QUOTA',
+    help: 'concurrent TURN allocations per user (default 10)',
+  },
+  'coturn-total-quota': {
+    type: 'string',
+    env: 'PARLEY_COTURN_TOTAL_QUOTA',
+    help: 'concurrent TURN allocations in total (default 1000)',
+  },
+  'coturn-min-port': {
+    type: 'string',
+    env: 'PARLEY_COTURN_MIN_PORT',
+    help: 'lowest relay port (default 49152)',
+  },
+  'coturn-max-port': {
+    type: 'string',
+    env: 'PARLEY_COTURN_MAX_PORT',
+    help: 'highest relay port (default 65535)',
+  },
+  'rate-limit-token': {
+    type: 'string',
+    env: 'PARLEY_RATE_LIMIT_TOKEN',
+    help: 'token requests per minute per client address (default 60)',
+  },
+  'rate-limit-login': {
+    type: 'string',
+    env: 'PARLEY_RATE_LIMIT_LOGIN',
+    help: 'token requests per minute per login name (default 10)',
+  },
+  'rate-limit-calls': {
+    type: 'string',
+    env: 'PARLEY_RATE_LIMIT_CALLS',
+    help: 'calls a user may start per minute (default 60)',
   },
   'token-ttl': {
     type: 'string',
@@ -197,6 +287,13 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
   if (str('host')) cfg.host = str('host')!
   if (str('port')) cfg.port = str('port') === '0' ? 0 : positiveInt('port', str('port')!, 65535) // 0: any free port
   if (str('db')) cfg.db = str('db')!
+  const redis = str('redis')
+  if (redis) {
+    // The URL is not echoed: it may carry a password.
+    if (!/^rediss?:\/\/[^\s]*$/i.test(redis))
+      throw new ConfigError('--redis must be a redis:// or rediss:// URL')
+    cfg.redis = redis
+  }
   const cert = str('tls-cert')
   const key = str('tls-key')
   if (Boolean(cert) !== Boolean(key)) throw new ConfigError('--tls-cert and --tls-key go together')
@@ -215,6 +312,34 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
   }
   if (str('turn-secret')) cfg.turnSecret = str('turn-secret')
   if (str('turn-ttl')) cfg.turnTtl = positiveInt('turn-ttl', str('turn-ttl')!)
+  const coturnFlags = [
+    'coturn-allow-loopback',
+    'coturn-realm',
+    'coturn-user-quota',
+    'coturn-total-quota',
+    'coturn-min-port',
+    'coturn-max-port',
+  ] as const
+  if (get('coturn') === true) {
+    const c: CoturnSettings = { ...DEFAULT_COTURN, allowLoopback: get('coturn-allow-loopback') === true }
+    if (str('coturn-realm')) c.realm = str('coturn-realm')!
+    if (str('coturn-user-quota')) c.userQuota = positiveInt('coturn-user-quota', str('coturn-user-quota')!)
+    if (str('coturn-total-quota'))
+      c.totalQuota = positiveInt('coturn-total-quota', str('coturn-total-quota')!)
+    if (str('coturn-min-port')) c.minPort = positiveInt('coturn-min-port', str('coturn-min-port')!, 65535)
+    if (str('coturn-max-port')) c.maxPort = positiveInt('coturn-max-port', str('coturn-max-port')!, 65535)
+    if (c.minPort > c.maxPort) throw new ConfigError('--coturn-min-port must not exceed --coturn-max-port')
+    cfg.coturn = c
+  } else {
+    const stray = coturnFlags.find((f) => get(f) !== undefined && get(f) !== false)
+    if (stray) throw new ConfigError(`--${stray} goes with --coturn`)
+  }
+  if (str('rate-limit-token'))
+    cfg.rateLimits.tokenPerAddress = positiveInt('rate-limit-token', str('rate-limit-token')!)
+  if (str('rate-limit-login'))
+    cfg.rateLimits.tokenPerLogin = positiveInt('rate-limit-login', str('rate-limit-login')!)
+  if (str('rate-limit-calls'))
+    cfg.rateLimits.sessionsPerUser = positiveInt('rate-limit-calls', str('rate-limit-calls')!)
   if (str('token-ttl')) cfg.tokenTtl = positiveInt('token-ttl', str('token-ttl')!)
   const level = str('log-level')
   if (level) {

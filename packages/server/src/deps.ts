@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino'
 import { LocalBus } from './bus/local-bus.js'
+import { RedisBus } from './bus/redis-bus.js'
 import type { Bus } from './bus/types.js'
 import type { Config } from './config.js'
 import { ChannelService } from './services/channels.js'
@@ -31,19 +32,36 @@ export const REDACT_PATHS = [
 ]
 
 /** The server's logger: JSON lines on stdout, secrets redacted. */
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({ level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } })
+export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
+  const options = { level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }
+  return destination ? pino(options, destination) : pino(options)
 }
 
-/** The composition root (architecture §1): store and bus adapters chosen by configuration, clock, logger. */
+/**
+ * The composition root (architecture §1): store and bus adapters chosen by configuration (`--db`:
+ * SQLite or PostgreSQL; `--redis`: the Redis bus of a multi-node deployment, else the in-process one),
+ * clock, logger.
+ */
 export async function createContext(
   config: Config,
   overrides: { store?: Store; bus?: Bus; clock?: Clock; log?: Logger } = {},
 ): Promise<ServiceContext> {
   const log = overrides.log ?? createLogger(config)
-  const store = overrides.store ?? (await openStore(config.db))
-  const bus = overrides.bus ?? new LocalBus()
-  return { store, bus, clock: overrides.clock ?? systemClock, log, config }
+  const store =
+    overrides.store ??
+    (await openStore(config.db, {
+      onError: (err) => log.warn({ err }, 'database connection error'),
+    }))
+  let bus = overrides.bus
+  if (!bus && config.redis) {
+    try {
+      bus = await RedisBus.open(config.redis, { onError: (err) => log.warn({ err }, 'redis bus error') })
+    } catch (error) {
+      if (!overrides.store) await store.close()
+      throw error
+    }
+  }
+  return { store, bus: bus ?? new LocalBus(), clock: overrides.clock ?? systemClock, log, config }
 }
 
 /** Every service, wired. */

@@ -1,5 +1,5 @@
 /** Parley's platform server as a library: start it in-process (tests, embedding) or through the CLI. */
 export { startServer, selfSignedCertificate, type ServerHandle } from './main.js'
-export { makeConfig, parseServeConfig, type Config, type Timings } from './config.js'
+export { DEFAULT_COTURN, makeConfig, parseServeConfig, type Config, type Timings } from './config.js'
 export { runCli } from './cli.js'
 export { createAccount, createUser, listUsers, deleteUser } from './services/accounts.js'

@@ -5,6 +5,7 @@ import { buildApp } from './app.js'
 import type { Config } from './config.js'
 import { createContext, createServices, type Services } from './deps.js'
 import type { ChannelHub } from './realtime/channel-hub.js'
+import { CoturnSupervisor, turnUrlAddress } from './coturn.js'
 import type { ServiceContext } from './services/context.js'
 import { ensureDemoUsers, type DemoCredentials } from './services/demo.js'
 
@@ -18,6 +19,8 @@ export interface ServerHandle {
   ctx: ServiceContext
   services: Services
   demo: DemoCredentials | undefined
+  /** The supervised turnserver of `--coturn`. */
+  coturn: CoturnSupervisor | undefined
   /** Graceful stop: refuse new work, finish in-flight requests, close sockets with 1001, close the store. */
   close(): Promise<void>
 }
@@ -60,10 +63,23 @@ export async function startServer(
 ): Promise<ServerHandle> {
   const ctx = await createContext(config, overrides)
   const services = await createServices(ctx)
+  let coturn: CoturnSupervisor | undefined
+  try {
+    coturn = config.coturn ? await startCoturn(config, services, ctx) : undefined
+  } catch (err) {
+    await ctx.bus.close()
+    await ctx.store.close()
+    throw err
+  }
   const demo = config.demo ? await ensureDemoUsers(ctx) : undefined
   const https = await tlsOptions(config)
   const { app, hub } = await buildApp(ctx, services, https ? { https } : {})
-  await app.listen({ host: config.host, port: config.port })
+  try {
+    await app.listen({ host: config.host, port: config.port })
+  } catch (err) {
+    await coturn?.stop()
+    throw err
+  }
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : config.port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
@@ -77,8 +93,32 @@ export async function startServer(
       await services.scheduler.stop()
       await hub.close()
       await app.close()
+      await coturn?.stop()
       await ctx.bus.close()
       await ctx.store.close()
     })())
-  return { url, port, app, hub, ctx, services, demo, close }
+  return { url, port, app, hub, ctx, services, demo, coturn, close }
+}
+
+/**
+ * `--coturn`: turnserver listens at the first `--turn-url` (a loopback pair is advertised when none is
+ * given) and shares the TURN REST secret with the credentials endpoint.
+ */
+async function startCoturn(
+  config: Config,
+  services: Services,
+  ctx: ServiceContext,
+): Promise<CoturnSupervisor> {
+  if (config.turnUrls.length === 0) {
+    const host = /^[\d.]+$/.test(config.host) && config.host !== '0.0.0.0' ? config.host : '127.0.0.1'
+    config.turnUrls = [`turn:${host}:3478?transport=udp`, `stun:${host}:3478`]
+  }
+  const first = config.turnUrls.find((u) => /^turns?:/.test(u)) ?? config.turnUrls[0]!
+  const { host, port } = turnUrlAddress(first)
+  const supervisor = new CoturnSupervisor(
+    { host, port, secret: services.turn.secret, ...config.coturn! },
+    ctx.log,
+  )
+  await supervisor.start()
+  return supervisor
 }

@@ -2,3 +2,4 @@
 export * from './wait.js'
 export * from './protocol-client.js'
 export * from './server-harness.js'
+export * from './backing-services.js'

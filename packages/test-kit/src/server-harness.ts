@@ -47,6 +47,8 @@ export async function startTestPlatform(
     db: 'sqlite::memory:',
     logLevel: 'silent',
     domain: 'example.com',
+    // Tests log in and call far more often than people; the rate-limit tests set their own budgets.
+    rateLimits: { tokenPerAddress: 100_000, tokenPerLogin: 100_000, sessionsPerUser: 100_000 },
     ...overrides,
     timings: { ...FAST_TIMINGS, ...overrides.timings },
   })

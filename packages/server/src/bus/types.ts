@@ -11,3 +11,11 @@ export interface Bus {
   subscribe(topic: string, handler: (message: string) => void): Promise<() => Promise<void>>
   close(): Promise<void>
 }
+
+/**
+ * The message an adapter delivers to every handler when it may have missed messages, e.g. after a network
+ * bus reconnected and re-subscribed. Subscribers treat it like any "look now": they re-check the Store
+ * (the channel hub drains the channel's queue, as on a wake-up), so a wake-up lost in an outage delays
+ * nothing past the reconnect. Never published by applications.
+ */
+export const BUS_RESYNC = '\u0000resync'

@@ -2,9 +2,10 @@ import type { FastifyInstance } from 'fastify'
 import { OAuthError } from '../services/errors.js'
 import type { TokenService } from '../services/tokens.js'
 import { oauthErrorHandler } from './errors.js'
+import type { Limiters } from './rate-limits.js'
 
 /** `POST /cpaas/auth/v1/token` (protocol §3.1): password and refresh-token grants, OAuth error bodies. */
-export function tokenRoutes(app: FastifyInstance, tokens: TokenService): void {
+export function tokenRoutes(app: FastifyInstance, tokens: TokenService, limits: Limiters): void {
   app.post('/cpaas/auth/v1/token', { errorHandler: oauthErrorHandler }, async (request, reply) => {
     // RFC 6749 §4.3.2, §6: the token request is form-encoded (as the quickstart sends it, §3.1). A JSON body
     // with the same fields is another API; refuse it rather than issue tokens for it.
@@ -17,6 +18,10 @@ export function tokenRoutes(app: FastifyInstance, tokens: TokenService): void {
     for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
       if (typeof value === 'string') fields[key] = value
       else if (value !== undefined) throw new OAuthError(400, 'invalid_request', `${key} must be given once`)
+    }
+    // Password guessing is slowed per address and per login (429 with Retry-After), before any hashing.
+    if (!(await limits.tokenByAddress(request, reply)) || !(await limits.tokenByLogin(request, reply))) {
+      throw new OAuthError(429, 'too_many_requests', 'Too many token requests; retry later')
     }
     const grant = fields.grant_type
     if (!grant) throw new OAuthError(400, 'invalid_request', 'grant_type is required')

@@ -13,7 +13,9 @@ import type { ChannelService } from '../services/channels.js'
 import type { SessionService } from '../services/sessions.js'
 import type { TokenService } from '../services/tokens.js'
 import type { TurnService } from '../services/turn.js'
+import { apiError } from '../services/errors.js'
 import { requireUser, responder } from './auth.js'
+import type { Limiters } from './rate-limits.js'
 
 interface UserParams {
   username: string
@@ -26,6 +28,7 @@ interface LegParams extends UserParams {
 export function signalingRoutes(
   app: FastifyInstance,
   deps: { tokens: TokenService; channels: ChannelService; sessions: SessionService; turn: TurnService },
+  limits: Limiters,
 ): void {
   const { channels, sessions, turn } = deps
   const authenticate = requireUser(deps.tokens)
@@ -64,6 +67,7 @@ export function signalingRoutes(
     `${base}/sessions`,
     { onRequest: authenticate, schema: { body: SessionCreateBody } },
     async (request, reply) => {
+      if (!(await limits.sessionsByUser(request, reply))) throw apiError('TOO_MANY_REQUESTS')
       const s = request.body.wrtcsSession
       await sessions.create(
         request.actor,

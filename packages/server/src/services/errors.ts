@@ -30,7 +30,8 @@ export class OAuthError extends Error {
   override readonly name = 'OAuthError'
   constructor(
     readonly status: 400 | 401 | 429,
-    readonly error: 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type',
+    readonly error:
+      'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type' | 'too_many_requests',
     readonly description: string,
   ) {
     super(`${error}: ${description}`)

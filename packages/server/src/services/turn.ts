@@ -29,6 +29,13 @@ export class TurnService {
     const expiry = Math.floor(this.#ctx.clock.now() / 1000) + this.#ctx.config.turnTtl
     const username = `${expiry}:${actor.username}`
     const password = createHmac('sha1', this.#secret).update(username).digest('base64')
-    return { wrtcsTurnCredentials: { username, password } }
+    const urls = this.#ctx.config.turnUrls
+    return { wrtcsTurnCredentials: { username, password, ...(urls.length > 0 ? { urls: [...urls] } : {}) } }
+  }
+
+  /** The shared secret (for the supervised coturn). */
+  get secret(): string {
+    if (this.#secret === undefined) throw new Error('TurnService.init() was not called')
+    return this.#secret
   }
 }

@@ -1,27 +1,32 @@
 import { resolve } from 'node:path'
+import { PostgresStore } from './postgres/postgres-store.js'
 import { SqliteStore } from './sqlite/sqlite-store.js'
 import type { Store } from './types.js'
 
 export * from './types.js'
+export { PostgresStore } from './postgres/postgres-store.js'
 export { SqliteStore } from './sqlite/sqlite-store.js'
 
 /** Options of `openStore`. */
 export interface OpenStoreOptions {
   /** Directory that relative `sqlite:` paths are resolved against; defaults to `process.cwd()`. */
   cwd?: string
+  /** Called with errors of idle database connections (PostgreSQL), e.g. to log them. */
+  onError?: (error: Error) => void
 }
 
 const ACCEPTED_FORMS =
   'sqlite:<relative path> (e.g. sqlite:./data/parley.db, relative to the working directory), ' +
-  'sqlite:<absolute path> (e.g. sqlite:/var/lib/parley/parley.db) or sqlite::memory:'
+  'sqlite:<absolute path> (e.g. sqlite:/var/lib/parley/parley.db), sqlite::memory: or ' +
+  'postgres://user:password@host:port/database[?schema=NAME]'
 
 /**
  * Opens the store named by the `--db` URL and applies pending migrations:
- * `sqlite:./data/parley.db` (relative to `cwd`), `sqlite:/abs/path.db` or `sqlite::memory:`.
- * `postgres://` and `postgresql://` URLs are recognised but not supported yet.
+ * `sqlite:./data/parley.db` (relative to `cwd`), `sqlite:/abs/path.db`, `sqlite::memory:`, or
+ * `postgres://…` / `postgresql://…` (a libpq URL; `?schema=NAME` keeps the tables in that schema).
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
-  const store = createStore(url.trim(), options.cwd ?? process.cwd())
+  const store = createStore(url.trim(), options)
   try {
     await store.migrate()
   } catch (error) {
@@ -31,12 +36,11 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   return store
 }
 
-function createStore(url: string, cwd: string): Store {
+function createStore(url: string, options: OpenStoreOptions): Store {
+  const cwd = options.cwd ?? process.cwd()
   // The URL is not echoed in errors: a database URL may carry a password.
   if (/^postgres(ql)?:\/\//i.test(url)) {
-    throw new Error(
-      `--db: the PostgreSQL adapter is not available yet; use ${ACCEPTED_FORMS} until a later release adds it`,
-    )
+    return new PostgresStore(url, options.onError ? { onError: options.onError } : {})
   }
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length)

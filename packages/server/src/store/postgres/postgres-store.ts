@@ -1,0 +1,960 @@
+import pg from 'pg'
+import type { PoolClient, QueryResultRow } from 'pg'
+import { ConflictError, DuplicateError } from '../types.js'
+import type {
+  Account,
+  Call,
+  CallChange,
+  CallRecord,
+  Channel,
+  Leg,
+  NewOutboxFrame,
+  OutboxFrame,
+  Store,
+  Subscription,
+  Timer,
+  User,
+} from '../types.js'
+import { migrations } from './migrations.js'
+
+const { DatabaseError, Pool, TypeOverrides } = pg
+
+/** Options of a PostgresStore. */
+export interface PostgresStoreOptions {
+  /** Called with errors of idle pooled connections (a server restart, a network cut); defaults to ignoring them. */
+  onError?: (error: Error) => void
+  /** Largest number of connections the pool opens; default 10. */
+  maxConnections?: number
+}
+
+interface AccountRow {
+  id: string
+  client_id: string
+  name: string
+  created_at: number
+}
+
+interface UserRow {
+  id: string
+  account_id: string
+  login: string
+  username: string
+  password_hash: string
+  created_at: number
+}
+
+interface ChannelRow {
+  id: string
+  user_id: string
+  account_id: string
+  username: string
+  correlator: string | null
+  lifetime: number
+  conn_check_role: Channel['connCheckRole']
+  created_at: number
+  last_active_at: number
+  ever_connected: boolean
+}
+
+interface SubscriptionRow {
+  id: string
+  channel_id: string
+  user_id: string
+  correlator: string | null
+  created_at: number
+}
+
+interface OutboxRow {
+  channel_id: string
+  seq: number
+  id: string
+  kind: string
+  leg_id: string | null
+  frame: string
+  created_at: number
+  delivered_at: number | null
+}
+
+interface CallRow {
+  id: string
+  account_id: string
+  state: Call['state']
+  caller_leg_id: string
+  answered_leg_id: string | null
+  negotiation: string
+  offer_sdp: string
+  originator_address: string
+  originator_name: string
+  t_participant_address: string
+  caller_username: string
+  callee_username: string
+  transfer: string | null
+  replaces_call_ids: string
+  created_at: number
+  answered_at: number | null
+  ended_at: number | null
+  end_reason: string | null
+  version: number
+}
+
+interface LegRow {
+  id: string
+  call_id: string
+  user_id: string
+  username: string
+  role: Leg['role']
+  channel_id: string | null
+  state: Leg['state']
+  terminal: string | null
+  liveness_armed: boolean
+  last_seen_at: number | null
+  acceptance_pushed_at: number | null
+  guard_released: boolean
+  held: string
+  created_at: number
+  version: number
+}
+
+interface TimerRow {
+  id: string
+  kind: string
+  due_at: number
+  payload: string
+}
+
+// Column lists, so that no query selects internal columns (ord, users.local_part, channels.last_seq) into a
+// record by accident.
+const ACCOUNT_COLUMNS = 'id, client_id, name, created_at'
+const USER_COLUMNS = 'id, account_id, login, username, password_hash, created_at'
+const CHANNEL_COLUMNS =
+  'c.id, c.user_id, c.account_id, c.username, c.correlator, c.lifetime, c.conn_check_role, c.created_at, ' +
+  'c.last_active_at, c.ever_connected'
+const SUBSCRIPTION_COLUMNS = 'id, channel_id, user_id, correlator, created_at'
+const OUTBOX_COLUMNS = 'channel_id, seq, id, kind, leg_id, frame, created_at, delivered_at'
+const CALL_COLUMNS =
+  'id, account_id, state, caller_leg_id, answered_leg_id, negotiation, offer_sdp, originator_address, ' +
+  'originator_name, t_participant_address, caller_username, callee_username, transfer, replaces_call_ids, ' +
+  'created_at, answered_at, ended_at, end_reason, version'
+const LEG_COLUMNS =
+  'id, call_id, user_id, username, role, channel_id, state, terminal, liveness_armed, last_seen_at, ' +
+  'acceptance_pushed_at, guard_released, held, created_at, version'
+
+/** `$1, $2, … $n`. */
+function placeholders(n: number): string {
+  return Array.from({ length: n }, (_, index) => `$${index + 1}`).join(', ')
+}
+
+/** `column = $2, …` for every column but the first (`id = $1`), bumping `version` instead of setting it. */
+function assignments(columns: string): string {
+  return columns
+    .split(',')
+    .map((column) => column.trim())
+    .slice(1)
+    .map((column, index) => (column === 'version' ? 'version = version + 1' : `${column} = $${index + 2}`))
+    .join(', ')
+}
+
+const CALL_COUNT = CALL_COLUMNS.split(',').length
+const LEG_COUNT = LEG_COLUMNS.split(',').length
+const INSERT_CALL = `INSERT INTO calls (${CALL_COLUMNS}) VALUES (${placeholders(CALL_COUNT)})`
+const INSERT_LEG = `INSERT INTO legs (${LEG_COLUMNS}) VALUES (${placeholders(LEG_COUNT)})`
+// The parameter lists of inserts and updates are the same; in updates the last one (`version`) is the
+// version the caller read, which the row must still have.
+const UPDATE_CALL = `UPDATE calls SET ${assignments(CALL_COLUMNS)} WHERE id = $1 AND version = $${CALL_COUNT}`
+const UPDATE_LEG = `UPDATE legs SET ${assignments(LEG_COLUMNS)} WHERE id = $1 AND version = $${LEG_COUNT}`
+
+/**
+ * Appends a batch in one statement (one round trip): the frames with their position in the batch, the
+ * number per channel, the channels' rows locked in id order — the order every multi-channel writer here
+ * uses, so two writers naming the same channels never deadlock — then each channel's `last_seq` counter
+ * bumped by its count and the frames numbered below the new value in batch order. Frames of unknown
+ * channels find no row and are dropped, as the interface says. NO KEY UPDATE is the lock an UPDATE takes
+ * anyway; unlike FOR UPDATE it lets inserts that reference the channel (subscriptions) proceed.
+ */
+const APPEND_FRAMES = `
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+    WITH ORDINALITY AS t (channel_id, id, kind, leg_id, frame, position)
+),
+counts AS (SELECT channel_id, count(*) AS n FROM input GROUP BY channel_id),
+locked AS (
+  SELECT c.id FROM channels c WHERE c.id IN (SELECT channel_id FROM counts) ORDER BY c.id FOR NO KEY UPDATE
+),
+bumped AS (
+  UPDATE channels c SET last_seq = c.last_seq + counts.n
+  FROM counts JOIN locked ON locked.id = counts.channel_id
+  WHERE c.id = counts.channel_id
+  RETURNING c.id, c.last_seq, counts.n
+)
+INSERT INTO outbox (${OUTBOX_COLUMNS})
+SELECT i.channel_id,
+       b.last_seq - b.n + row_number() OVER (PARTITION BY i.channel_id ORDER BY i.position),
+       i.id, i.kind, i.leg_id, i.frame, $6::bigint, NULL
+FROM input i JOIN bumped b ON b.id = i.channel_id`
+
+/**
+ * Claims due timers in one statement: the earliest due rows not locked by another node's claim (SKIP
+ * LOCKED: two nodes polling at once take disjoint sets instead of waiting on each other), deleted and
+ * returned, so each timer is handed to one caller only.
+ */
+const CLAIM_TIMERS = `
+WITH claimed AS (
+  DELETE FROM timers WHERE id IN (
+    SELECT id FROM timers WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
+  )
+  RETURNING id, kind, due_at, payload
+)
+SELECT * FROM claimed ORDER BY due_at, id`
+
+// Unique constraints (named in the migration) → the field a DuplicateError names, as the SQLite store does.
+const DUPLICATE_FIELDS: Record<string, string> = {
+  accounts_pkey: 'id',
+  accounts_client_id_key: 'clientId',
+  users_pkey: 'id',
+  users_login_key: 'login',
+  users_username_key: 'username',
+  channels_pkey: 'id',
+  subscriptions_pkey: 'id',
+  subscriptions_channel_id_key: 'channelId',
+}
+
+// SQLSTATEs (PostgreSQL manual, appendix A).
+const UNIQUE_VIOLATION = '23505'
+const SERIALIZATION_FAILURE = '40001'
+const DEADLOCK_DETECTED = '40P01'
+
+/** First key of the two-key advisory lock that serialises migrations ("parl"). */
+const MIGRATION_LOCK_CLASS = 0x7061726c
+
+/** Schema names accepted in `?schema=`: plain lower-case identifiers, so they never need quoting. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+
+/**
+ * The multi-node Store adapter (architecture §2): every node of a deployment shares one PostgreSQL
+ * database through a `pg.Pool`.
+ *
+ * Cross-node safety comes from the database, never from a node's memory: `commit` checks versions inside a
+ * transaction (a concurrent writer's row lock makes the loser see the new version and fail with
+ * ConflictError, which the session service retries); `appendFrames` numbers frames from a per-channel
+ * counter under that channel's row lock; `claimDueTimers` deletes what it returns; migrations run under an
+ * advisory lock. Times are epoch milliseconds in BIGINT columns, read back as numbers (they stay far below
+ * 2^53).
+ *
+ * The URL is a libpq-style `postgres://user:password@host:port/database` URL; an extra `schema=NAME`
+ * parameter puts every table in that schema (created by `migrate()`), so that several deployments or test
+ * runs can share one database.
+ */
+export class PostgresStore implements Store {
+  readonly #pool: pg.Pool
+  readonly #schema: string | undefined
+  /** Names of server-side prepared statements, one per distinct SQL text. */
+  readonly #statementNames = new Map<string, string>()
+  #closed = false
+
+  /** Creates the pool; no connection is opened until the first query. The URL is never logged or echoed. */
+  constructor(url: string, options: PostgresStoreOptions = {}) {
+    const { connectionString, schema } = splitSchema(url)
+    this.#schema = schema
+    // BIGINT (int8) arrives as a string by default; these are epoch-ms times and counters, safe as numbers.
+    // Set per pool, not on pg's global parsers, so other users of `pg` in the process are unaffected.
+    const types = new TypeOverrides()
+    types.setTypeParser(pg.types.builtins.INT8, (text: string) => Number(text))
+    this.#pool = new Pool({
+      connectionString,
+      types,
+      application_name: 'parley',
+      max: options.maxConnections ?? 10,
+      // Every connection resolves unqualified names in the deployment's schema.
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    })
+    // An idle client's error (server restart, network cut) is emitted on the pool; without a listener it
+    // would crash the process. The pool drops that client and opens a new one on the next query.
+    this.#pool.on('error', (error) => options.onError?.(error))
+  }
+
+  /**
+   * Applies every migration newer than the database in one transaction, under a transaction-scoped
+   * advisory lock: nodes starting at once queue on the lock, and each one after the first finds the work
+   * done. Creates the `?schema=` schema first. Throws when the database was migrated by a newer server.
+   */
+  async migrate(): Promise<void> {
+    await this.#transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
+        MIGRATION_LOCK_CLASS,
+        this.#schema ?? '',
+      ])
+      if (this.#schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`)
+      // The bookkeeping table is not a migration itself: it must exist before we can tell what is applied.
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, ' +
+          'applied_at BIGINT NOT NULL)',
+      )
+      const result = await client.query<{ version: number | null }>(
+        'SELECT max(version) AS version FROM schema_migrations',
+      )
+      const applied = result.rows[0]?.version ?? 0
+      const latest = migrations.at(-1)?.version ?? 0
+      if (applied > latest) {
+        throw new Error(`database schema version ${applied} is newer than this server supports (${latest})`)
+      }
+      for (const migration of migrations) {
+        if (migration.version <= applied) continue
+        await client.query(migration.sql)
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+          migration.version,
+          migration.name,
+          Date.now(),
+        ])
+      }
+    })
+  }
+
+  /** Closes every pooled connection; later calls do nothing, and queries after it reject. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#pool.end()
+  }
+
+  /**
+   * Reads the secret, or inserts a fresh one with ON CONFLICT DO NOTHING and reads whichever value won:
+   * nodes racing to create it all end up with the first committed value.
+   */
+  async getOrCreateSecret(name: string, create: () => string): Promise<string> {
+    const select = 'SELECT value FROM secrets WHERE name = $1'
+    const existing = await this.#rows<{ value: string }>(select, [name])
+    if (existing[0]) return existing[0].value
+    const inserted = await this.#rows<{ value: string }>(
+      'INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING ' +
+        'RETURNING value',
+      [name, create(), Date.now()],
+    )
+    if (inserted[0]) return inserted[0].value
+    const winner = await this.#rows<{ value: string }>(select, [name])
+    if (!winner[0]) throw new Error(`secret ${name} vanished while being created`)
+    return winner[0].value
+  }
+
+  async createAccount(account: Account): Promise<void> {
+    await this.#insert('INSERT INTO accounts (id, client_id, name, created_at) VALUES ($1, $2, $3, $4)', [
+      account.id,
+      account.clientId,
+      account.name,
+      account.createdAt,
+    ])
+  }
+
+  async getAccount(id: string): Promise<Account | undefined> {
+    const rows = await this.#rows<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = $1`, [id])
+    return rows[0] && toAccount(rows[0])
+  }
+
+  async getAccountByClientId(clientId: string): Promise<Account | undefined> {
+    const rows = await this.#rows<AccountRow>(
+      `SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE client_id = $1`,
+      [clientId],
+    )
+    return rows[0] && toAccount(rows[0])
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    const rows = await this.#rows<AccountRow>(
+      `SELECT ${ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, ord`,
+    )
+    return rows.map(toAccount)
+  }
+
+  async createUser(user: User): Promise<void> {
+    await this.#insert(
+      'INSERT INTO users (id, account_id, login, local_part, username, password_hash, created_at) ' +
+        'VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [
+        user.id,
+        user.accountId,
+        user.login,
+        localPart(user.login),
+        user.username,
+        user.passwordHash,
+        user.createdAt,
+      ],
+    )
+  }
+
+  async getUser(id: string): Promise<User | undefined> {
+    const rows = await this.#rows<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`, [id])
+    return rows[0] && toUser(rows[0])
+  }
+
+  async getUserByLogin(accountId: string, login: string): Promise<User | undefined> {
+    const rows = await this.#rows<UserRow>(
+      `SELECT ${USER_COLUMNS} FROM users WHERE account_id = $1 AND login = $2`,
+      [accountId, login],
+    )
+    return rows[0] && toUser(rows[0])
+  }
+
+  async getUserByUsername(accountId: string, username: string): Promise<User | undefined> {
+    const rows = await this.#rows<UserRow>(
+      `SELECT ${USER_COLUMNS} FROM users WHERE account_id = $1 AND username = $2`,
+      [accountId, username],
+    )
+    return rows[0] && toUser(rows[0])
+  }
+
+  async listUsersByLocalPart(accountId: string, localPartOfLogin: string): Promise<User[]> {
+    const rows = await this.#rows<UserRow>(
+      `SELECT ${USER_COLUMNS} FROM users WHERE account_id = $1 AND local_part = $2 ORDER BY created_at, ord`,
+      [accountId, localPartOfLogin],
+    )
+    return rows.map(toUser)
+  }
+
+  async listUsers(accountId?: string): Promise<User[]> {
+    const rows =
+      accountId === undefined
+        ? await this.#rows<UserRow>(`SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, ord`)
+        : await this.#rows<UserRow>(
+            `SELECT ${USER_COLUMNS} FROM users WHERE account_id = $1 ORDER BY created_at, ord`,
+            [accountId],
+          )
+    return rows.map(toUser)
+  }
+
+  async deleteUser(id: string): Promise<boolean> {
+    // Channels, and through them subscriptions and outbox, go by ON DELETE CASCADE; calls and legs stay.
+    return (await this.#count('DELETE FROM users WHERE id = $1', [id])) > 0
+  }
+
+  async createChannel(channel: Channel): Promise<void> {
+    await this.#insert(
+      'INSERT INTO channels (id, user_id, account_id, username, correlator, lifetime, conn_check_role, ' +
+        'created_at, last_active_at, ever_connected) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+      [
+        channel.id,
+        channel.userId,
+        channel.accountId,
+        channel.username,
+        channel.correlator ?? null,
+        channel.lifetime,
+        channel.connCheckRole,
+        channel.createdAt,
+        channel.lastActiveAt,
+        channel.everConnected,
+      ],
+    )
+  }
+
+  async getChannel(id: string): Promise<Channel | undefined> {
+    const rows = await this.#rows<ChannelRow>(`SELECT ${CHANNEL_COLUMNS} FROM channels c WHERE c.id = $1`, [
+      id,
+    ])
+    return rows[0] && toChannel(rows[0])
+  }
+
+  async listChannelsByUser(userId: string): Promise<Channel[]> {
+    const rows = await this.#rows<ChannelRow>(
+      `SELECT ${CHANNEL_COLUMNS} FROM channels c WHERE c.user_id = $1 ORDER BY c.created_at, c.ord`,
+      [userId],
+    )
+    return rows.map(toChannel)
+  }
+
+  async deleteChannel(id: string): Promise<boolean> {
+    // Subscription and outbox go by ON DELETE CASCADE; legs keep their channel id as history.
+    return (await this.#count('DELETE FROM channels WHERE id = $1', [id])) > 0
+  }
+
+  async touchChannels(ids: string[], at: number, connected: boolean): Promise<void> {
+    if (ids.length === 0) return
+    // `connected = false` (a periodic touch or a close) must not clear an earlier connection. A node's
+    // keepalive touches all its channels at once: their rows are locked in id order, as appendFrames does.
+    await this.#count(
+      `UPDATE channels c SET last_active_at = $1, ever_connected = c.ever_connected OR $2
+       FROM (SELECT id FROM channels WHERE id = ANY($3) ORDER BY id FOR NO KEY UPDATE) locked
+       WHERE c.id = locked.id`,
+      [at, connected, ids],
+    )
+  }
+
+  async setChannelLifetime(id: string, lifetime: number): Promise<void> {
+    await this.#count('UPDATE channels SET lifetime = $1 WHERE id = $2', [lifetime, id])
+  }
+
+  async listExpiredChannels(now: number, minIdleMs: number, neverConnectedMs: number): Promise<Channel[]> {
+    // Protocol §5.8: a channel that never got a socket lives `neverConnectedMs`; otherwise idle time counts
+    // from the last activity, with `minIdleMs` as a floor under the channel's own lifetime.
+    const rows = await this.#rows<ChannelRow>(
+      `SELECT ${CHANNEL_COLUMNS} FROM channels c
+       WHERE (NOT c.ever_connected AND c.created_at < $1::bigint - $3::bigint)
+          OR (c.ever_connected AND c.last_active_at < $1::bigint - greatest(c.lifetime::bigint * 1000, $2::bigint))
+       ORDER BY c.created_at, c.ord`,
+      [now, minIdleMs, neverConnectedMs],
+    )
+    return rows.map(toChannel)
+  }
+
+  /** Throws DuplicateError('channelId') when the channel already has a subscription (one per channel, §6.2). */
+  async createSubscription(sub: Subscription): Promise<void> {
+    await this.#insert(
+      'INSERT INTO subscriptions (id, channel_id, user_id, correlator, created_at) VALUES ($1, $2, $3, $4, $5)',
+      [sub.id, sub.channelId, sub.userId, sub.correlator ?? null, sub.createdAt],
+    )
+  }
+
+  async getSubscription(id: string): Promise<Subscription | undefined> {
+    const rows = await this.#rows<SubscriptionRow>(
+      `SELECT ${SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1`,
+      [id],
+    )
+    return rows[0] && toSubscription(rows[0])
+  }
+
+  async getSubscriptionByChannel(channelId: string): Promise<Subscription | undefined> {
+    const rows = await this.#rows<SubscriptionRow>(
+      `SELECT ${SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE channel_id = $1`,
+      [channelId],
+    )
+    return rows[0] && toSubscription(rows[0])
+  }
+
+  async deleteSubscription(id: string): Promise<boolean> {
+    return (await this.#count('DELETE FROM subscriptions WHERE id = $1', [id])) > 0
+  }
+
+  async listSubscribedChannels(userId: string): Promise<Channel[]> {
+    const rows = await this.#rows<ChannelRow>(
+      `SELECT ${CHANNEL_COLUMNS} FROM channels c JOIN subscriptions s ON s.channel_id = c.id
+       WHERE c.user_id = $1 ORDER BY c.created_at, c.ord`,
+      [userId],
+    )
+    return rows.map(toChannel)
+  }
+
+  async appendFrames(frames: NewOutboxFrame[]): Promise<void> {
+    if (frames.length === 0) return
+    await this.#count(APPEND_FRAMES, [
+      frames.map((frame) => frame.channelId),
+      frames.map((frame) => frame.id),
+      frames.map((frame) => frame.kind),
+      frames.map((frame) => frame.legId ?? null),
+      frames.map((frame) => frame.frame),
+      Date.now(),
+    ])
+  }
+
+  async listUndelivered(channelId: string, limit: number): Promise<OutboxFrame[]> {
+    const rows = await this.#rows<OutboxRow>(
+      `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE channel_id = $1 AND delivered_at IS NULL ORDER BY seq LIMIT $2`,
+      [channelId, limit],
+    )
+    return rows.map(toOutboxFrame)
+  }
+
+  /** Frames delivered before keep their first `deliveredAt`, so a re-flush does not refresh the replay window. */
+  async markDelivered(channelId: string, uptoSeq: number, at: number): Promise<void> {
+    await this.#count(
+      'UPDATE outbox SET delivered_at = $1 WHERE channel_id = $2 AND seq <= $3 AND delivered_at IS NULL',
+      [at, channelId, uptoSeq],
+    )
+  }
+
+  async listRecentlyDelivered(channelId: string, since: number, limit: number): Promise<OutboxFrame[]> {
+    // Newest `limit` first, then back into queue order.
+    const rows = await this.#rows<OutboxRow>(
+      `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE channel_id = $1 AND delivered_at >= $2 ORDER BY seq DESC LIMIT $3`,
+      [channelId, since, limit],
+    )
+    return rows.map(toOutboxFrame).reverse()
+  }
+
+  async pruneDelivered(before: number): Promise<void> {
+    await this.#count('DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1', [before])
+  }
+
+  /**
+   * Inserts `newCalls` then `newLegs` (stored with the version they carry), then updates `calls` and
+   * `legs` where the stored version equals theirs, all in one transaction. Any stale or missing record,
+   * or a new record whose id exists, throws ConflictError and applies nothing.
+   *
+   * Across nodes: an UPDATE waits for a concurrent writer's row lock and then re-checks `version` against
+   * the committed row (READ COMMITTED), so of two commits of the same version exactly one succeeds. A
+   * deadlock or serialization failure is reported as ConflictError too, since re-reading and retrying is
+   * exactly the cure.
+   *
+   * Updates go in id order, so two commits touching the same records lock them in the same order.
+   *
+   * After a successful commit the `version` of every object in `calls` and `legs` is bumped in place, so
+   * that the caller can keep using (and commit again) the records it holds. On failure nothing is touched.
+   */
+  async commit(change: CallChange): Promise<void> {
+    const newCalls = change.newCalls ?? []
+    const newLegs = change.newLegs ?? []
+    const calls = change.calls ?? []
+    const legs = change.legs ?? []
+    if (newCalls.length + newLegs.length + calls.length + legs.length === 0) return
+    try {
+      await this.#transaction(async (client) => {
+        for (const call of newCalls) {
+          await this.#exec(client, INSERT_CALL, callParams(call)).catch((error: unknown) => {
+            throw isUniqueViolation(error) ? new ConflictError(`call ${call.id} already exists`) : error
+          })
+        }
+        for (const leg of newLegs) {
+          await this.#exec(client, INSERT_LEG, legParams(leg)).catch((error: unknown) => {
+            throw isUniqueViolation(error) ? new ConflictError(`leg ${leg.id} already exists`) : error
+          })
+        }
+        for (const call of [...calls].sort(byId)) {
+          if ((await this.#exec(client, UPDATE_CALL, callParams(call))).rowCount === 0)
+            throw new ConflictError(`call ${call.id} is missing or changed since version ${call.version}`)
+        }
+        for (const leg of [...legs].sort(byId)) {
+          if ((await this.#exec(client, UPDATE_LEG, legParams(leg))).rowCount === 0)
+            throw new ConflictError(`leg ${leg.id} is missing or changed since version ${leg.version}`)
+        }
+      })
+    } catch (error) {
+      const code = sqlState(error)
+      if (code === DEADLOCK_DETECTED || code === SERIALIZATION_FAILURE)
+        throw new ConflictError(`commit aborted by the database (${code}); retry`)
+      throw error
+    }
+    for (const call of calls) call.version += 1
+    for (const leg of legs) leg.version += 1
+  }
+
+  async getCall(id: string): Promise<Call | undefined> {
+    const rows = await this.#rows<CallRow>(`SELECT ${CALL_COLUMNS} FROM calls WHERE id = $1`, [id])
+    return rows[0] && toCall(rows[0])
+  }
+
+  async getLeg(id: string): Promise<Leg | undefined> {
+    const rows = await this.#rows<LegRow>(`SELECT ${LEG_COLUMNS} FROM legs WHERE id = $1`, [id])
+    return rows[0] && toLeg(rows[0])
+  }
+
+  /** Legs of the call in creation order (ties in insertion order, so the caller leg comes first). */
+  async listLegs(callId: string): Promise<Leg[]> {
+    const rows = await this.#rows<LegRow>(
+      `SELECT ${LEG_COLUMNS} FROM legs WHERE call_id = $1 ORDER BY created_at, ord`,
+      [callId],
+    )
+    return rows.map(toLeg)
+  }
+
+  async listActiveLegsByChannel(channelId: string): Promise<Leg[]> {
+    const rows = await this.#rows<LegRow>(
+      `SELECT ${LEG_COLUMNS} FROM legs WHERE channel_id = $1 AND state = 'active' ORDER BY created_at, ord`,
+      [channelId],
+    )
+    return rows.map(toLeg)
+  }
+
+  async listSilentLegs(before: number): Promise<Leg[]> {
+    // The literal conditions match the partial index legs_silent.
+    const rows = await this.#rows<LegRow>(
+      `SELECT ${LEG_COLUMNS} FROM legs WHERE state = 'active' AND liveness_armed AND last_seen_at < $1
+       ORDER BY last_seen_at, ord`,
+      [before],
+    )
+    return rows.map(toLeg)
+  }
+
+  async listCallRecords(limit: number, accountId?: string): Promise<CallRecord[]> {
+    const columns =
+      'id, account_id, caller_username, callee_username, state, created_at, answered_at, ended_at, end_reason'
+    const rows =
+      accountId === undefined
+        ? await this.#rows<CallRow>(
+            `SELECT ${columns} FROM calls ORDER BY created_at DESC, ord DESC LIMIT $1`,
+            [limit],
+          )
+        : await this.#rows<CallRow>(
+            `SELECT ${columns} FROM calls WHERE account_id = $1 ORDER BY created_at DESC, ord DESC LIMIT $2`,
+            [accountId, limit],
+          )
+    return rows.map(toCallRecord)
+  }
+
+  async scheduleTimer(timer: Timer): Promise<void> {
+    await this.#count(
+      'INSERT INTO timers (id, kind, due_at, payload) VALUES ($1, $2, $3, $4) ' +
+        'ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, due_at = excluded.due_at, payload = excluded.payload',
+      [timer.id, timer.kind, timer.dueAt, JSON.stringify(timer.payload)],
+    )
+  }
+
+  async cancelTimer(id: string): Promise<void> {
+    await this.#count('DELETE FROM timers WHERE id = $1', [id])
+  }
+
+  async claimDueTimers(now: number, limit: number): Promise<Timer[]> {
+    return (await this.#rows<TimerRow>(CLAIM_TIMERS, [now, limit])).map(toTimer)
+  }
+
+  /** Rows of one statement on any pooled connection. */
+  async #rows<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    return (await this.#pool.query<R>(this.#prepared(sql, params))).rows
+  }
+
+  /** Number of rows one statement changed. */
+  async #count(sql: string, params: unknown[]): Promise<number> {
+    return (await this.#pool.query(this.#prepared(sql, params))).rowCount ?? 0
+  }
+
+  /** An INSERT whose unique violations become DuplicateError naming the field, as in the SQLite store. */
+  async #insert(sql: string, params: unknown[]): Promise<void> {
+    try {
+      await this.#pool.query(this.#prepared(sql, params))
+    } catch (error) {
+      const field =
+        error instanceof DatabaseError && error.code === UNIQUE_VIOLATION && error.constraint
+          ? DUPLICATE_FIELDS[error.constraint]
+          : undefined
+      throw field ? new DuplicateError(field) : error
+    }
+  }
+
+  /** One statement on a connection already checked out (inside a transaction). */
+  async #exec(client: PoolClient, sql: string, params: unknown[]): Promise<pg.QueryResult> {
+    return client.query(this.#prepared(sql, params))
+  }
+
+  /**
+   * A named query config: pg prepares each name once per connection and then only binds and executes,
+   * which skips parsing and planning of the store's fixed statements on every later use.
+   */
+  #prepared(sql: string, values: unknown[]): pg.QueryConfig {
+    let name = this.#statementNames.get(sql)
+    if (!name) {
+      name = `parley_${this.#statementNames.size + 1}`
+      this.#statementNames.set(sql, name)
+    }
+    return { name, text: sql, values }
+  }
+
+  /** Runs `work` in a transaction on one connection; rolls back and rethrows on any error. */
+  async #transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect()
+    let broken: Error | undefined
+    try {
+      await client.query('BEGIN')
+      const result = await work(client)
+      await client.query('COMMIT')
+      return result
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        // A connection that cannot even roll back is not returned to the pool.
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))
+      })
+      throw error
+    } finally {
+      client.release(broken)
+    }
+  }
+}
+
+/** Splits Parley's `schema` parameter off the URL; the rest goes to pg as it is. */
+function splitSchema(url: string): { connectionString: string; schema: string | undefined } {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    // Not echoed: a database URL may carry a password.
+    throw new Error('--db: malformed PostgreSQL URL; expected postgres://user:password@host:port/database')
+  }
+  const schema = parsed.searchParams.get('schema') ?? undefined
+  if (schema === undefined) return { connectionString: url, schema }
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new Error(
+      `--db: bad schema "${schema}"; expected a lower-case name of letters, digits and _ (at most 63)`,
+    )
+  }
+  parsed.searchParams.delete('schema')
+  return { connectionString: parsed.toString(), schema }
+}
+
+/** Orders records by id (code-unit order: any fixed order prevents lock-order deadlocks). */
+function byId(a: { id: string }, b: { id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+}
+
+function sqlState(error: unknown): string | undefined {
+  return error instanceof DatabaseError ? error.code : undefined
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return sqlState(error) === UNIQUE_VIOLATION
+}
+
+/** The login before its last `@` (the whole login when it has none). */
+function localPart(login: string): string {
+  const at = login.lastIndexOf('@')
+  return at < 0 ? login : login.slice(0, at)
+}
+
+/** Parameters in CALL_COLUMNS order. */
+function callParams(call: Call): unknown[] {
+  return [
+    call.id,
+    call.accountId,
+    call.state,
+    call.callerLegId,
+    call.answeredLegId ?? null,
+    JSON.stringify(call.negotiation),
+    call.offerSdp,
+    call.originatorAddress,
+    call.originatorName,
+    call.tParticipantAddress,
+    call.callerUsername,
+    call.calleeUsername,
+    call.transfer ? JSON.stringify(call.transfer) : null,
+    JSON.stringify(call.replacesCallIds),
+    call.createdAt,
+    call.answeredAt ?? null,
+    call.endedAt ?? null,
+    call.endReason ?? null,
+    call.version,
+  ]
+}
+
+/** Parameters in LEG_COLUMNS order. */
+function legParams(leg: Leg): unknown[] {
+  return [
+    leg.id,
+    leg.callId,
+    leg.userId,
+    leg.username,
+    leg.role,
+    leg.channelId ?? null,
+    leg.state,
+    leg.terminal ? JSON.stringify(leg.terminal) : null,
+    leg.livenessArmed,
+    leg.lastSeenAt ?? null,
+    leg.acceptancePushedAt ?? null,
+    leg.guardReleased,
+    JSON.stringify(leg.held),
+    leg.createdAt,
+    leg.version,
+  ]
+}
+
+function toAccount(row: AccountRow): Account {
+  return { id: row.id, clientId: row.client_id, name: row.name, createdAt: row.created_at }
+}
+
+function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    login: row.login,
+    username: row.username,
+    passwordHash: row.password_hash,
+    createdAt: row.created_at,
+  }
+}
+
+function toChannel(row: ChannelRow): Channel {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    accountId: row.account_id,
+    username: row.username,
+    correlator: row.correlator,
+    lifetime: row.lifetime,
+    connCheckRole: row.conn_check_role,
+    createdAt: row.created_at,
+    lastActiveAt: row.last_active_at,
+    everConnected: row.ever_connected,
+  }
+}
+
+function toSubscription(row: SubscriptionRow): Subscription {
+  return {
+    id: row.id,
+    channelId: row.channel_id,
+    userId: row.user_id,
+    correlator: row.correlator,
+    createdAt: row.created_at,
+  }
+}
+
+function toOutboxFrame(row: OutboxRow): OutboxFrame {
+  return {
+    channelId: row.channel_id,
+    seq: row.seq,
+    id: row.id,
+    kind: row.kind,
+    legId: row.leg_id,
+    frame: row.frame,
+    createdAt: row.created_at,
+    deliveredAt: row.delivered_at,
+  }
+}
+
+function toCall(row: CallRow): Call {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    state: row.state,
+    callerLegId: row.caller_leg_id,
+    answeredLegId: row.answered_leg_id,
+    negotiation: JSON.parse(row.negotiation) as Call['negotiation'],
+    offerSdp: row.offer_sdp,
+    originatorAddress: row.originator_address,
+    originatorName: row.originator_name,
+    tParticipantAddress: row.t_participant_address,
+    callerUsername: row.caller_username,
+    calleeUsername: row.callee_username,
+    transfer: row.transfer === null ? null : (JSON.parse(row.transfer) as Call['transfer']),
+    replacesCallIds: JSON.parse(row.replaces_call_ids) as string[],
+    createdAt: row.created_at,
+    answeredAt: row.answered_at,
+    endedAt: row.ended_at,
+    endReason: row.end_reason,
+    version: row.version,
+  }
+}
+
+function toCallRecord(row: CallRow): CallRecord {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    caller: row.caller_username,
+    callee: row.callee_username,
+    state: row.state,
+    createdAt: row.created_at,
+    answeredAt: row.answered_at,
+    endedAt: row.ended_at,
+    endReason: row.end_reason,
+  }
+}
+
+function toLeg(row: LegRow): Leg {
+  return {
+    id: row.id,
+    callId: row.call_id,
+    userId: row.user_id,
+    username: row.username,
+    role: row.role,
+    channelId: row.channel_id,
+    state: row.state,
+    terminal: row.terminal === null ? null : (JSON.parse(row.terminal) as Leg['terminal']),
+    livenessArmed: row.liveness_armed,
+    lastSeenAt: row.last_seen_at,
+    acceptancePushedAt: row.acceptance_pushed_at,
+    guardReleased: row.guard_released,
+    held: JSON.parse(row.held) as string[],
+    createdAt: row.created_at,
+    version: row.version,
+  }
+}
+
+function toTimer(row: TimerRow): Timer {
+  return {
+    id: row.id,
+    kind: row.kind,
+    dueAt: row.due_at,
+    payload: JSON.parse(row.payload) as Record<string, unknown>,
+  }
+}
