@@ -1,0 +1,224 @@
+/**
+ * Call-setup benchmark (issue: SDK and demo). In one Chromium, N runs each, interleaved so that machine
+ * noise hits both sides alike:
+ *  - Parley: caller `call.make()` → caller `Connected`, and → first remote video frame at the caller, with
+ *    the callee answering from its `call:receive` listener, through the real server (REST + websocket);
+ *  - baseline: a bare RTCPeerConnection pair in the same browser, descriptions and candidates handed over
+ *    directly in the page (the physical bound: no server, no gathering wait, no harness round trips), with
+ *    both sides' getUserMedia inside the measurement as in make() and answer().
+ * Reports medians and their ratio, plus the IIFE bundle size, into bench/results/call-setup.json.
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { gzipSync } from 'node:zlib'
+import { startTestPlatform } from '@parley/test-kit'
+import { chromium, type Page } from 'playwright-core'
+import { CHROMIUM_ARGS } from '../e2e/harness.js'
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 25)
+const WARMUP = 2
+const sdkDir = new URL('../packages/sdk/dist/', import.meta.url)
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!
+const round = (x: number) => Math.round(x * 10) / 10
+
+/** Page code: a Parley client logged in and subscribed, answering every incoming call at once. */
+const SETUP_CLIENT = `async ({ clientId, login, password }) => {
+  const form = new URLSearchParams({ client_id: clientId, username: login, password, grant_type: 'password', scope: 'openid' })
+  const tokens = await (await fetch('/cpaas/auth/v1/token', { method: 'POST', body: form })).json()
+  const client = Parley.create({
+    authentication: { server: { base: location.host }, clientCorrelator: 'bench' },
+    logs: { logLevel: 'error' },
+  })
+  client.setTokens({ accessToken: tokens.access_token, idToken: tokens.id_token })
+  await new Promise((resolve, reject) => {
+    client.on('subscription:change', () => { if (client.services.getSubscriptions().subscribed.length > 0) resolve() })
+    client.on('subscription:error', (p) => reject(new Error(p.error.message)))
+    client.services.subscribe(['call'], 'websocket')
+  })
+  client.on('call:receive', ({ callId }) => client.call.answer(callId, { audio: true, video: true }))
+  window.bench = { client }
+}`
+
+/** Page code (caller): one Parley call; resolves with the two timings once it has ended again. */
+const PARLEY_RUN = `async (callee) => {
+  const { client } = window.bench
+  const container = document.createElement('div')
+  container.id = 'bench-remote'
+  document.body.append(container)
+  const t0 = performance.now()
+  let connected, firstFrame
+  const done = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('call did not connect and render in 20 s')), 20000)
+    const check = () => { if (connected !== undefined && firstFrame !== undefined) { clearTimeout(timer); resolve() } }
+    const onState = ({ callId: id }) => {
+      if (id !== callId) return
+      const state = client.call.getById(id)?.state
+      if (state === 'Connected' && connected === undefined) { connected = performance.now() - t0; check() }
+      if (state === 'Ended') reject(new Error('call ended'))
+    }
+    const onTracks = ({ callId: id, trackIds }) => {
+      if (id !== callId) return
+      for (const trackId of trackIds) {
+        const t = client.media.getTrackById(trackId)
+        if (!t || t.kind !== 'video' || t.isLocal) continue
+        // Rendered the way an app does it; the first frame is the one the video element presents.
+        client.media.renderTracks([trackId], '#bench-remote')
+        const watch = () => {
+          const video = container.querySelector('video')
+          if (!video) return requestAnimationFrame(watch)
+          video.requestVideoFrameCallback(() => { if (firstFrame === undefined) { firstFrame = performance.now() - t0; check() } })
+        }
+        watch()
+      }
+    }
+    client.on('call:stateChange', onState)
+    client.on('call:tracksAdded', onTracks)
+    window.benchCleanup = () => { client.off('call:stateChange', onState); client.off('call:tracksAdded', onTracks) }
+  })
+  const callId = client.call.make(callee, { audio: true, video: true })
+  try { await done } finally { window.benchCleanup() }
+  const ended = new Promise((resolve) => {
+    const onEnd = ({ callId: id }) => { if (id === callId && client.call.getById(id)?.state === 'Ended') { client.off('call:stateChange', onEnd); resolve() } }
+    client.on('call:stateChange', onEnd)
+  })
+  client.call.end(callId)
+  await ended
+  container.remove()
+  return { connected, firstFrame }
+}`
+
+/**
+ * Page code: the physical baseline. A bare RTCPeerConnection pair in one page with its own camera and
+ * microphone each, offer/answer and ICE candidates handed over directly (trickle, no server, no waiting for
+ * gathering): the fastest this browser can connect and show a remote frame.
+ */
+const PHYSICAL_RUN = `async () => {
+  // Timed like make(): the caller's camera and microphone are acquired inside the measurement, and the
+  // callee's once the offer has arrived, as an answering SDK must.
+  const t0 = performance.now()
+  const s1 = await navigator.mediaDevices.getUserMedia({ audio: true, video: true })
+  const pc1 = new RTCPeerConnection({ iceServers: [] })
+  const pc2 = new RTCPeerConnection({ iceServers: [] })
+  pc1.onicecandidate = (e) => e.candidate && pc2.addIceCandidate(e.candidate)
+  pc2.onicecandidate = (e) => e.candidate && pc1.addIceCandidate(e.candidate)
+  for (const t of s1.getTracks()) pc1.addTrack(t, s1)
+  const connected = new Promise((r) => pc1.addEventListener('connectionstatechange', () => pc1.connectionState === 'connected' && r(performance.now() - t0)))
+  let video
+  const firstFrame = new Promise((r) => pc1.addEventListener('track', (e) => {
+    if (e.track.kind !== 'video') return
+    video = document.createElement('video'); video.muted = true; video.autoplay = true; video.srcObject = new MediaStream([e.track])
+    document.body.append(video)
+    video.requestVideoFrameCallback(() => r(performance.now() - t0))
+  }))
+  await pc1.setLocalDescription()
+  await pc2.setRemoteDescription(pc1.localDescription)
+  const s2 = await navigator.mediaDevices.getUserMedia({ audio: true, video: true })
+  for (const t of s2.getTracks()) pc2.addTrack(t, s2)
+  await pc2.setLocalDescription()
+  await pc1.setRemoteDescription(pc2.localDescription)
+  const result = { connected: await connected, firstFrame: await firstFrame }
+  pc1.close(); pc2.close(); video.remove()
+  for (const t of [...s1.getTracks(), ...s2.getTracks()]) t.stop()
+  return result
+}`
+
+async function main(): Promise<void> {
+  const platform = await startTestPlatform({
+    sdkDir: new URL('.', sdkDir).pathname,
+    demoDir: new URL('../demo/', import.meta.url).pathname,
+  })
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+    headless: true,
+  })
+  try {
+    const pages: Page[] = []
+    for (const [name, login] of [
+      ['alice', 'alice@example.com'],
+      ['bob', 'bob@example.com'],
+    ] as const) {
+      const context = await browser.newContext({ permissions: ['camera', 'microphone'] })
+      const page = await context.newPage()
+      page.on('pageerror', (e) => console.error(`[${name}] ${e.message}`))
+      await page.goto(`${platform.url}/`)
+      await page.evaluate(
+        `(${SETUP_CLIENT})(${JSON.stringify({ clientId: platform.clientId, login, password: platform.passwords[name] })})`,
+      )
+      pages.push(page)
+    }
+    const [caller] = pages as [Page, Page]
+    const parley = { connected: [] as number[], firstFrame: [] as number[] }
+    const baseline = { connected: [] as number[], firstFrame: [] as number[] }
+    for (let i = 0; i < RUNS + WARMUP; i++) {
+      const p = (await caller.evaluate(`(${PARLEY_RUN})('bob@example.com')`)) as {
+        connected: number
+        firstFrame: number
+      }
+      const b = (await caller.evaluate(`(${PHYSICAL_RUN})()`)) as { connected: number; firstFrame: number }
+      if (i < WARMUP) continue
+      parley.connected.push(p.connected)
+      parley.firstFrame.push(p.firstFrame)
+      baseline.connected.push(b.connected)
+      baseline.firstFrame.push(b.firstFrame)
+      process.stdout.write(
+        `run ${i - WARMUP + 1}/${RUNS}: parley ${round(p.connected)}/${round(p.firstFrame)} ms, baseline ${round(b.connected)}/${round(b.firstFrame)} ms\n`,
+      )
+    }
+    const min = readFileSync(new URL('parley.min.js', sdkDir))
+    const summary = (xs: number[]) => ({
+      median: round(median(xs)),
+      p90: round(percentile(xs, 0.9)),
+      min: round(Math.min(...xs)),
+      samples: xs.map(round),
+    })
+    const result = {
+      benchmark: 'call-setup',
+      date: new Date().toISOString(),
+      runs: RUNS,
+      browser: browser.version(),
+      parley: {
+        makeToConnectedMs: summary(parley.connected),
+        makeToFirstRemoteFrameMs: summary(parley.firstFrame),
+      },
+      baseline: {
+        offerToConnectedMs: summary(baseline.connected),
+        offerToFirstRemoteFrameMs: summary(baseline.firstFrame),
+      },
+      ratio: {
+        connected: round((median(parley.connected) / median(baseline.connected)) * 100) / 100,
+        firstFrame: round((median(parley.firstFrame) / median(baseline.firstFrame)) * 100) / 100,
+      },
+      bundle: {
+        file: 'parley.min.js',
+        minifiedBytes: min.length,
+        gzippedBytes: gzipSync(min, { level: 9 }).length,
+      },
+      targets: { ratio: 1.3, gzippedBytes: 40 * 1024 },
+    }
+    writeFileSync(new URL('results/call-setup.json', import.meta.url), JSON.stringify(result, null, 2) + '\n')
+    console.log(
+      JSON.stringify(
+        {
+          parley: result.parley.makeToConnectedMs.median,
+          baseline: result.baseline.offerToConnectedMs.median,
+          ratio: result.ratio,
+          bundle: result.bundle,
+        },
+        null,
+        2,
+      ),
+    )
+  } finally {
+    await browser.close()
+    await platform.close()
+  }
+}
+
+await main()

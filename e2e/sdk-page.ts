@@ -1,0 +1,57 @@
+import type { TestPlatform } from '@parley/test-kit'
+import type { Page } from 'playwright-core'
+
+/**
+ * Page code: a Parley client with extra configuration, logged in and subscribed, kept as `window.sdk`
+ * (the demo page's own `client` is left alone). Every call:stateChange is recorded in `window.sdkChanges`.
+ */
+const SETUP = `async ({ clientId, login, password, extra }) => {
+  const form = new URLSearchParams({ client_id: clientId, username: login, password, grant_type: 'password' })
+  const tokens = await (await fetch('/cpaas/auth/v1/token', { method: 'POST', body: form })).json()
+  const base = { authentication: { server: { base: location.host }, clientCorrelator: 'e2e' }, logs: { logLevel: 'warn' } }
+  const sdk = Parley.create({ ...base, ...extra, authentication: base.authentication })
+  sdk.setTokens({ accessToken: tokens.access_token, idToken: tokens.id_token })
+  await new Promise((resolve, reject) => {
+    sdk.on('subscription:change', () => { if (sdk.services.getSubscriptions().subscribed.length > 0) resolve() })
+    sdk.on('subscription:error', (p) => reject(new Error(p.error.message)))
+    sdk.services.subscribe(['call'], 'websocket')
+  })
+  window.sdkChanges = []
+  sdk.on('call:stateChange', (p) => window.sdkChanges.push({ callId: p.callId, state: sdk.call.getById(p.callId)?.state }))
+  window.sdk = sdk
+}`
+
+/** Logs `name` in with a fresh SDK client configured with `extra` (e.g. a `call` section). */
+export async function setupSdk(
+  page: Page,
+  platform: TestPlatform,
+  name: string,
+  extra: object = {},
+): Promise<void> {
+  await page.evaluate(
+    `(${SETUP})(${JSON.stringify({ clientId: platform.clientId, login: `${name}@example.com`, password: platform.passwords[name], extra })})`,
+  )
+}
+
+/** The state of a call in the page's `window.sdk`. */
+export function sdkCallState(page: Page, callId: string): Promise<string | undefined> {
+  return page.evaluate(`window.sdk.call.getById(${JSON.stringify(callId)})?.state`) as Promise<
+    string | undefined
+  >
+}
+
+/**
+ * Types of the selected ICE candidate pair of the page's open peer connection (local/remote candidateType),
+ * from getStats; undefined until one is selected.
+ */
+export function selectedPair(page: Page): Promise<{ local: string; remote: string } | undefined> {
+  return page.evaluate(`(async () => {
+    const pc = window.__parleyTest.pcs.filter((p) => p.signalingState !== 'closed').at(-1)
+    if (!pc) return undefined
+    const stats = await pc.getStats()
+    let pair
+    stats.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId) })
+    if (!pair || pair.state !== 'succeeded') return undefined
+    return { local: stats.get(pair.localCandidateId)?.candidateType, remote: stats.get(pair.remoteCandidateId)?.candidateType }
+  })()`) as Promise<{ local: string; remote: string } | undefined>
+}
