@@ -134,17 +134,19 @@ describe('top-level API (sdk-api §2)', () => {
     await alice.rec.waitFor('call:statsReceived')
   })
 
-  it('operations of a later milestone fail clearly with call:5', async () => {
+  it('addMedia in a wrong state fails the §5.6.2 way with call:6 and the call stays usable', async () => {
     const server = new FakeServer(['alice', 'bob'])
     const { alice, callId } = await connectedPair(server)
+    alice.api.call.hold(callId)
+    await until(() => alice.api.call.getById(callId)?.state === 'On Hold')
+    await tick()
     alice.rec.clear()
     alice.api.call.addMedia(callId, { video: true })
     const err = await alice.rec.waitFor('call:error')
-    expect(err.error).toEqual({
-      code: 'call:5',
-      message: 'ADD_MEDIA is not supported by this version of Parley yet',
-    })
+    expect((err.error as { code: string }).code).toBe('call:6')
     expect(alice.rec.types()).toEqual(['call:operation', 'call:operation', 'call:newMedia', 'call:error'])
+    alice.api.call.unhold(callId)
+    await until(() => alice.api.call.getById(callId)?.state === 'Connected')
   })
 })
 

@@ -290,9 +290,6 @@ export function createClient(input: unknown, deps: ClientDeps = {}): Api {
     }
   }
 
-  const notSupported = (name: string, extra?: (error: object, callId: string) => void) =>
-    live((callId: string) => calls.notSupported(callId, name, extra))
-
   const api: Api = {
     getVersion: () => VERSION,
     destroy: live(() => {
@@ -359,18 +356,16 @@ export function createClient(input: unknown, deps: ClientDeps = {}): Api {
       end: live((callId: string) => calls.end(callId)),
       getAll: live(() => calls.getAll()),
       getById: live((callId: string) => calls.getById(callId)),
-      addMedia: notSupported('ADD_MEDIA', (error, callId) =>
-        emit('call:newMedia', { callId, local: true, tracks: [], error }),
+      addMedia: live((callId: string, media?: object, options?: object) =>
+        calls.addMedia(callId, media, options),
       ),
-      removeMedia: notSupported('REMOVE_MEDIA', (error, callId) =>
-        emit('call:removedMedia', { callId, local: true, tracks: [], error }),
+      removeMedia: live((callId: string, tracks: string[], options?: object) =>
+        calls.removeMedia(callId, tracks, options),
       ),
-      startVideo: notSupported('ADD_MEDIA', (error, callId) =>
-        emit('call:newMedia', { callId, local: true, tracks: [], error }),
+      startVideo: live((callId: string, videoOptions?: object, options?: object) =>
+        calls.startVideo(callId, videoOptions, options),
       ),
-      stopVideo: notSupported('REMOVE_MEDIA', (error, callId) =>
-        emit('call:removedMedia', { callId, local: true, tracks: [], error }),
-      ),
+      stopVideo: live((callId: string) => calls.stopVideo(callId)),
       sendDTMF: live((callId: string, tone: string, duration?: number, gap?: number) =>
         calls.sendDTMF(callId, tone, duration, gap),
       ),
@@ -384,9 +379,13 @@ export function createClient(input: unknown, deps: ClientDeps = {}): Api {
         mergeConfig(config, { call: { sdpHandlers: handlers } }, warnConfig, meta)
       }),
       restartMedia: live((callId: string) => calls.restartMedia(callId)),
-      forward: notSupported('FORWARD_CALL'),
-      directTransfer: notSupported('DIRECT_TRANSFER'),
-      consultativeTransfer: notSupported('CONSULTATIVE_TRANSFER'),
+      forward: live((callId: string, destination: string) => calls.forward(callId, destination)),
+      directTransfer: live((callId: string, destination: string) =>
+        calls.directTransfer(callId, destination),
+      ),
+      consultativeTransfer: live((callId: string, otherCallId: string) =>
+        calls.consultativeTransfer(callId, otherCallId),
+      ),
       states: CallStates,
       mediaConnectionStates: MediaConnectionStates,
     },

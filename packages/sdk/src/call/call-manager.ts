@@ -7,6 +7,7 @@
  * AsyncQueue, so offers and answers never interleave (architecture §4). `end` never waits: it
  * closes the queue, releases the media at once and tells the server.
  */
+import { EVENT_REASONS } from '@parley/protocol/notifications'
 import { legIdFromUrl } from '@parley/protocol/paths'
 import { cloneConfig, type Config } from '../core/config.js'
 import { SdkError, basicError, toBasicError, type BasicError } from '../core/errors.js'
@@ -34,7 +35,8 @@ import {
   userMediaConstraints,
   type MediaRequest,
 } from './media-request.js'
-import { isHoldSdp, mediaOfferedFrom, runSdpPipeline, stripTrickle } from './sdp.js'
+import { refusalOf, type OperationName } from './rules.js'
+import { isHoldSdp, mediaOfferedFrom, runSdpPipeline, sessionIdOf, stripTrickle } from './sdp.js'
 import type { CallState } from './states.js'
 
 export interface CallManagerDeps {
@@ -59,6 +61,8 @@ export interface CallManagerDeps {
 /** Longest wait for TURN credentials still being fetched when a call starts (4.35 clients hang forever). */
 const TURN_WAIT_MS = 2000
 const AUDIT_FAILURE = 'Call has ended due to call audit failure.'
+/** Longest wait, after a glare refusal, for the peer's offer before running the operation again. */
+const GLARE_WAIT_MS = 1000
 
 interface Transition {
   statusCode?: number
@@ -67,6 +71,10 @@ interface Transition {
 
 /** A failure after which the call cannot continue (e.g. the peer applied our offer but its answer failed). */
 class FatalCallError extends SdkError {}
+
+/** The server refused our `/update` because an offer is already pending on the call (protocol.md §11.12). */
+const isGlare = (err: unknown): boolean =>
+  err instanceof SdkError && !(err instanceof FatalCallError) && err.status === 409
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 
@@ -121,11 +129,8 @@ export class CallManager {
     this.#warnOptions(options)
     const call = new Call(randomId(), 'outgoing')
     const tokens = this.#deps.tokens()
-    const ownIdentity = tokens?.identity ?? (tokens?.username.includes('@') ? tokens.username : undefined)
     call.from = tokens?.identity ?? tokens?.username ?? ''
-    const address = this.#deps.config().call.normalizeDestination
-      ? normalizeDestination(destination, ownIdentity)
-      : destination.trim() || undefined
+    const address = this.#address(destination)
     call.to = stripScheme(address ?? destination)
     call.remoteParticipant = { displayNumber: call.to }
     this.#register(call)
@@ -382,71 +387,274 @@ export class CallManager {
     this.#terminate(call, 'Ended', {})
   }
 
-  // ─── mid-call: hold, unhold, media restart ──────────────────────────────────────────────────
+  // ─── mid-call: hold, unhold, media changes, media restart ────────────────────────────────────
 
   /** `call.hold` (sdk-api §5.3.6): a re-offer with every m-line inactive (protocol.md §10.3). */
   hold(callId: unknown): void {
-    const call = this.#find(callId, 'HOLD')
-    if (!call) return
-    const allowed = call.state === 'Connected' || (call.state === 'On Hold' && !call.localHold)
-    if (!allowed) return this.#refuse(call, 'HOLD', 'call:6', `Cannot hold a call in state ${call.state}`)
-    if (call.operation)
-      return this.#refuse(call, 'HOLD', 'call:6', `Another operation (${call.operation.name}) is in progress`)
-    this.#startOp(call, 'HOLD')
-    call.queue
-      .run(() => this.#localReoffer(call, true, false))
-      .catch((err: unknown) => this.#reofferFailed(call, err))
+    this.#holdOrUnhold(callId, 'HOLD', true)
   }
 
-  /** `call.unhold` (sdk-api §5.3.7). */
+  /** `call.unhold` (sdk-api §5.3.7): each kind `sendrecv` with a local track, else `recvonly`. */
   unhold(callId: unknown): void {
-    const call = this.#find(callId, 'UNHOLD')
+    this.#holdOrUnhold(callId, 'UNHOLD', false)
+  }
+
+  #holdOrUnhold(callId: unknown, op: 'HOLD' | 'UNHOLD', hold: boolean): void {
+    const call = this.#find(callId, op)
     if (!call) return
-    if (call.state !== 'On Hold' || !call.localHold) {
-      return this.#refuse(call, 'UNHOLD', 'call:6', 'The call is not held locally')
-    }
-    if (call.operation)
-      return this.#refuse(
-        call,
-        'UNHOLD',
-        'call:6',
-        `Another operation (${call.operation.name}) is in progress`,
-      )
-    this.#startOp(call, 'UNHOLD')
-    call.queue
-      .run(() => this.#localReoffer(call, false, false))
-      .catch((err: unknown) => this.#reofferFailed(call, err))
+    const why = this.#why(call, op)
+    if (why) return this.#refuse(call, op, 'call:6', why)
+    this.#startOp(call, op)
+    this.#renegotiate(
+      call,
+      op,
+      async () => {
+        await this.#reoffer(call, { hold })
+        if (call.terminal) return
+        this.#finishOp(call)
+        this.#applyHold(call, hold, call.remoteHold)
+      },
+      (err) => this.#localOpFailed(call, err, (error) => this.#failInPlace(call, op, error)),
+    )
   }
 
   /** `call.restartMedia` (sdk-api §5.3.20): an ICE-restart re-offer keeping the hold directions. */
   restartMedia(callId: unknown): void {
-    const call = this.#find(callId, 'MEDIA_RESTART')
+    const op = 'MEDIA_RESTART'
+    const call = this.#find(callId, op)
     if (!call) return
-    const fail = (message: string) => {
-      const error = basicError('call:6', message)
-      this.#opEvent(call, 'MEDIA_RESTART', 'START', {})
-      this.#opEvent(call, 'MEDIA_RESTART', 'FINISH', { error })
-      this.#deps.emit('call:mediaRestart', { callId: call.id, error })
-      this.#deps.emit('call:error', { callId: call.id, operation: 'MEDIA_RESTART', error })
-    }
-    if (call.state !== 'Connected' && call.state !== 'On Hold')
-      return fail(`Cannot restart media in state ${call.state}`)
-    if (call.operation) return fail(`Another operation (${call.operation.name}) is in progress`)
-    this.#startOp(call, 'MEDIA_RESTART')
-    call.queue
-      .run(() => this.#localReoffer(call, call.localHold, true))
-      .catch((err: unknown) => this.#reofferFailed(call, err))
+    const report = (error: BasicError, started: boolean) =>
+      this.#failOp(call, op, error, started, () =>
+        this.#deps.emit('call:mediaRestart', { callId: call.id, error }),
+      )
+    const why = this.#why(call, op)
+    if (why) return report(basicError('call:6', why), false)
+    this.#startOp(call, op)
+    this.#renegotiate(
+      call,
+      op,
+      async () => {
+        await this.#reoffer(call, { hold: call.localHold, iceRestart: true })
+        if (call.terminal) return
+        this.#finishOp(call)
+        this.#deps.emit('call:mediaRestart', { callId: call.id })
+      },
+      (err) => this.#localOpFailed(call, err, (error) => report(error, true)),
+    )
   }
 
-  async #localReoffer(call: Call, hold: boolean, iceRestart: boolean): Promise<void> {
-    if (call.terminal) return
-    const session = call.session
-    const op = call.operation?.name ?? 'HOLD'
-    if (!session) throw new SdkError('call:3', 'The call has no media session')
-    session.setHold(hold)
+  /** `call.addMedia` (sdk-api §5.3.10); also screen sharing with `{ screen: true }` (§5.3.14). */
+  addMedia(callId: unknown, media: unknown = {}, options?: unknown): void {
+    const call = this.#find(callId, 'ADD_MEDIA')
+    if (call) this.#addMedia(call, parseMediaRequest(media), options)
+  }
+
+  /** `call.startVideo` (sdk-api §5.3.12): one camera track, unless the call already sends video. */
+  startVideo(callId: unknown, videoOptions?: unknown, options?: unknown): void {
+    const call = this.#find(callId, 'ADD_MEDIA')
+    if (!call) return
+    const req = parseMediaRequest({ video: true, videoOptions })
+    if (!this.#why(call, 'ADD_MEDIA') && this.#localVideo(call).length > 0) {
+      return this.#mediaRefused(call, 'ADD_MEDIA', 'call:7', 'The call already has a local video track')
+    }
+    this.#addMedia(call, req, options)
+  }
+
+  /** `call.removeMedia` (sdk-api §5.3.11). */
+  removeMedia(callId: unknown, tracks: unknown, options?: unknown): void {
+    const call = this.#find(callId, 'REMOVE_MEDIA')
+    if (call) this.#removeMedia(call, tracks, options)
+  }
+
+  /** `call.stopVideo` (sdk-api §5.3.13): removes the call's only local video-kind track. */
+  stopVideo(callId: unknown): void {
+    const call = this.#find(callId, 'REMOVE_MEDIA')
+    if (!call) return
+    const video = this.#localVideo(call)
+    if (!this.#why(call, 'REMOVE_MEDIA') && video.length !== 1) {
+      const message =
+        video.length === 0 ? 'The call has no local video track' : 'The call has several local video tracks'
+      return this.#mediaRefused(call, 'REMOVE_MEDIA', 'call:7', message)
+    }
+    this.#removeMedia(call, video, undefined)
+  }
+
+  /** Local video-kind tracks of the call (a screen share counts, sdk-api §5.3.12). */
+  #localVideo(call: Call): string[] {
+    return call.ownedLocalTracks.filter((id) => this.#deps.tracks.get(id)?.track.kind === 'video')
+  }
+
+  /** A refused addMedia/removeMedia (sdk-api §5.6.2): the operation events, its media event, `call:error`. */
+  #mediaRefused(
+    call: Call,
+    op: 'ADD_MEDIA' | 'REMOVE_MEDIA',
+    code: string,
+    message: string,
+    started = false,
+  ): void {
+    const error = basicError(code, message)
+    this.#failOp(call, op, error, started, () =>
+      this.#deps.emit(op === 'ADD_MEDIA' ? 'call:newMedia' : 'call:removedMedia', {
+        callId: call.id,
+        local: true,
+        tracks: [],
+        error,
+      }),
+    )
+  }
+
+  #addMedia(call: Call, req: MediaRequest, options: unknown): void {
+    const op = 'ADD_MEDIA'
+    const why = this.#why(call, op)
+    if (why) return this.#mediaRefused(call, op, 'call:6', why)
+    if (!req.audio && !req.video && !req.screen) {
+      return this.#mediaRefused(call, op, 'call:7', 'addMedia needs at least one of audio, video or screen')
+    }
+    this.#warnOptions(options)
+    this.#startOp(call, op)
+    let streams: MediaStream[] | undefined
+    const added = () => (streams ?? []).flatMap((s) => s.getTracks().map((track) => ({ track, stream: s })))
+    this.#renegotiate(
+      call,
+      op,
+      async () => {
+        // Acquired once: a retry after glare renegotiates the same tracks.
+        streams ??= await this.#acquireStreams(call, req)
+        if (call.terminal) return
+        const session = this.#sessionOf(call)
+        for (const { track, stream } of added()) session.addTrack(track, stream)
+        await this.#reoffer(call, { hold: false })
+        if (call.terminal) return
+        const ids = added().map((a) => a.track.id)
+        call.ownedLocalTracks.push(...ids)
+        call.localTracks.push(...ids)
+        this.#finishOp(call)
+        this.#tracksAdded(call, ids)
+        this.#deps.emit('call:newMedia', {
+          callId: call.id,
+          local: true,
+          tracks: ids,
+          mediaId: streams[0]?.id ?? '',
+        })
+      },
+      (err) =>
+        this.#localOpFailed(call, err, (error) => {
+          const tracks = added().map((a) => a.track)
+          const session = call.session
+          if (session && tracks.length > 0) {
+            // Take the new senders off again, in turn with any negotiation (architecture §4).
+            call.queue
+              .run(async () => {
+                for (const t of tracks) await session.detachTrack(t)
+                session.setHold(call.localHold)
+              })
+              .catch((e: unknown) => this.#deps.log.debug('addMedia cleanup skipped', e))
+          }
+          tracks.forEach((t) => this.#deps.tracks.stop(t.id))
+          this.#mediaRefused(call, op, error.code, error.message, true)
+        }),
+    )
+  }
+
+  #removeMedia(call: Call, tracks: unknown, options: unknown): void {
+    const op = 'REMOVE_MEDIA'
+    const why = this.#why(call, op)
+    if (why) return this.#mediaRefused(call, op, 'call:6', why)
+    const ids = Array.isArray(tracks) ? [...new Set(tracks as unknown[])] : []
+    if (
+      ids.length === 0 ||
+      !ids.every((id) => typeof id === 'string' && call.ownedLocalTracks.includes(id))
+    ) {
+      return this.#mediaRefused(call, op, 'call:7', 'tracks must be IDs of local tracks of the call')
+    }
+    const entries = (ids as string[]).map((id) => this.#deps.tracks.get(id)).filter((e) => !!e)
+    this.#warnOptions(options)
+    this.#startOp(call, op)
+    this.#renegotiate(
+      call,
+      op,
+      async () => {
+        const session = this.#sessionOf(call)
+        for (const e of entries) await session.detachTrack(e.track)
+        // Directions are recomputed from the senders: the detached ones become recvonly (protocol.md §10.3).
+        await this.#reoffer(call, { hold: false })
+        if (call.terminal) return
+        const removed = entries.map((e) => e.track.id)
+        call.ownedLocalTracks = call.ownedLocalTracks.filter((id) => !removed.includes(id))
+        call.localTracks = call.localTracks.filter((id) => !removed.includes(id))
+        removed.forEach((id) => this.#deps.tracks.stop(id))
+        this.#finishOp(call)
+        this.#tracksRemoved(call, removed)
+        this.#deps.emit('call:removedMedia', { callId: call.id, local: true, tracks: removed })
+        this.#deps.defer(() => removed.forEach((id) => this.#deps.renderer.removeTrack(id)))
+      },
+      (err) =>
+        this.#localOpFailed(call, err, (error) => {
+          const session = call.session
+          if (session) {
+            call.queue
+              .run(async () => {
+                for (const e of entries) await session.reattachTrack(e.track)
+                session.setHold(call.localHold)
+              })
+              .catch((e: unknown) => this.#deps.log.debug('removeMedia restore skipped', e))
+          }
+          this.#mediaRefused(call, op, error.code, error.message, true)
+        }),
+    )
+  }
+
+  /**
+   * Runs a local renegotiation through the call's queue (architecture §4), checking the operation's
+   * preconditions again when its turn comes (a remote operation may have run first, sdk-api §5.6.1).
+   *
+   * The glare rule (protocol.md §11.12): one offer may be pending per call, and the server refuses
+   * the later `/update` with 409. The side refused has already rolled its offer back (`#reoffer`);
+   * it lets the peer's offer — on its way as a notification, queued behind us — be answered, then
+   * runs its operation once more. A second refusal is reported as the operation's failure and the
+   * call stays up (protocol.md §14.6): no retry loop, and both sides converge.
+   */
+  #renegotiate(
+    call: Call,
+    op: OperationName,
+    task: () => Promise<void>,
+    failed: (err: unknown) => void,
+  ): void {
+    const attempt = (retry: boolean): void => {
+      const seen = call.remoteOffers
+      call.queue
+        .run(async () => {
+          if (call.terminal) return
+          const why = this.#why(call, op, true)
+          if (why) throw new SdkError('call:6', why)
+          await task()
+        })
+        .catch(async (err: unknown) => {
+          if (call.terminal) return
+          if (!retry && isGlare(err)) {
+            this.#deps.log.info(`${op}: offer refused (glare); running again after the peer's offer`)
+            await call.offerSince(seen, GLARE_WAIT_MS)
+            if (!call.terminal) attempt(true)
+            return
+          }
+          failed(err)
+        })
+    }
+    attempt(false)
+  }
+
+  /**
+   * One local re-offer (protocol.md §8.4, §11.11): offer with the hold directions, `PUT …/update`,
+   * then the `wrtcsAnswerNotification` (§9.3) applied. A failure before the peer saw the offer rolls
+   * it back; a failure after it is fatal for the call.
+   */
+  async #reoffer(call: Call, opts: { hold: boolean; iceRestart?: boolean }): Promise<void> {
+    const session = this.#sessionOf(call)
+    const op = call.operation?.name ?? 'UPDATE'
+    session.setHold(opts.hold)
     let sdp: string
     try {
-      sdp = await this.#negotiateLocal(call, session, 'offer', op, iceRestart)
+      sdp = await this.#negotiateLocal(call, session, 'offer', op, { iceRestart: opts.iceRestart === true })
     } catch (err) {
       await this.#rollback(call, session)
       throw err
@@ -478,13 +686,7 @@ export class CallManager {
         `The answer could not be applied: ${toBasicError(err, 'call:11').message}`,
       )
     }
-    if (call.terminal) return
-    this.#finishOp(call)
-    if (op === 'MEDIA_RESTART') {
-      this.#deps.emit('call:mediaRestart', { callId: call.id })
-      return
-    }
-    this.#applyHold(call, hold, call.remoteHold)
+    call.remoteSdp = remote
   }
 
   async #rollback(call: Call, session: PeerSession): Promise<void> {
@@ -496,23 +698,18 @@ export class CallManager {
     }
   }
 
-  #reofferFailed(call: Call, err: unknown): void {
+  /** A started local operation failed: fatal failures end the call, others are reported by `report`. */
+  #localOpFailed(call: Call, err: unknown, report: (error: BasicError) => void): void {
     if (call.terminal) return
-    const op = call.operation?.name ?? 'HOLD'
     const error = this.#errorOf(err, 'call:2')
     if (err instanceof FatalCallError) {
+      const op = call.operation?.name
       this.#finishOp(call, error)
       this.#sendDelete(call)
       this.#terminate(call, 'Ended', { error }, op)
       return
     }
-    if (op === 'MEDIA_RESTART') {
-      this.#finishOp(call, error)
-      this.#deps.emit('call:mediaRestart', { callId: call.id, error })
-      this.#deps.emit('call:error', { callId: call.id, operation: op, error })
-      return
-    }
-    this.#failInPlace(call, op, error)
+    report(error)
   }
 
   /**
@@ -543,24 +740,88 @@ export class CallManager {
     this.#deps.emit('call:stateChange', { callId: call.id, previous })
   }
 
-  // ─── operations not implemented yet ─────────────────────────────────────────────────────────
+  // ─── forward and transfers ──────────────────────────────────────────────────────────────────
+
+  /** `call.forward` (sdk-api §5.3.23, protocol.md §8.6, §11.15): redirect an unanswered incoming call. */
+  forward(callId: unknown, destination: unknown): void {
+    const op = 'FORWARD_CALL'
+    const call = this.#find(callId, op)
+    if (!call) return
+    const why = this.#why(call, op)
+    if (why) return this.#failOp(call, op, basicError('call:6', why), false)
+    const address = this.#address(destination)
+    if (!address) return this.#failOp(call, op, basicError('call:7', 'Invalid destination'), false)
+    this.#startOp(call, op)
+    call.queue
+      .run(async () => {
+        await this.#deps.rest.request('PUT', `${this.#legPath(call)}/forward`, {
+          wrtcsForward: { clientCorrelator: this.#correlator(), address },
+        })
+        if (call.terminal) return
+        this.#finishOp(call)
+        // protocol.md §8.6: on a 2xx this side's call ends; the server sends it nothing more.
+        call.deleteSent = true
+        this.#terminate(call, 'Ended', {})
+      })
+      .catch((err: unknown) => {
+        // §8.6: after an error the call keeps ringing.
+        if (!call.terminal) this.#failOp(call, op, this.#errorOf(err, 'call:2'), true)
+      })
+  }
+
+  /** `call.directTransfer` (sdk-api §5.3.23, protocol.md §8.7, §11.16): blind transfer of a held call. */
+  directTransfer(callId: unknown, destination: unknown): void {
+    const op = 'DIRECT_TRANSFER'
+    const call = this.#find(callId, op)
+    if (!call) return
+    const why = this.#why(call, op)
+    if (why) return this.#failOp(call, op, basicError('call:6', why), false)
+    const address = this.#address(destination)
+    if (!address) return this.#failOp(call, op, basicError('call:7', 'Invalid destination'), false)
+    this.#transfer(op, [call], { address })
+  }
+
+  /** `call.consultativeTransfer` (sdk-api §5.3.23, protocol.md §8.7, §11.17): joins the parties of two held calls. */
+  consultativeTransfer(callId: unknown, otherCallId: unknown): void {
+    const op = 'CONSULTATIVE_TRANSFER'
+    const call = this.#find(callId, op)
+    if (!call) return
+    const other = typeof otherCallId === 'string' ? this.#calls.get(otherCallId) : undefined
+    if (!other || other === call || !other.legId) {
+      return this.#failOp(
+        call,
+        op,
+        basicError('call:7', `No other call with id ${String(otherCallId)}`),
+        false,
+      )
+    }
+    const why = this.#why(call, op) ?? this.#why(other, op)
+    if (why) return this.#failOp(call, op, basicError('call:6', why), false)
+    // §8.7: `address` is the second call's remote party, `sessionId` its leg (same user).
+    const party = other.direction === 'outgoing' ? other.to : other.from
+    this.#transfer(op, [call, other], { address: `sip:${party}`, sessionId: other.legId })
+  }
 
   /**
-   * Operations of a later milestone. They fail the documented way (sdk-api §5.6.2 event shapes)
-   * with `call:5`, saying so; none pretends to succeed.
+   * `PUT …/transfer` on the first call's leg. Kandy clients have no notification that completes a
+   * transfer (§8.7): each call stays PENDING until the server's `SessionEnded` ends it (§11.16 step 7).
    */
-  notSupported(
-    callId: unknown,
-    operation: string,
-    extra?: (error: BasicError, callId: string) => void,
-  ): void {
-    const call = this.#find(callId, operation)
-    if (!call) return
-    const error = basicError('call:5', `${operation} is not supported by this version of Parley yet`)
-    this.#opEvent(call, operation, 'START', {})
-    this.#opEvent(call, operation, 'FINISH', { error })
-    extra?.(error, call.id)
-    this.#deps.emit('call:error', { callId: call.id, operation, error })
+  #transfer(op: OperationName, calls: Call[], body: { address: string; sessionId?: string }): void {
+    const first = calls[0]!
+    for (const c of calls) this.#startOp(c, op)
+    first.queue
+      .run(async () => {
+        await this.#deps.rest.request('PUT', `${this.#legPath(first)}/transfer`, {
+          wrtcsTransfer: { clientCorrelator: this.#correlator(), ...body },
+        })
+        for (const c of calls) if (!c.terminal) this.#updateOp(c)
+      })
+      .catch((err: unknown) => {
+        // §8.7: after an error the calls stay on hold.
+        const error = this.#errorOf(err, 'call:2')
+        for (const c of calls) if (!c.terminal && c.operation?.name === op) this.#finishOp(c, error)
+        if (!first.terminal) this.#deps.emit('call:error', { callId: first.id, operation: op, error })
+      })
   }
 
   // ─── stats, DTMF, codecs, track replacement ─────────────────────────────────────────────────
@@ -637,10 +898,8 @@ export class CallManager {
       this.#deps.emit('call:error', { callId: call.id, operation: op, error })
     }
     if (typeof tone !== 'string' || !/^[0-9*#,]+$/.test(tone)) return fail('call:7', 'Invalid DTMF tone')
-    const allowed =
-      call.state === 'Connected' ||
-      (call.direction === 'outgoing' && (call.state === 'Ringing' || call.state === 'Early Media'))
-    if (!allowed || !call.session) return fail('call:6', `Cannot send DTMF in state ${call.state}`)
+    const why = refusalOf(op, call)
+    if (why || !call.session) return fail('call:6', why ?? `Cannot send DTMF in state ${call.state}`)
     const d = typeof duration === 'number' && duration > 0 ? duration : 100
     const g = typeof intertoneGap === 'number' && intertoneGap > 0 ? intertoneGap : 70
     let sent = false
@@ -680,9 +939,9 @@ export class CallManager {
       this.#deps.emit('call:trackReplaced', { callId: call.id, error })
       this.#deps.emit('call:error', { callId: call.id, operation: op, error })
     }
-    if (call.state === 'Initiating' || call.terminal || !call.session) {
-      return fail('call:6', `Cannot replace a track in state ${call.state}`, false)
-    }
+    const why = this.#why(call, op)
+    if (why || !call.session)
+      return fail('call:6', why ?? `Cannot replace a track in state ${call.state}`, false)
     const old = typeof trackId === 'string' ? this.#deps.tracks.get(trackId) : undefined
     if (!old || !old.isLocal || !call.ownedLocalTracks.includes(old.track.id)) {
       return fail('call:7', `Track ${String(trackId)} is not a local track of this call`, false)
@@ -791,6 +1050,21 @@ export class CallManager {
 
   #remoteEnd(call: Call, to: 'Ended' | 'Cancelled', transition: Transition | undefined): void {
     this.#emitReceive(call)
+    const op = call.operation
+    if (op?.status === 'PENDING' && (op.name === 'DIRECT_TRANSFER' || op.name === 'CONSULTATIVE_TRANSFER')) {
+      // protocol.md §8.7, §11.16 step 7: the server's SessionEnded is how a transfer completes.
+      const failed = transition?.reasonText === EVENT_REASONS.transferFailed.reasonText
+      const error = failed ? basicError('call:2', 'The transfer failed') : undefined
+      this.#finishOp(call, error)
+      this.#opEvent(call, 'END', 'FINISH', { isLocal: false })
+      this.#terminate(
+        call,
+        to,
+        { ...(transition ? { transition } : {}), ...(error ? { error } : {}) },
+        op.name,
+      )
+      return
+    }
     this.#abortOperation(call, 'The call was ended by the remote party')
     this.#opEvent(call, 'END', 'FINISH', { isLocal: false })
     this.#terminate(call, to, transition ? { transition } : {})
@@ -844,6 +1118,7 @@ export class CallManager {
    */
   #onOffer(call: Call, body: Record<string, unknown>): void {
     if (call.terminal) return
+    call.offerArrived()
     call.queue
       .run(() => this.#remoteOffer(call, body))
       .catch((err: unknown) => {
@@ -861,32 +1136,108 @@ export class CallManager {
       return this.#deps.log.warn(`re-offer in state ${call.state} ignored`)
     }
     const sdp = (body.offer as { sdp?: unknown } | undefined)?.sdp
-    if (typeof sdp !== 'string' || !sdp) {
-      throw new SdkError('call:5', 'Offers without SDP (slow start, used by transfers) are not supported yet')
-    }
-    const session = call.session
-    if (!session) throw new SdkError('call:3', 'The call has no media session')
+    if (typeof sdp !== 'string' || !sdp) return this.#slowStart(call)
+    let session = this.#sessionOf(call)
     const remote = this.#sdp(call, sdp, { type: 'offer', step: 'set', endpoint: 'remote' })
+    // protocol.md §10.1, §11.17: a new o= session id is a new peer connection at the other end
+    // (a transfer joined us to another party); its transport and m-lines are new, so rebuild ours.
+    const rebuild =
+      !this.#deps.config().call.mediaBrokerOnly &&
+      call.remoteSdp !== undefined &&
+      sessionIdOf(remote) !== sessionIdOf(call.remoteSdp)
+    if (rebuild) session = this.#rebuildSession(call)
     const remoteHold = isHoldSdp(remote)
     const holdOp =
       !call.remoteHold && remoteHold ? 'HOLD' : call.remoteHold && !remoteHold ? 'UNHOLD' : undefined
-    await this.#step('call:11', () => session.setRemoteDescription('offer', remote))
+    const target = session
+    await this.#step('call:11', () => target.setRemoteDescription('offer', remote))
+    if (rebuild) this.#attachLocalTracks(call, session)
     // A client that holds locally answers every offer with inactive (protocol.md §10.3).
     if (call.localHold) session.setHold(true)
-    const answer = await this.#negotiateLocal(call, session, 'answer', holdOp ?? 'UPDATE')
+    const answer = await this.#negotiateLocal(call, session, 'answer', holdOp ?? 'UPDATE', {
+      freshTransport: rebuild,
+    })
     if (call.terminal) return
     await this.#deps.rest.request('PUT', `${this.#legPath(call)}/answer`, {
       wrtcsAnswer: { clientCorrelator: this.#correlator(), sdp: answer },
     })
     if (call.terminal) return
     call.remoteSdp = remote
+    this.#remoteChanged(call, holdOp, remoteHold)
+  }
+
+  /**
+   * An offer without SDP ("slow start", protocol.md §9.4; Parley's server sends it only to the party
+   * being transferred, §11.16, §11.17): rebuild the peer connection (unless `mediaBrokerOnly`), send a
+   * fresh offer as the `sdp` of `PUT …/answer`, and take the `wrtcsAnswerNotification` that follows
+   * as its answer. The new party answers, so the call is unheld as by the remote side (sdk-api §5.3.23).
+   */
+  async #slowStart(call: Call): Promise<void> {
+    let session = this.#sessionOf(call)
+    const fresh = !this.#deps.config().call.mediaBrokerOnly
+    if (fresh) {
+      const before = call.remoteSdp ? mediaOfferedFrom(call.remoteSdp) : { audio: true, video: false }
+      session = this.#rebuildSession(call)
+      this.#attachLocalTracks(call, session)
+      // Still ask for each kind received before, also without a local track of that kind.
+      const sending = new Set(call.ownedLocalTracks.map((id) => this.#deps.tracks.get(id)?.track.kind))
+      for (const kind of ['audio', 'video'] as const)
+        if (before[kind] && !sending.has(kind)) session.addReceiver(kind)
+    }
+    // §9.4: `sendrecv`, or `inactive` if this side holds the call.
+    session.setHold(call.localHold)
+    const offer = await this.#negotiateLocal(call, session, 'offer', 'UPDATE', { freshTransport: fresh })
+    if (call.terminal) return
+    const answered = call.expectAnswer()
+    try {
+      await this.#deps.rest.request('PUT', `${this.#legPath(call)}/answer`, {
+        wrtcsAnswer: { clientCorrelator: this.#correlator(), sdp: offer },
+      })
+    } catch (err) {
+      call.answerWaiter = undefined
+      answered.catch(() => undefined)
+      throw err
+    }
+    const answer = await answered
+    if (call.terminal) return
+    const remote = this.#sdp(call, answer, { type: 'answer', step: 'set', endpoint: 'remote' })
+    const target = session
+    await this.#step('call:11', () => target.setRemoteDescription('answer', remote))
+    if (call.terminal) return
+    call.remoteSdp = remote
+    // An answer to our inactive offer says nothing about the other side's hold.
+    const remoteHold = !call.localHold && isHoldSdp(remote)
+    const holdOp =
+      !call.remoteHold && remoteHold ? 'HOLD' : call.remoteHold && !remoteHold ? 'UNHOLD' : undefined
+    this.#remoteChanged(call, holdOp, remoteHold)
+  }
+
+  /** Replaces the call's peer connection by a new one; the call keeps its local tracks. */
+  #rebuildSession(call: Call): PeerSession {
+    const old = call.session
+    call.session = undefined
+    old?.close()
+    return this.#createSession(call)
+  }
+
+  /** Sends the call's own local tracks on `session` (after a rebuild). */
+  #attachLocalTracks(call: Call, session: PeerSession): void {
+    for (const stream of call.localStreams)
+      for (const t of stream.getTracks())
+        if (call.ownedLocalTracks.includes(t.id) && t.readyState !== 'ended') session.addTrack(t, stream)
+  }
+
+  /**
+   * The outcome of a negotiation the other side started: a hold change (sdk-api §5.5.3 M2–M8) or
+   * remote media added or removed (§5.8.7), each with its remote `call:operation`.
+   */
+  #remoteChanged(call: Call, holdOp: 'HOLD' | 'UNHOLD' | undefined, remoteHold: boolean): void {
     if (holdOp) {
       this.#opEvent(call, holdOp, 'FINISH', { isLocal: false })
       this.#applyHold(call, call.localHold, remoteHold)
       return
     }
     if (call.localHold || call.remoteHold) return
-    // Media added or removed by the other side (sdk-api §5.8.7).
     const receiving = this.#receiving(call)
     const added = receiving.filter((id) => !call.remoteTracks.includes(id))
     const removed = call.remoteTracks.filter((id) => !receiving.includes(id))
@@ -980,9 +1331,10 @@ export class CallManager {
     if (!call || call.terminal) return
     this.#deps.emit('media:trackEnded', { trackId: entry.track.id, callId: call.id, isLocal: true })
     if (this.#deps.config().call.autoRemoveEndedTracks) {
-      this.#deps.log.warn(
-        'autoRemoveEndedTracks: removing media is not supported yet; the track stays listed',
-      )
+      // sdk-api §5.9: with autoRemoveEndedTracks the ended track is taken off the call (removeMedia).
+      if (this.#why(call, 'REMOVE_MEDIA'))
+        this.#deps.log.info('autoRemoveEndedTracks: the call cannot remove media now; the track stays listed')
+      else this.#removeMedia(call, [entry.track.id], undefined)
     }
   }
 
@@ -1032,6 +1384,28 @@ export class CallManager {
     this.#opEvent(call, operation, 'FINISH', { error })
     this.#deps.emit('call:stateChange', { callId: call.id, previous: call.previous(), error })
     this.#deps.emit('call:error', { callId: call.id, operation, error })
+  }
+
+  /** Why `op` cannot run on `call` now (sdk-api §5.6.1, incl. one local renegotiation at a time), if so. */
+  #why(call: Call, op: OperationName, running = false): string | undefined {
+    const refusal = refusalOf(op, call)
+    if (refusal) return refusal
+    if (!running && call.operation) return `Another operation (${call.operation.name}) is in progress`
+    return undefined
+  }
+
+  /**
+   * A refused (`started` false) or failed operation, reported the sdk-api §5.6.2 way: START unless
+   * already emitted, FINISH with the error, the operation's own event, then `call:error`.
+   */
+  #failOp(call: Call, op: string, error: BasicError, started: boolean, ownEvent?: () => void): void {
+    if (started) this.#finishOp(call, error)
+    else {
+      this.#opEvent(call, op, 'START', {})
+      this.#opEvent(call, op, 'FINISH', { error })
+    }
+    ownEvent?.()
+    this.#deps.emit('call:error', { callId: call.id, operation: op, error })
   }
 
   /** A started operation failed and left the call as it was. */
@@ -1196,7 +1570,17 @@ export class CallManager {
 
   // ─── helpers: media ─────────────────────────────────────────────────────────────────────────
 
+  /** Gets the media of `make`/`answer` and makes its tracks the call's own. */
   async #acquire(call: Call, req: MediaRequest): Promise<void> {
+    for (const stream of await this.#acquireStreams(call, req))
+      for (const track of stream.getTracks()) call.ownedLocalTracks.push(track.id)
+  }
+
+  /**
+   * Gets the requested media and registers its tracks with the call, so they are stopped with it;
+   * `devices:error` on failure (sdk-api §6.8). Returns nothing once the call has ended meanwhile.
+   */
+  async #acquireStreams(call: Call, req: MediaRequest): Promise<MediaStream[]> {
     const streams: MediaStream[] = []
     try {
       if (req.audio || req.video)
@@ -1210,15 +1594,14 @@ export class CallManager {
     }
     if (call.terminal) {
       streams.forEach((s) => s.getTracks().forEach((t) => t.stop()))
-      return
+      return []
     }
     for (const stream of streams) {
       call.localStreams.push(stream)
-      for (const track of stream.getTracks()) {
+      for (const track of stream.getTracks())
         this.#deps.tracks.add(track, { isLocal: true, streamId: stream.id, callId: call.id })
-        call.ownedLocalTracks.push(track.id)
-      }
     }
+    return streams
   }
 
   #mediaError(err: unknown): BasicError {
@@ -1295,18 +1678,20 @@ export class CallManager {
     session: PeerSession,
     type: 'offer' | 'answer',
     operation: string,
-    iceRestart = false,
+    opts: { iceRestart?: boolean; freshTransport?: boolean } = {},
   ): Promise<string> {
     const created = await this.#step(type === 'offer' ? 'call:9' : 'call:11', () =>
-      type === 'offer' ? session.createOffer({ iceRestart }) : session.createAnswer(),
+      type === 'offer'
+        ? session.createOffer({ iceRestart: opts.iceRestart === true })
+        : session.createAnswer(),
     )
     const local = this.#sdp(call, created, { type, step: 'set', endpoint: 'local' })
     await this.#step(type === 'offer' ? 'call:3' : 'call:11', () => session.setLocalDescription(type, local))
-    const gathered = await this.#gather(call, session, operation)
+    const gathered = await this.#gather(call, session, operation, opts.freshTransport === true)
     return stripTrickle(this.#sdp(call, gathered, { type, step: 'send', endpoint: 'local' }))
   }
 
-  #gather(call: Call, session: PeerSession, operation: string): Promise<string> {
+  #gather(call: Call, session: PeerSession, operation: string, freshTransport: boolean): Promise<string> {
     const c = this.#deps.config().call
     const timeouts = () => {
       const now = this.#deps.config().call
@@ -1330,8 +1715,9 @@ export class CallManager {
     } else {
       check = (info) => defaultIceCheck(info, timeouts())
     }
-    // Only the initial offer and answer must carry candidates (protocol.md §10.2).
-    const allowNoCandidates = operation !== 'MAKE' && operation !== 'ANSWER'
+    // Only the initial offer and answer must carry candidates (protocol.md §10.2) — and the first
+    // description of a rebuilt peer connection, which has no transport yet.
+    const allowNoCandidates = !freshTransport && operation !== 'MAKE' && operation !== 'ANSWER'
     return session
       .gatherIce({
         check: (info) => check({ ...info, callId: call.id, callOperation: operation }),
@@ -1378,6 +1764,21 @@ export class CallManager {
   }
 
   // ─── helpers: signalling ────────────────────────────────────────────────────────────────────
+
+  /** A destination (make, forward, transfer) as the wire wants it (protocol.md §8.1), or undefined when empty. */
+  #address(destination: unknown): string | undefined {
+    if (typeof destination !== 'string') return undefined
+    const tokens = this.#deps.tokens()
+    const own = tokens?.identity ?? (tokens?.username.includes('@') ? tokens.username : undefined)
+    return this.#deps.config().call.normalizeDestination
+      ? normalizeDestination(destination, own)
+      : destination.trim() || undefined
+  }
+
+  #sessionOf(call: Call): PeerSession {
+    if (!call.session) throw new SdkError('call:3', 'The call has no media session')
+    return call.session
+  }
 
   #basePath(): string {
     const tokens = this.#deps.tokens()

@@ -71,6 +71,9 @@ export class Call {
   receiveEmitted = false
   /** Settles the wait for a `wrtcsAnswerNotification` after our re-offer. */
   answerWaiter: { resolve: (sdp: string) => void; reject: (err: Error) => void } | undefined
+  /** Remote offers received so far (the glare rule waits for the next one, protocol.md §11.12). */
+  remoteOffers = 0
+  readonly #offerListeners = new Set<() => void>()
   auditTimer: ReturnType<typeof setTimeout> | undefined
   auditing = false
   /** The session DELETE was sent (at most once). */
@@ -117,6 +120,26 @@ export class Call {
           reject(err)
         },
       }
+    })
+  }
+
+  /** Counts a remote offer that has just arrived. */
+  offerArrived(): void {
+    this.remoteOffers++
+    for (const fn of [...this.#offerListeners]) fn()
+  }
+
+  /** Resolves once more than `seen` remote offers have arrived, or after `timeoutMs`. */
+  offerSince(seen: number, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.remoteOffers > seen) return resolve()
+      const done = () => {
+        clearTimeout(timer)
+        this.#offerListeners.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, timeoutMs)
+      this.#offerListeners.add(done)
     })
   }
 

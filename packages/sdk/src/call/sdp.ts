@@ -136,3 +136,11 @@ export function isHoldSdp(sdp: string): boolean {
 export function isDtlsPassive(sdp: string): boolean {
   return /^a=setup:passive/m.test(sdp)
 }
+
+/**
+ * The session id of the `o=` line. A re-offer with a different one comes from a different peer
+ * connection (after a transfer): the receiver rebuilds its own (protocol.md §10.1, §11.17).
+ */
+export function sessionIdOf(sdp: string): string | undefined {
+  return /^o=\S+ (\S+) /m.exec(sdp)?.[1]
+}

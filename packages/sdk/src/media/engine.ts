@@ -46,8 +46,20 @@ export interface PeerSession {
   readonly events: Emitter<PeerEvents>
   readonly iceConnectionState: RTCIceConnectionState
   readonly signalingState: RTCSignalingState
-  /** Adds a local track to be sent; reuses an offered transceiver of the same kind when answering. */
+  /**
+   * Adds a local track to be sent; reuses an offered transceiver of the same kind when answering.
+   * Idempotent: a track already sent is left alone.
+   */
   addTrack(track: MediaStreamTrack, stream: MediaStream): void
+  /**
+   * Stops sending `track` without renegotiating by itself (removeMedia, sdk-api §5.3.11): its
+   * transceiver stays (receive-only at the next offer), or is dropped if it was never negotiated.
+   */
+  detachTrack(track: MediaStreamTrack): Promise<void>
+  /** Puts a detached track back on its own transceiver (a removeMedia that failed). */
+  reattachTrack(track: MediaStreamTrack): Promise<void>
+  /** A receive-only transceiver of `kind`, so a fresh offer still asks for that media (slow start). */
+  addReceiver(kind: 'audio' | 'video'): void
   /** Swaps the track a sender sends, without renegotiation. */
   replaceTrack(oldTrack: MediaStreamTrack, newTrack: MediaStreamTrack): Promise<void>
   /** Remote tracks whose negotiated direction includes receiving. */

@@ -26,6 +26,8 @@ class RtcPeerSession implements PeerSession {
   readonly #pc: RTCPeerConnection
   readonly #excludeCodecs: string[]
   readonly #streamIds = new Map<string, string>()
+  /** Transceivers whose track `detachTrack` took off, for `reattachTrack`. */
+  readonly #detached = new Map<MediaStreamTrack, RTCRtpTransceiver>()
   #candidates: RTCIceCandidate[] = []
   #triggers = new Set<(reason: IceCheckReason) => void>()
   #closed = false
@@ -60,7 +62,32 @@ class RtcPeerSession implements PeerSession {
   }
 
   addTrack(track: MediaStreamTrack, stream: MediaStream): void {
+    if (this.#pc.getSenders().some((s) => s.track === track)) return
     this.#pc.addTrack(track, stream)
+  }
+
+  async detachTrack(track: MediaStreamTrack): Promise<void> {
+    const t = this.#pc.getTransceivers().find((x) => x.sender.track === track)
+    if (!t) return
+    this.#detached.set(track, t)
+    await t.sender.replaceTrack(null)
+    if (t.mid === null) {
+      // Never negotiated (an addMedia whose offer was rolled back): drop it from later offers (RFC 8829 §4.2.1).
+      t.stop()
+    } else if (t.direction !== 'inactive') {
+      t.direction = t.direction === 'sendonly' ? 'inactive' : 'recvonly'
+    }
+  }
+
+  async reattachTrack(track: MediaStreamTrack): Promise<void> {
+    const t = this.#detached.get(track)
+    this.#detached.delete(track)
+    if (!t || (t as { stopped?: boolean }).stopped || t.currentDirection === 'stopped') return
+    await t.sender.replaceTrack(track)
+  }
+
+  addReceiver(kind: 'audio' | 'video'): void {
+    this.#pc.addTransceiver(kind, { direction: 'recvonly' })
   }
 
   async replaceTrack(oldTrack: MediaStreamTrack, newTrack: MediaStreamTrack): Promise<void> {

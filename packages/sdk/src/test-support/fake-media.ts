@@ -122,6 +122,10 @@ export class FakePeer implements PeerSession {
   #triggers = new Set<(reason: IceCheckReason) => void>()
   #candidates: RTCIceCandidate[] = []
   #pendingLocal: { type: 'offer' | 'answer'; sdp: string } | undefined
+  readonly #detached = new Map<
+    FakeTrack,
+    { transceiver: Transceiver; sender: NonNullable<Transceiver['sender']> }
+  >()
 
   constructor(engine: FakeEngine, config: RTCConfiguration, options: PeerOptions) {
     this.#engine = engine
@@ -132,6 +136,7 @@ export class FakePeer implements PeerSession {
   addTrack(track: MediaStreamTrack, stream: MediaStream): void {
     const t = track as unknown as FakeTrack
     const s = stream as unknown as FakeStream
+    if (this.transceivers.some((x) => x.sender?.track === t)) return
     const reuse = this.transceivers.find((x) => x.kind === t.kind && !x.sender && x.fromRemote)
     if (reuse) {
       reuse.sender = { track: t, stream: s }
@@ -140,6 +145,26 @@ export class FakePeer implements PeerSession {
       return
     }
     this.transceivers.push(this.#newTransceiver(t.kind, 'sendrecv', { track: t, stream: s }, false))
+  }
+
+  async detachTrack(track: MediaStreamTrack): Promise<void> {
+    const i = this.transceivers.findIndex((x) => x.sender?.track === (track as unknown as FakeTrack))
+    const t = this.transceivers[i]
+    if (!t) return
+    this.#detached.set(track as unknown as FakeTrack, { transceiver: t, sender: t.sender! })
+    t.sender = undefined
+    if (t.mid === null) this.transceivers.splice(i, 1)
+    else if (t.direction !== 'inactive') t.direction = t.direction === 'sendonly' ? 'inactive' : 'recvonly'
+  }
+
+  async reattachTrack(track: MediaStreamTrack): Promise<void> {
+    const d = this.#detached.get(track as unknown as FakeTrack)
+    this.#detached.delete(track as unknown as FakeTrack)
+    if (d && this.transceivers.includes(d.transceiver)) d.transceiver.sender = d.sender
+  }
+
+  addReceiver(kind: 'audio' | 'video'): void {
+    this.transceivers.push(this.#newTransceiver(kind, 'recvonly', undefined, false))
   }
 
   async replaceTrack(oldTrack: MediaStreamTrack, newTrack: MediaStreamTrack): Promise<void> {
