@@ -219,6 +219,24 @@ export class ChannelHub {
     for (const live of local.sockets) live.ws.close(CLOSE_GOING_AWAY, 'channel removed')
   }
 
+  /**
+   * Drops the sockets of the channels `select` picks (all when omitted): with a close code (never 1000,
+   * §5.5) or, without one, by cutting the TCP connection as a failing network would. For operators draining a
+   * node, and for fault-injection tests. Returns how many sockets went.
+   */
+  dropSockets(options: { code?: number; select?: (channel: Channel) => boolean } = {}): number {
+    let n = 0
+    for (const local of this.#local.values()) {
+      if (options.select && !options.select(local.channel)) continue
+      for (const live of local.sockets) {
+        n++
+        if (options.code === undefined) live.ws.terminate()
+        else live.ws.close(options.code === 1000 ? CLOSE_GOING_AWAY : options.code, 'dropped by the server')
+      }
+    }
+    return n
+  }
+
   /** Closes every socket with 1001 (clients reconnect, §5.5) and waits for pending deliveries. */
   async close(): Promise<void> {
     this.#closing = true
