@@ -39,6 +39,7 @@ export const PROTOCOL_ERRORS = {
   BODY_TOO_LARGE: { status: 413, messageId: 'SVC0006', text: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, messageId: 'SVC0007', text: 'Unsupported content type' },
   TOO_MANY_REQUESTS: { status: 429, messageId: 'POL0001', text: 'Too many requests' },
+  TOO_MANY_CALLS: { status: 429, messageId: 'POL0002', text: 'Too many concurrent calls' },
   INTERNAL: { status: 500, messageId: 'SVC0500', text: 'Internal error' },
 } as const satisfies Record<string, { status: number; messageId: string; text: string }>
 

@@ -92,6 +92,8 @@ export interface RateLimits {
   tokenPerLogin: number
   /** Call creations per user. */
   sessionsPerUser: number
+  /** Concurrent calls (active legs) a user may have when starting another one. */
+  concurrentCallsPerUser: number
 }
 
 /** The protocol's timer values (protocol §11.13). */
@@ -130,7 +132,7 @@ export function makeConfig(
     domain: 'parley.local',
     bodyLimit: 256 * 1024,
     maxFrameBytes: 64 * 1024,
-    rateLimits: { tokenPerAddress: 60, tokenPerLogin: 10, sessionsPerUser: 60 },
+    rateLimits: { tokenPerAddress: 60, tokenPerLogin: 10, sessionsPerUser: 60, concurrentCallsPerUser: 10 },
     coturn: null,
     demoDir: null,
     sdkDir: null,
@@ -217,6 +219,11 @@ export const SERVE_OPTIONS = {
     type: 'string',
     env: 'PARLEY_RATE_LIMIT_LOGIN',
     help: 'token requests per minute per login name (default 10)',
+  },
+  'max-calls-per-user': {
+    type: 'string',
+    env: 'PARLEY_MAX_CALLS_PER_USER',
+    help: 'concurrent calls a user may have when starting another (default 10)',
   },
   'rate-limit-calls': {
     type: 'string',
@@ -338,6 +345,9 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
     cfg.rateLimits.tokenPerAddress = positiveInt('rate-limit-token', str('rate-limit-token')!)
   if (str('rate-limit-login'))
     cfg.rateLimits.tokenPerLogin = positiveInt('rate-limit-login', str('rate-limit-login')!)
+  if (str('max-calls-per-user')) {
+    cfg.rateLimits.concurrentCallsPerUser = positiveInt('max-calls-per-user', str('max-calls-per-user')!)
+  }
   if (str('rate-limit-calls'))
     cfg.rateLimits.sessionsPerUser = positiveInt('rate-limit-calls', str('rate-limit-calls')!)
   if (str('token-ttl')) cfg.tokenTtl = positiveInt('token-ttl', str('token-ttl')!)

@@ -48,7 +48,12 @@ export async function startTestPlatform(
     logLevel: 'silent',
     domain: 'example.com',
     // Tests log in and call far more often than people; the rate-limit tests set their own budgets.
-    rateLimits: { tokenPerAddress: 100_000, tokenPerLogin: 100_000, sessionsPerUser: 100_000 },
+    rateLimits: {
+      tokenPerAddress: 100_000,
+      tokenPerLogin: 100_000,
+      sessionsPerUser: 100_000,
+      concurrentCallsPerUser: 100_000,
+    },
     ...overrides,
     timings: { ...FAST_TIMINGS, ...overrides.timings },
   })

@@ -22,7 +22,12 @@ async function token(platform: TestPlatform, username: string, password: string)
 describe('rate limits (429 with Retry-After)', () => {
   it('the token endpoint limits attempts per login, whatever the password, and leaves other logins alone', async () => {
     p = await startTestPlatform({
-      rateLimits: { tokenPerAddress: 1000, tokenPerLogin: 3, sessionsPerUser: 1000 },
+      rateLimits: {
+        tokenPerAddress: 1000,
+        tokenPerLogin: 3,
+        sessionsPerUser: 1000,
+        concurrentCallsPerUser: 1000,
+      },
     })
     for (let i = 0; i < 3; i++) expect((await token(p, 'alice@example.com', 'wrong')).status).toBe(400)
     const limited = await token(p, 'alice@example.com', p.passwords.alice!)
@@ -35,7 +40,12 @@ describe('rate limits (429 with Retry-After)', () => {
 
   it('the token endpoint limits attempts per client address', async () => {
     p = await startTestPlatform({
-      rateLimits: { tokenPerAddress: 4, tokenPerLogin: 1000, sessionsPerUser: 1000 },
+      rateLimits: {
+        tokenPerAddress: 4,
+        tokenPerLogin: 1000,
+        sessionsPerUser: 1000,
+        concurrentCallsPerUser: 1000,
+      },
     })
     const logins = ['alice', 'bob', 'carol', 'alice']
     for (const name of logins)
@@ -45,7 +55,12 @@ describe('rate limits (429 with Retry-After)', () => {
 
   it('call creation is limited per user with 429 POL0001 in the protocol error body', async () => {
     p = await startTestPlatform({
-      rateLimits: { tokenPerAddress: 1000, tokenPerLogin: 1000, sessionsPerUser: 2 },
+      rateLimits: {
+        tokenPerAddress: 1000,
+        tokenPerLogin: 1000,
+        sessionsPerUser: 2,
+        concurrentCallsPerUser: 1000,
+      },
     })
     const alice = await p.subscribed('alice')
     const bob = await p.subscribed('bob')
@@ -59,5 +74,29 @@ describe('rate limits (429 with Retry-After)', () => {
     })
     // bob's own budget is untouched.
     expect((await bob.call('alice@example.com')).reply.status).toBe(201)
+  })
+
+  it('a user at the cap of concurrent calls gets 429 POL0002 until one of them ends', async () => {
+    p = await startTestPlatform({
+      rateLimits: {
+        tokenPerAddress: 1000,
+        tokenPerLogin: 1000,
+        sessionsPerUser: 1000,
+        concurrentCallsPerUser: 2,
+      },
+    })
+    const alice = await p.subscribed('alice')
+    await p.subscribed('bob')
+    const first = await alice.call('bob@example.com')
+    expect((await alice.call('bob@example.com')).reply.status).toBe(201)
+    const third = await alice.call('bob@example.com')
+    expect(third.reply.status).toBe(429)
+    expect(third.reply.body).toEqual({
+      requestError: {
+        serviceException: { messageId: 'POL0002', text: 'Too many concurrent calls', variables: [] },
+      },
+    })
+    expect((await alice.end(first.legId)).status).toBe(204)
+    expect((await alice.call('bob@example.com')).reply.status).toBe(201)
   })
 })

@@ -224,6 +224,18 @@ describe('channel websocket (protocol §5.3–§5.8)', () => {
     )
   })
 
+  it('closes a socket that sends a frame above the size limit with 1009; the channel and server stay usable', async () => {
+    p = await startTestPlatform()
+    const alice = await p.subscribed('alice')
+    alice.ws!.send('x'.repeat(p.server.ctx.config.maxFrameBytes + 1))
+    await waitFor(() => alice.closes.length > 0, 5000, 'the oversized frame to close the socket')
+    expect(alice.closes[0]!.code).toBe(1009)
+    await alice.connect()
+    const bob = await p.subscribed('bob')
+    await bob.call('alice@example.com')
+    await alice.invitation()
+  })
+
   it('completes 20 upgrades in a row reliably (§5.3)', async () => {
     p = await startTestPlatform()
     const alice = await p.subscribed('alice')

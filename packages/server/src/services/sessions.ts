@@ -81,6 +81,13 @@ export class SessionService {
     input: { address: string; sdp: string; displayName?: string; correlator?: string },
     respond: Respond,
   ): Promise<void> {
+    // A cap on concurrent calls per user keeps one account from tying up the platform.
+    if (
+      (await this.#ctx.store.countActiveLegsByUser(actor.userId)) >=
+      this.#ctx.config.rateLimits.concurrentCallsPerUser
+    ) {
+      throw apiError('TOO_MANY_CALLS')
+    }
     const callee = await this.#resolve(actor, input.address, 'tParticipantAddress')
     const channels = await this.#reachableChannels(callee, 'tParticipantAddress')
     const callId = newId('call')

@@ -990,6 +990,19 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.listActiveLegsByChannel(uid('ch'))).toStrictEqual([])
       })
 
+      it('countActiveLegsByUser() counts only the user active legs', async () => {
+        const user = await seedUser()
+        const other = await seedUser()
+        const { call } = await seedCall(user.accountId)
+        await seedLeg(call, { userId: user.id })
+        await seedLeg(call, { userId: user.id })
+        await seedLeg(call, { userId: user.id, state: 'ended' })
+        await seedLeg(call, { userId: user.id, state: 'cancelled' })
+        await seedLeg(call, { userId: other.id })
+        expect(await store.countActiveLegsByUser(user.id)).toBe(2)
+        expect(await store.countActiveLegsByUser(uid('user'))).toBe(0)
+      })
+
       it('listSilentLegs() returns only active legs with an armed clock last seen before the time', async () => {
         const { call } = await seedCall()
         const before = NOW + 75_000

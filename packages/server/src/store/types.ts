@@ -261,6 +261,8 @@ export interface Store {
   listLegs(callId: string): Promise<Leg[]>
   /** Active legs owned by a channel (callee legs). */
   listActiveLegsByChannel(channelId: string): Promise<Leg[]>
+  /** How many active legs (of any role) the user has. */
+  countActiveLegsByUser(userId: string): Promise<number>
   /** Active legs with an armed liveness clock whose `lastSeenAt` is before `before`. */
   listSilentLegs(before: number): Promise<Leg[]>
   /** Newest first. */

@@ -650,6 +650,14 @@ export class PostgresStore implements Store {
     return rows.map(toLeg)
   }
 
+  async countActiveLegsByUser(userId: string): Promise<number> {
+    const rows = await this.#rows<{ n: string }>(
+      `SELECT COUNT(*) AS n FROM legs WHERE user_id = $1 AND state = 'active'`,
+      [userId],
+    )
+    return Number(rows[0]?.n ?? 0)
+  }
+
   async listSilentLegs(before: number): Promise<Leg[]> {
     // The literal conditions match the partial index legs_silent.
     const rows = await this.#rows<LegRow>(

@@ -148,4 +148,10 @@ CREATE TABLE secrets (
 ) STRICT;
 `,
   },
+  {
+    version: 2,
+    name: 'active legs by user',
+    // The per-user cap on concurrent calls counts a user's active legs.
+    sql: `CREATE INDEX legs_active_by_user ON legs (user_id) WHERE state = 'active';`,
+  },
 ]

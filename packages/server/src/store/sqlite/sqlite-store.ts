@@ -557,6 +557,15 @@ export class SqliteStore implements Store {
     return (rows as LegRow[]).map(toLeg)
   }
 
+  async countActiveLegsByUser(userId: string): Promise<number> {
+    const row = this.#statement(`SELECT COUNT(*) AS n FROM legs WHERE user_id = ? AND state = 'active'`).get(
+      userId,
+    ) as {
+      n: number
+    }
+    return row.n
+  }
+
   async listSilentLegs(before: number): Promise<Leg[]> {
     // The literal conditions match the partial index legs_silent.
     const rows = this.#statement(
