@@ -242,6 +242,16 @@ describe('re-offers (protocol §8.4, §11.11, §11.12)', () => {
     await bob.next((r) => r.kind === 'wrtcsAnswerNotification', 'answer to bob')
   })
 
+  it('a Connected audit from a ringing callee is not an answer (§8.2 MUST): the call keeps ringing', async () => {
+    const { alice, bob, la, lb } = await ringingCall()
+    const audit = await bob.status(lb, 'Connected') // what a 5.2 callee sends while still ringing
+    expect(audit.body).toEqual({ wrtcsSessionStatus: { status: 'Ringing' } })
+    expect((await alice.status(la, 'Connected')).body).toEqual({ wrtcsSessionStatus: { status: 'Ringing' } })
+    expect(alice.received.some((r) => r.kind === 'wrtcsAcceptanceNotification')).toBe(false)
+    expect((await bob.answer(lb)).status).toBe(204) // the real answer still works afterwards
+    await alice.next((r) => r.kind === 'wrtcsAcceptanceNotification', 'acceptance')
+  })
+
   it('an answer with nothing pending gets 409 No offer pending', async () => {
     const { alice, la } = await connectedCall()
     const res = await alice.answer(la)
