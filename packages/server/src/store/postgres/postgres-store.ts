@@ -15,7 +15,30 @@ import type {
   Timer,
   User,
 } from '../types.js'
+import {
+  ACCOUNT_COLUMNS,
+  USER_COLUMNS,
+  CHANNEL_COLUMNS,
+  SUBSCRIPTION_COLUMNS,
+  OUTBOX_COLUMNS,
+  CALL_COLUMNS,
+  LEG_COLUMNS,
+  rowMappers,
+} from '../rows.js'
+import type {
+  AccountRow,
+  UserRow,
+  ChannelRow,
+  SubscriptionRow,
+  OutboxRow,
+  CallRow,
+  LegRow,
+  TimerRow,
+} from '../rows.js'
 import { migrations } from './migrations.js'
+
+const { toAccount, toUser, toChannel, toSubscription, toOutboxFrame, toCall, toCallRecord, toLeg, toTimer } =
+  rowMappers<boolean>((v) => v)
 
 const { DatabaseError, Pool, TypeOverrides } = pg
 
@@ -26,118 +49,6 @@ export interface PostgresStoreOptions {
   /** Largest number of connections the pool opens; default 10. */
   maxConnections?: number
 }
-
-interface AccountRow {
-  id: string
-  client_id: string
-  name: string
-  created_at: number
-}
-
-interface UserRow {
-  id: string
-  account_id: string
-  login: string
-  username: string
-  password_hash: string
-  created_at: number
-}
-
-interface ChannelRow {
-  id: string
-  user_id: string
-  account_id: string
-  username: string
-  correlator: string | null
-  lifetime: number
-  conn_check_role: Channel['connCheckRole']
-  created_at: number
-  last_active_at: number
-  ever_connected: boolean
-}
-
-interface SubscriptionRow {
-  id: string
-  channel_id: string
-  user_id: string
-  correlator: string | null
-  created_at: number
-}
-
-interface OutboxRow {
-  channel_id: string
-  seq: number
-  id: string
-  kind: string
-  leg_id: string | null
-  frame: string
-  created_at: number
-  delivered_at: number | null
-}
-
-interface CallRow {
-  id: string
-  account_id: string
-  state: Call['state']
-  caller_leg_id: string
-  answered_leg_id: string | null
-  negotiation: string
-  offer_sdp: string
-  originator_address: string
-  originator_name: string
-  t_participant_address: string
-  caller_username: string
-  callee_username: string
-  transfer: string | null
-  replaces_call_ids: string
-  created_at: number
-  answered_at: number | null
-  ended_at: number | null
-  end_reason: string | null
-  version: number
-}
-
-interface LegRow {
-  id: string
-  call_id: string
-  user_id: string
-  username: string
-  role: Leg['role']
-  channel_id: string | null
-  state: Leg['state']
-  terminal: string | null
-  liveness_armed: boolean
-  last_seen_at: number | null
-  acceptance_pushed_at: number | null
-  guard_released: boolean
-  held: string
-  created_at: number
-  version: number
-}
-
-interface TimerRow {
-  id: string
-  kind: string
-  due_at: number
-  payload: string
-}
-
-// Column lists, so that no query selects internal columns (ord, users.local_part, channels.last_seq) into a
-// record by accident.
-const ACCOUNT_COLUMNS = 'id, client_id, name, created_at'
-const USER_COLUMNS = 'id, account_id, login, username, password_hash, created_at'
-const CHANNEL_COLUMNS =
-  'c.id, c.user_id, c.account_id, c.username, c.correlator, c.lifetime, c.conn_check_role, c.created_at, ' +
-  'c.last_active_at, c.ever_connected'
-const SUBSCRIPTION_COLUMNS = 'id, channel_id, user_id, correlator, created_at'
-const OUTBOX_COLUMNS = 'channel_id, seq, id, kind, leg_id, frame, created_at, delivered_at'
-const CALL_COLUMNS =
-  'id, account_id, state, caller_leg_id, answered_leg_id, negotiation, offer_sdp, originator_address, ' +
-  'originator_name, t_participant_address, caller_username, callee_username, transfer, replaces_call_ids, ' +
-  'created_at, answered_at, ended_at, end_reason, version'
-const LEG_COLUMNS =
-  'id, call_id, user_id, username, role, channel_id, state, terminal, liveness_armed, last_seen_at, ' +
-  'acceptance_pushed_at, guard_released, held, created_at, version'
 
 /** `$1, $2, … $n`. */
 function placeholders(n: number): string {
@@ -445,14 +356,15 @@ export class PostgresStore implements Store {
   }
 
   async getChannel(id: string): Promise<Channel | undefined> {
-    const rows = await this.#rows<ChannelRow>(`SELECT ${CHANNEL_COLUMNS} FROM channels c WHERE c.id = $1`, [
-      id,
-    ])
+    const rows = await this.#rows<ChannelRow<boolean>>(
+      `SELECT ${CHANNEL_COLUMNS} FROM channels c WHERE c.id = $1`,
+      [id],
+    )
     return rows[0] && toChannel(rows[0])
   }
 
   async listChannelsByUser(userId: string): Promise<Channel[]> {
-    const rows = await this.#rows<ChannelRow>(
+    const rows = await this.#rows<ChannelRow<boolean>>(
       `SELECT ${CHANNEL_COLUMNS} FROM channels c WHERE c.user_id = $1 ORDER BY c.created_at, c.ord`,
       [userId],
     )
@@ -483,7 +395,7 @@ export class PostgresStore implements Store {
   async listExpiredChannels(now: number, minIdleMs: number, neverConnectedMs: number): Promise<Channel[]> {
     // Protocol §5.8: a channel that never got a socket lives `neverConnectedMs`; otherwise idle time counts
     // from the last activity, with `minIdleMs` as a floor under the channel's own lifetime.
-    const rows = await this.#rows<ChannelRow>(
+    const rows = await this.#rows<ChannelRow<boolean>>(
       `SELECT ${CHANNEL_COLUMNS} FROM channels c
        WHERE (NOT c.ever_connected AND c.created_at < $1::bigint - $3::bigint)
           OR (c.ever_connected AND c.last_active_at < $1::bigint - greatest(c.lifetime::bigint * 1000, $2::bigint))
@@ -522,7 +434,7 @@ export class PostgresStore implements Store {
   }
 
   async listSubscribedChannels(userId: string): Promise<Channel[]> {
-    const rows = await this.#rows<ChannelRow>(
+    const rows = await this.#rows<ChannelRow<boolean>>(
       `SELECT ${CHANNEL_COLUMNS} FROM channels c JOIN subscriptions s ON s.channel_id = c.id
        WHERE c.user_id = $1 ORDER BY c.created_at, c.ord`,
       [userId],
@@ -629,13 +541,13 @@ export class PostgresStore implements Store {
   }
 
   async getLeg(id: string): Promise<Leg | undefined> {
-    const rows = await this.#rows<LegRow>(`SELECT ${LEG_COLUMNS} FROM legs WHERE id = $1`, [id])
+    const rows = await this.#rows<LegRow<boolean>>(`SELECT ${LEG_COLUMNS} FROM legs WHERE id = $1`, [id])
     return rows[0] && toLeg(rows[0])
   }
 
   /** Legs of the call in creation order (ties in insertion order, so the caller leg comes first). */
   async listLegs(callId: string): Promise<Leg[]> {
-    const rows = await this.#rows<LegRow>(
+    const rows = await this.#rows<LegRow<boolean>>(
       `SELECT ${LEG_COLUMNS} FROM legs WHERE call_id = $1 ORDER BY created_at, ord`,
       [callId],
     )
@@ -643,7 +555,7 @@ export class PostgresStore implements Store {
   }
 
   async listActiveLegsByChannel(channelId: string): Promise<Leg[]> {
-    const rows = await this.#rows<LegRow>(
+    const rows = await this.#rows<LegRow<boolean>>(
       `SELECT ${LEG_COLUMNS} FROM legs WHERE channel_id = $1 AND state = 'active' ORDER BY created_at, ord`,
       [channelId],
     )
@@ -660,7 +572,7 @@ export class PostgresStore implements Store {
 
   async listSilentLegs(before: number): Promise<Leg[]> {
     // The literal conditions match the partial index legs_silent.
-    const rows = await this.#rows<LegRow>(
+    const rows = await this.#rows<LegRow<boolean>>(
       `SELECT ${LEG_COLUMNS} FROM legs WHERE state = 'active' AND liveness_armed AND last_seen_at < $1
        ORDER BY last_seen_at, ord`,
       [before],
@@ -845,124 +757,4 @@ function legParams(leg: Leg): unknown[] {
     leg.createdAt,
     leg.version,
   ]
-}
-
-function toAccount(row: AccountRow): Account {
-  return { id: row.id, clientId: row.client_id, name: row.name, createdAt: row.created_at }
-}
-
-function toUser(row: UserRow): User {
-  return {
-    id: row.id,
-    accountId: row.account_id,
-    login: row.login,
-    username: row.username,
-    passwordHash: row.password_hash,
-    createdAt: row.created_at,
-  }
-}
-
-function toChannel(row: ChannelRow): Channel {
-  return {
-    id: row.id,
-    userId: row.user_id,
-    accountId: row.account_id,
-    username: row.username,
-    correlator: row.correlator,
-    lifetime: row.lifetime,
-    connCheckRole: row.conn_check_role,
-    createdAt: row.created_at,
-    lastActiveAt: row.last_active_at,
-    everConnected: row.ever_connected,
-  }
-}
-
-function toSubscription(row: SubscriptionRow): Subscription {
-  return {
-    id: row.id,
-    channelId: row.channel_id,
-    userId: row.user_id,
-    correlator: row.correlator,
-    createdAt: row.created_at,
-  }
-}
-
-function toOutboxFrame(row: OutboxRow): OutboxFrame {
-  return {
-    channelId: row.channel_id,
-    seq: row.seq,
-    id: row.id,
-    kind: row.kind,
-    legId: row.leg_id,
-    frame: row.frame,
-    createdAt: row.created_at,
-    deliveredAt: row.delivered_at,
-  }
-}
-
-function toCall(row: CallRow): Call {
-  return {
-    id: row.id,
-    accountId: row.account_id,
-    state: row.state,
-    callerLegId: row.caller_leg_id,
-    answeredLegId: row.answered_leg_id,
-    negotiation: JSON.parse(row.negotiation) as Call['negotiation'],
-    offerSdp: row.offer_sdp,
-    originatorAddress: row.originator_address,
-    originatorName: row.originator_name,
-    tParticipantAddress: row.t_participant_address,
-    callerUsername: row.caller_username,
-    calleeUsername: row.callee_username,
-    transfer: row.transfer === null ? null : (JSON.parse(row.transfer) as Call['transfer']),
-    replacesCallIds: JSON.parse(row.replaces_call_ids) as string[],
-    createdAt: row.created_at,
-    answeredAt: row.answered_at,
-    endedAt: row.ended_at,
-    endReason: row.end_reason,
-    version: row.version,
-  }
-}
-
-function toCallRecord(row: CallRow): CallRecord {
-  return {
-    id: row.id,
-    accountId: row.account_id,
-    caller: row.caller_username,
-    callee: row.callee_username,
-    state: row.state,
-    createdAt: row.created_at,
-    answeredAt: row.answered_at,
-    endedAt: row.ended_at,
-    endReason: row.end_reason,
-  }
-}
-
-function toLeg(row: LegRow): Leg {
-  return {
-    id: row.id,
-    callId: row.call_id,
-    userId: row.user_id,
-    username: row.username,
-    role: row.role,
-    channelId: row.channel_id,
-    state: row.state,
-    terminal: row.terminal === null ? null : (JSON.parse(row.terminal) as Leg['terminal']),
-    livenessArmed: row.liveness_armed,
-    lastSeenAt: row.last_seen_at,
-    acceptancePushedAt: row.acceptance_pushed_at,
-    guardReleased: row.guard_released,
-    held: JSON.parse(row.held) as string[],
-    createdAt: row.created_at,
-    version: row.version,
-  }
-}
-
-function toTimer(row: TimerRow): Timer {
-  return {
-    id: row.id,
-    kind: row.kind,
-    dueAt: row.due_at,
-    payload: JSON.parse(row.payload) as Record<string, unknown>,
-  }
 }

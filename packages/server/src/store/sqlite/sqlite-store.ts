@@ -16,120 +16,31 @@ import type {
   Timer,
   User,
 } from '../types.js'
+import {
+  ACCOUNT_COLUMNS,
+  USER_COLUMNS,
+  CHANNEL_COLUMNS,
+  SUBSCRIPTION_COLUMNS,
+  OUTBOX_COLUMNS,
+  CALL_COLUMNS,
+  LEG_COLUMNS,
+  rowMappers,
+} from '../rows.js'
+import type {
+  AccountRow,
+  UserRow,
+  ChannelRow,
+  SubscriptionRow,
+  OutboxRow,
+  CallRow,
+  LegRow,
+  TimerRow,
+} from '../rows.js'
 import { migrations } from './migrations.js'
 import type { Migration } from './migrations.js'
 
-interface AccountRow {
-  id: string
-  client_id: string
-  name: string
-  created_at: number
-}
-
-interface UserRow {
-  id: string
-  account_id: string
-  login: string
-  username: string
-  password_hash: string
-  created_at: number
-}
-
-interface ChannelRow {
-  id: string
-  user_id: string
-  account_id: string
-  username: string
-  correlator: string | null
-  lifetime: number
-  conn_check_role: Channel['connCheckRole']
-  created_at: number
-  last_active_at: number
-  ever_connected: number
-}
-
-interface SubscriptionRow {
-  id: string
-  channel_id: string
-  user_id: string
-  correlator: string | null
-  created_at: number
-}
-
-interface OutboxRow {
-  channel_id: string
-  seq: number
-  id: string
-  kind: string
-  leg_id: string | null
-  frame: string
-  created_at: number
-  delivered_at: number | null
-}
-
-interface CallRow {
-  id: string
-  account_id: string
-  state: Call['state']
-  caller_leg_id: string
-  answered_leg_id: string | null
-  negotiation: string
-  offer_sdp: string
-  originator_address: string
-  originator_name: string
-  t_participant_address: string
-  caller_username: string
-  callee_username: string
-  transfer: string | null
-  replaces_call_ids: string
-  created_at: number
-  answered_at: number | null
-  ended_at: number | null
-  end_reason: string | null
-  version: number
-}
-
-interface LegRow {
-  id: string
-  call_id: string
-  user_id: string
-  username: string
-  role: Leg['role']
-  channel_id: string | null
-  state: Leg['state']
-  terminal: string | null
-  liveness_armed: number
-  last_seen_at: number | null
-  acceptance_pushed_at: number | null
-  guard_released: number
-  held: string
-  created_at: number
-  version: number
-}
-
-interface TimerRow {
-  id: string
-  kind: string
-  due_at: number
-  payload: string
-}
-
-// Column lists, so that no query selects internal columns (users.local_part, channels.last_seq) into a
-// record by accident.
-const ACCOUNT_COLUMNS = 'id, client_id, name, created_at'
-const USER_COLUMNS = 'id, account_id, login, username, password_hash, created_at'
-const CHANNEL_COLUMNS =
-  'c.id, c.user_id, c.account_id, c.username, c.correlator, c.lifetime, c.conn_check_role, c.created_at, ' +
-  'c.last_active_at, c.ever_connected'
-const SUBSCRIPTION_COLUMNS = 'id, channel_id, user_id, correlator, created_at'
-const OUTBOX_COLUMNS = 'channel_id, seq, id, kind, leg_id, frame, created_at, delivered_at'
-const CALL_COLUMNS =
-  'id, account_id, state, caller_leg_id, answered_leg_id, negotiation, offer_sdp, originator_address, ' +
-  'originator_name, t_participant_address, caller_username, callee_username, transfer, replaces_call_ids, ' +
-  'created_at, answered_at, ended_at, end_reason, version'
-const LEG_COLUMNS =
-  'id, call_id, user_id, username, role, channel_id, state, terminal, liveness_armed, last_seen_at, ' +
-  'acceptance_pushed_at, guard_released, held, created_at, version'
+const { toAccount, toUser, toChannel, toSubscription, toOutboxFrame, toCall, toCallRecord, toLeg, toTimer } =
+  rowMappers<number>((v) => v === 1)
 
 // Named parameters of the call and leg statements; `version` is the expected (stored) version in updates.
 const CALL_PARAMS =
@@ -343,14 +254,14 @@ export class SqliteStore implements Store {
 
   async getChannel(id: string): Promise<Channel | undefined> {
     const row = this.#statement(`SELECT ${CHANNEL_COLUMNS} FROM channels c WHERE c.id = ?`).get(id)
-    return row === undefined ? undefined : toChannel(row as ChannelRow)
+    return row === undefined ? undefined : toChannel(row as ChannelRow<number>)
   }
 
   async listChannelsByUser(userId: string): Promise<Channel[]> {
     const rows = this.#statement(
       `SELECT ${CHANNEL_COLUMNS} FROM channels c WHERE c.user_id = ? ORDER BY c.created_at, c.rowid`,
     ).all(userId)
-    return (rows as ChannelRow[]).map(toChannel)
+    return (rows as ChannelRow<number>[]).map(toChannel)
   }
 
   async deleteChannel(id: string): Promise<boolean> {
@@ -383,7 +294,7 @@ export class SqliteStore implements Store {
           OR (c.ever_connected = 1 AND c.last_active_at < @now - max(c.lifetime * 1000, @minIdleMs))
        ORDER BY c.created_at, c.rowid`,
     ).all({ now, minIdleMs, neverConnectedMs })
-    return (rows as ChannelRow[]).map(toChannel)
+    return (rows as ChannelRow<number>[]).map(toChannel)
   }
 
   /** Throws DuplicateError('channelId') when the channel already has a subscription (one per channel, §6.2). */
@@ -418,7 +329,7 @@ export class SqliteStore implements Store {
       `SELECT ${CHANNEL_COLUMNS} FROM channels c JOIN subscriptions s ON s.channel_id = c.id
        WHERE c.user_id = ? ORDER BY c.created_at, c.rowid`,
     ).all(userId)
-    return (rows as ChannelRow[]).map(toChannel)
+    return (rows as ChannelRow<number>[]).map(toChannel)
   }
 
   async appendFrames(frames: NewOutboxFrame[]): Promise<void> {
@@ -539,7 +450,7 @@ export class SqliteStore implements Store {
 
   async getLeg(id: string): Promise<Leg | undefined> {
     const row = this.#statement(`SELECT ${LEG_COLUMNS} FROM legs WHERE id = ?`).get(id)
-    return row === undefined ? undefined : toLeg(row as LegRow)
+    return row === undefined ? undefined : toLeg(row as LegRow<number>)
   }
 
   /** Legs of the call in creation order (ties in insertion order, so the caller leg comes first). */
@@ -547,14 +458,14 @@ export class SqliteStore implements Store {
     const rows = this.#statement(
       `SELECT ${LEG_COLUMNS} FROM legs WHERE call_id = ? ORDER BY created_at, rowid`,
     ).all(callId)
-    return (rows as LegRow[]).map(toLeg)
+    return (rows as LegRow<number>[]).map(toLeg)
   }
 
   async listActiveLegsByChannel(channelId: string): Promise<Leg[]> {
     const rows = this.#statement(
       `SELECT ${LEG_COLUMNS} FROM legs WHERE channel_id = ? AND state = 'active' ORDER BY created_at, rowid`,
     ).all(channelId)
-    return (rows as LegRow[]).map(toLeg)
+    return (rows as LegRow<number>[]).map(toLeg)
   }
 
   async countActiveLegsByUser(userId: string): Promise<number> {
@@ -572,7 +483,7 @@ export class SqliteStore implements Store {
       `SELECT ${LEG_COLUMNS} FROM legs WHERE state = 'active' AND liveness_armed = 1 AND last_seen_at < ?
        ORDER BY last_seen_at, rowid`,
     ).all(before)
-    return (rows as LegRow[]).map(toLeg)
+    return (rows as LegRow<number>[]).map(toLeg)
   }
 
   async listCallRecords(limit: number, accountId?: string): Promise<CallRecord[]> {
@@ -703,125 +614,5 @@ function legParams(leg: Leg): Record<string, string | number | null> {
     held: JSON.stringify(leg.held),
     createdAt: leg.createdAt,
     version: leg.version,
-  }
-}
-
-function toAccount(row: AccountRow): Account {
-  return { id: row.id, clientId: row.client_id, name: row.name, createdAt: row.created_at }
-}
-
-function toUser(row: UserRow): User {
-  return {
-    id: row.id,
-    accountId: row.account_id,
-    login: row.login,
-    username: row.username,
-    passwordHash: row.password_hash,
-    createdAt: row.created_at,
-  }
-}
-
-function toChannel(row: ChannelRow): Channel {
-  return {
-    id: row.id,
-    userId: row.user_id,
-    accountId: row.account_id,
-    username: row.username,
-    correlator: row.correlator,
-    lifetime: row.lifetime,
-    connCheckRole: row.conn_check_role,
-    createdAt: row.created_at,
-    lastActiveAt: row.last_active_at,
-    everConnected: row.ever_connected === 1,
-  }
-}
-
-function toSubscription(row: SubscriptionRow): Subscription {
-  return {
-    id: row.id,
-    channelId: row.channel_id,
-    userId: row.user_id,
-    correlator: row.correlator,
-    createdAt: row.created_at,
-  }
-}
-
-function toOutboxFrame(row: OutboxRow): OutboxFrame {
-  return {
-    channelId: row.channel_id,
-    seq: row.seq,
-    id: row.id,
-    kind: row.kind,
-    legId: row.leg_id,
-    frame: row.frame,
-    createdAt: row.created_at,
-    deliveredAt: row.delivered_at,
-  }
-}
-
-function toCall(row: CallRow): Call {
-  return {
-    id: row.id,
-    accountId: row.account_id,
-    state: row.state,
-    callerLegId: row.caller_leg_id,
-    answeredLegId: row.answered_leg_id,
-    negotiation: JSON.parse(row.negotiation) as Call['negotiation'],
-    offerSdp: row.offer_sdp,
-    originatorAddress: row.originator_address,
-    originatorName: row.originator_name,
-    tParticipantAddress: row.t_participant_address,
-    callerUsername: row.caller_username,
-    calleeUsername: row.callee_username,
-    transfer: row.transfer === null ? null : (JSON.parse(row.transfer) as Call['transfer']),
-    replacesCallIds: JSON.parse(row.replaces_call_ids) as string[],
-    createdAt: row.created_at,
-    answeredAt: row.answered_at,
-    endedAt: row.ended_at,
-    endReason: row.end_reason,
-    version: row.version,
-  }
-}
-
-function toCallRecord(row: CallRow): CallRecord {
-  return {
-    id: row.id,
-    accountId: row.account_id,
-    caller: row.caller_username,
-    callee: row.callee_username,
-    state: row.state,
-    createdAt: row.created_at,
-    answeredAt: row.answered_at,
-    endedAt: row.ended_at,
-    endReason: row.end_reason,
-  }
-}
-
-function toLeg(row: LegRow): Leg {
-  return {
-    id: row.id,
-    callId: row.call_id,
-    userId: row.user_id,
-    username: row.username,
-    role: row.role,
-    channelId: row.channel_id,
-    state: row.state,
-    terminal: row.terminal === null ? null : (JSON.parse(row.terminal) as Leg['terminal']),
-    livenessArmed: row.liveness_armed === 1,
-    lastSeenAt: row.last_seen_at,
-    acceptancePushedAt: row.acceptance_pushed_at,
-    guardReleased: row.guard_released === 1,
-    held: JSON.parse(row.held) as string[],
-    createdAt: row.created_at,
-    version: row.version,
-  }
-}
-
-function toTimer(row: TimerRow): Timer {
-  return {
-    id: row.id,
-    kind: row.kind,
-    dueAt: row.due_at,
-    payload: JSON.parse(row.payload) as Record<string, unknown>,
   }
 }
