@@ -3,48 +3,27 @@
  * getStats, getAvailableCodecs, SDP handlers, restartMedia and the media connection state,
  * manual ringing feedback, ignore, and operations in a wrong state.
  */
-import type { TestPlatform } from '@parley/test-kit'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+
+import type { Page } from 'playwright-core'
+import { beforeEach, describe, expect, it } from 'vitest'
 import {
   clearEvents,
-  closeUsers,
   connectCall,
   inboundBytes,
-  launchChromium,
-  openUsers,
   pageEvents,
   sdk,
-  startDemoPlatform,
   waitForCall,
   waitForEvent,
   waitForGrowth,
   waitForValue,
-  type UserPage,
+  usersFixture,
 } from './harness.js'
 
-let browser: Browser
-let platform: TestPlatform
-let users: UserPage[] = []
+const fixture = usersFixture(['alice', 'bob'], { timings: { livenessMs: 75_000, noAnswerMs: 6_000 } })
 let alice: Page
 let bob: Page
-
-beforeAll(async () => {
-  browser = await launchChromium()
-})
-afterAll(async () => {
-  await browser?.close()
-})
-beforeEach(async () => {
-  // A short no-answer timer for `ignore`; the other tests answer at once.
-  platform = await startDemoPlatform({ timings: { livenessMs: 75_000, noAnswerMs: 6_000 } })
-  users = await openUsers(browser, platform, ['alice', 'bob'])
-  alice = users[0]!.page
-  bob = users[1]!.page
-})
-afterEach(async () => {
-  await closeUsers(users)
-  await platform?.close()
+beforeEach(() => {
+  ;[alice, bob] = fixture.pages() as [Page, Page]
 })
 
 /** SDP of the page's open peer connection: `local` or `remote` description. */

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { startTestPlatform, type TestPlatform } from '@parley/test-kit'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
 
 /** Launch flags that work on these machines (shared/design/testing.md). */
 export const CHROMIUM_ARGS = [
@@ -172,6 +173,39 @@ export async function closeUsers(users: UserPage[]): Promise<void> {
       .catch(() => {})
   }
   for (const u of users) await u.context.close().catch(() => {})
+}
+
+/**
+ * The usual set-up of a browser test file: one Chromium for the file; before each test a fresh platform and
+ * one logged-in, subscribed demo page per user; after it, calls ended and everything closed.
+ */
+export function usersFixture(
+  names: Array<'alice' | 'bob' | 'carol'>,
+  options: Parameters<typeof startDemoPlatform>[0] = {},
+): { readonly platform: TestPlatform; pages(): Page[] } {
+  let browser: Browser | undefined
+  let platform: TestPlatform | undefined
+  let users: UserPage[] = []
+  beforeAll(async () => {
+    browser = await launchChromium()
+  })
+  afterAll(async () => {
+    await browser?.close()
+  })
+  beforeEach(async () => {
+    platform = await startDemoPlatform(options)
+    users = await openUsers(browser!, platform, names)
+  })
+  afterEach(async () => {
+    await closeUsers(users)
+    await platform?.close()
+  })
+  return {
+    get platform() {
+      return platform!
+    },
+    pages: () => users.map((u) => u.page),
+  }
 }
 
 /** Records every SDK event of the page's `client` in `window.__events` as JSON-safe copies. */

@@ -2,48 +2,28 @@
  * Hold, unhold, double hold and glare in real Chromium, two users through the real server
  * (sdk-api §5.3.6–5.3.7, §5.5.3, §5.8.3; protocol.md §10.3, §11.11, §11.12).
  */
-import type { TestPlatform } from '@parley/test-kit'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+
+import type { Page } from 'playwright-core'
+import { beforeEach, describe, expect, it } from 'vitest'
 import {
   clearEvents,
-  closeUsers,
   connectCall,
   inboundBytes,
-  launchChromium,
-  openUsers,
   pageEvents,
   playingVideos,
   sdk,
-  startDemoPlatform,
   waitForCall,
   waitForEvent,
   waitForGrowth,
   waitForStall,
-  type UserPage,
+  usersFixture,
 } from './harness.js'
 
-let browser: Browser
-let platform: TestPlatform
-let users: UserPage[] = []
+const fixture = usersFixture(['alice', 'bob'], { timings: { livenessMs: 75_000, noAnswerMs: 60_000 } })
 let alice: Page
 let bob: Page
-
-beforeAll(async () => {
-  browser = await launchChromium()
-})
-afterAll(async () => {
-  await browser?.close()
-})
-beforeEach(async () => {
-  platform = await startDemoPlatform({ timings: { livenessMs: 75_000, noAnswerMs: 60_000 } })
-  users = await openUsers(browser, platform, ['alice', 'bob'])
-  alice = users[0]!.page
-  bob = users[1]!.page
-})
-afterEach(async () => {
-  await closeUsers(users)
-  await platform?.close()
+beforeEach(() => {
+  ;[alice, bob] = fixture.pages() as [Page, Page]
 })
 
 const flags = (c: Record<string, unknown>) => [c.state, c.localHold, c.remoteHold]

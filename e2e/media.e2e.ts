@@ -3,51 +3,31 @@
  * addMedia / removeMedia / startVideo / stopVideo, screen share, muteTracks and replaceTrack.
  * Each test asserts what the OTHER side sees: track events, rendered video, inbound media.
  */
-import type { TestPlatform } from '@parley/test-kit'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+
+import type { Page } from 'playwright-core'
+import { beforeEach, describe, expect, it } from 'vitest'
 import {
   clearEvents,
-  closeUsers,
   connectCall,
   inboundBytes,
   inboundStreams,
-  launchChromium,
-  openUsers,
   pageEvents,
   playingVideos,
   sdk,
-  startDemoPlatform,
   videoBrightness,
   waitForCall,
   waitForEvent,
   waitForGrowth,
   waitForStall,
   waitForValue,
-  type UserPage,
+  usersFixture,
 } from './harness.js'
 
-let browser: Browser
-let platform: TestPlatform
-let users: UserPage[] = []
+const fixture = usersFixture(['alice', 'bob'], { timings: { livenessMs: 75_000, noAnswerMs: 60_000 } })
 let alice: Page
 let bob: Page
-
-beforeAll(async () => {
-  browser = await launchChromium()
-})
-afterAll(async () => {
-  await browser?.close()
-})
-beforeEach(async () => {
-  platform = await startDemoPlatform({ timings: { livenessMs: 75_000, noAnswerMs: 60_000 } })
-  users = await openUsers(browser, platform, ['alice', 'bob'])
-  alice = users[0]!.page
-  bob = users[1]!.page
-})
-afterEach(async () => {
-  await closeUsers(users)
-  await platform?.close()
+beforeEach(() => {
+  ;[alice, bob] = fixture.pages() as [Page, Page]
 })
 
 const kinds = (page: Page, ids: unknown) =>

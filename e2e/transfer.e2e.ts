@@ -3,50 +3,31 @@
  * through the real server (sdk-api §5.3.23; protocol.md §8.6, §8.7, §9.4, §11.15–11.17). Each test
  * ends with the parties that were joined really talking: inbound media between them grows.
  */
-import type { TestPlatform } from '@parley/test-kit'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+
+import type { Page } from 'playwright-core'
+import { beforeEach, describe, expect, it } from 'vitest'
 import {
   clearEvents,
-  closeUsers,
   connectCall,
   inboundBytes,
-  launchChromium,
   leftovers,
-  openUsers,
   pageEvents,
   sdk,
-  startDemoPlatform,
   waitForCall,
   waitForEvent,
   waitForGrowth,
   waitForValue,
-  type UserPage,
+  usersFixture,
 } from './harness.js'
 
-let browser: Browser
-let platform: TestPlatform
-let users: UserPage[] = []
+const fixture = usersFixture(['alice', 'bob', 'carol'], {
+  timings: { livenessMs: 75_000, noAnswerMs: 60_000, transferMs: 10_000 },
+})
 let alice: Page
 let bob: Page
 let carol: Page
-
-beforeAll(async () => {
-  browser = await launchChromium()
-})
-afterAll(async () => {
-  await browser?.close()
-})
-beforeEach(async () => {
-  platform = await startDemoPlatform({
-    timings: { livenessMs: 75_000, noAnswerMs: 60_000, transferMs: 10_000 },
-  })
-  users = await openUsers(browser, platform, ['alice', 'bob', 'carol'])
-  ;[alice, bob, carol] = users.map((u) => u.page) as [Page, Page, Page]
-})
-afterEach(async () => {
-  await closeUsers(users)
-  await platform?.close()
+beforeEach(() => {
+  ;[alice, bob, carol] = fixture.pages() as [Page, Page, Page]
 })
 
 /** Both pages receive audio and video from each other, growing. */
