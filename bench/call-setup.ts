@@ -7,6 +7,8 @@
  *    directly in the page (the physical bound: no server, no gathering wait, no harness round trips), with
  *    both sides' getUserMedia inside the measurement as in make() and answer().
  * Reports medians and their ratio, plus the IIFE bundle size, into bench/results/call-setup.json.
+ * Knobs: BENCH_RUNS (default 25); BENCH_EXTRA, JSON merged into the SDK configuration of both pages
+ * (e.g. '{"call":{"defaultPeerConfig":{"iceCandidatePoolSize":1}}}') to compare settings.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { gzipSync } from 'node:zlib'
@@ -33,7 +35,7 @@ const SETUP_CLIENT = `async ({ clientId, login, password }) => {
   const tokens = await (await fetch('/cpaas/auth/v1/token', { method: 'POST', body: form })).json()
   const client = Parley.create({
     authentication: { server: { base: location.host }, clientCorrelator: 'bench' },
-    logs: { logLevel: 'error' },
+    logs: { logLevel: 'error' }, ...(window.BENCH_EXTRA || {}),
   })
   client.setTokens({ accessToken: tokens.access_token, idToken: tokens.id_token })
   await new Promise((resolve, reject) => {
@@ -149,7 +151,7 @@ async function main(): Promise<void> {
       page.on('pageerror', (e) => console.error(`[${name}] ${e.message}`))
       await page.goto(`${platform.url}/`)
       await page.evaluate(
-        `(${SETUP_CLIENT})(${JSON.stringify({ clientId: platform.clientId, login, password: platform.passwords[name] })})`,
+        `window.BENCH_EXTRA = ${process.env.BENCH_EXTRA ?? '{}'}; (${SETUP_CLIENT})(${JSON.stringify({ clientId: platform.clientId, login, password: platform.passwords[name] })})`,
       )
       pages.push(page)
     }

@@ -47,3 +47,32 @@ describe('fillDemoPage (the seed demo served at /)', () => {
     )
   })
 })
+
+describe('GET / and /sdk/ (served pages)', () => {
+  it('serve the filled demo and the SDK bundles with security headers', async () => {
+    const { startTestPlatform } = await import('@parley/test-kit')
+    const { fileURLToPath } = await import('node:url')
+    const p = await startTestPlatform({
+      demoDir: fileURLToPath(new URL('../../../../demo/', import.meta.url)),
+      sdkDir: fileURLToPath(new URL('../../../sdk/dist/', import.meta.url)),
+    })
+    try {
+      const page = await fetch(`${p.url}/`)
+      expect(page.status).toBe(200)
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/)
+      expect(page.headers.get('content-security-policy')).toContain("default-src 'self'")
+      expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
+      expect(page.headers.get('x-content-type-options')).toBe('nosniff')
+      expect(page.headers.get('x-frame-options')).toBe('DENY')
+      expect(page.headers.get('referrer-policy')).toBe('no-referrer')
+      expect(await page.text()).toContain(`base: '${new URL(p.url).host}'`)
+      const sdk = await fetch(`${p.url}/sdk/parley.min.js`)
+      expect(sdk.status).toBe(200)
+      expect(sdk.headers.get('content-type')).toMatch(/^text\/javascript/)
+      expect(await sdk.text()).toContain('Kandy')
+      expect((await fetch(`${p.url}/sdk/../package.json`)).status).toBe(404)
+    } finally {
+      await p.close()
+    }
+  })
+})
