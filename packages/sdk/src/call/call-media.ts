@@ -1,0 +1,136 @@
+/**
+ * A call's media resources: the local media of `make`/`answer`/`addMedia` (getUserMedia,
+ * getDisplayMedia) and the peer connection, with the remote tracks it receives.
+ */
+import { cloneConfig } from '../core/config.js'
+import { SdkError, basicError, toBasicError, type BasicError } from '../core/errors.js'
+import type { PeerSession } from '../media/engine.js'
+import type { Call } from './call.js'
+import type { CallContext } from './context.js'
+import { displayMediaConstraints, userMediaConstraints, type MediaRequest } from './media-request.js'
+
+/** Longest wait for TURN credentials still being fetched when a call starts (4.35 clients hang forever). */
+export const TURN_WAIT_MS = 2000
+
+/** Gets the media of `make`/`answer` and makes its tracks the call's own. */
+export async function acquire(ctx: CallContext, call: Call, req: MediaRequest): Promise<void> {
+  for (const stream of await acquireStreams(ctx, call, req))
+    for (const track of stream.getTracks()) call.ownedLocalTracks.push(track.id)
+}
+
+/**
+ * Gets the requested media and registers its tracks with the call, so they are stopped with it;
+ * `devices:error` on failure (sdk-api §6.8). Returns nothing once the call has ended meanwhile.
+ */
+export async function acquireStreams(
+  ctx: CallContext,
+  call: Call,
+  req: MediaRequest,
+): Promise<MediaStream[]> {
+  const streams: MediaStream[] = []
+  try {
+    if (req.audio || req.video) streams.push(await ctx.deps.engine.getUserMedia(userMediaConstraints(req)))
+    if (req.screen) streams.push(await ctx.deps.engine.getDisplayMedia(displayMediaConstraints(req)))
+  } catch (err) {
+    streams.forEach((s) => s.getTracks().forEach((t) => t.stop()))
+    const error = mediaError(err)
+    ctx.deps.emit('devices:error', { error })
+    throw new SdkError(error.code, error.message)
+  }
+  if (call.terminal) {
+    streams.forEach((s) => s.getTracks().forEach((t) => t.stop()))
+    return []
+  }
+  for (const stream of streams) {
+    call.localStreams.push(stream)
+    for (const track of stream.getTracks())
+      ctx.deps.tracks.add(track, { isLocal: true, streamId: stream.id, callId: call.id })
+  }
+  return streams
+}
+
+/** The `call:4` error of a failed getUserMedia/getDisplayMedia, naming the browser's error. */
+export function mediaError(err: unknown): BasicError {
+  const e = err as { name?: unknown; message?: unknown } | undefined
+  const name = typeof e?.name === 'string' ? e.name : 'Error'
+  const message =
+    typeof e?.message === 'string' && e.message ? e.message : 'Local media could not be obtained'
+  return basicError('call:4', `${name}: ${message}`)
+}
+
+/** A peer connection with the configured ICE servers, TURN credentials written into every entry (§7.2). */
+export function createSession(ctx: CallContext, call: Call): PeerSession {
+  const cfg = ctx.deps.config().call
+  const peer = cloneConfig(cfg.defaultPeerConfig)
+  const creds = cfg.serverTurnCredentials ? ctx.deps.turn.current : undefined
+  if (creds)
+    peer.iceServers = peer.iceServers.map((s) => ({
+      ...s,
+      username: creds.username,
+      credential: creds.credential,
+    }))
+  let session: PeerSession
+  try {
+    session = ctx.deps.engine.createPeer(peer as unknown as RTCConfiguration, {
+      excludeCodecs: cfg.removeH264Codecs ? ['H264'] : [],
+    })
+  } catch (err) {
+    throw new SdkError(
+      'call:3',
+      `The peer connection could not be created: ${toBasicError(err, 'call:3').message}`,
+    )
+  }
+  call.session = session
+  session.events.on('remoteTrack', ({ track, streamId }) => {
+    ctx.deps.tracks.add(track, {
+      isLocal: false,
+      streamId: streamId ?? `remote-${call.id}`,
+      callId: call.id,
+    })
+  })
+  session.events.on('iceConnectionState', ({ state }) => {
+    if (call.terminal || call.mediaConnectionState === state) return
+    const prev = call.mediaConnectionState
+    call.mediaConnectionState = state
+    ctx.deps.emit('call:mediaConnectionChange', { callId: call.id, previous: { state: prev } })
+  })
+  return session
+}
+
+/** Remote tracks being received now, registered, by id. */
+export function receivingIds(ctx: CallContext, call: Call): string[] {
+  const session = call.session
+  if (!session) return []
+  const ids: string[] = []
+  for (const info of session.receivingTracks()) {
+    if (info.track.readyState === 'ended') continue
+    ctx.deps.tracks.add(info.track, {
+      isLocal: false,
+      streamId: info.streamId ?? `remote-${call.id}`,
+      callId: call.id,
+    })
+    if (!ids.includes(info.track.id)) ids.push(info.track.id)
+  }
+  return ids
+}
+
+/** The call's peer connection; `call:3` when it has none. */
+export function sessionOf(call: Call): PeerSession {
+  if (!call.session) throw new SdkError('call:3', 'The call has no media session')
+  return call.session
+}
+
+/** Replaces the call's peer connection by a new one; the call keeps its local tracks. */
+export function rebuildSession(ctx: CallContext, call: Call): PeerSession {
+  const old = call.session
+  call.session = undefined
+  old?.close()
+  return createSession(ctx, call)
+}
+
+/** Sends the call's own local tracks on `session` (after a rebuild). */
+export function attachLocalTracks(call: Call, session: PeerSession): void {
+  for (const stream of call.localStreams)
+    for (const t of stream.getTracks())
+      if (call.ownedLocalTracks.includes(t.id) && t.readyState !== 'ended') session.addTrack(t, stream)
+}
