@@ -2,6 +2,7 @@
 // shared/design/architecture.md §2.
 import js from '@eslint/js'
 import prettier from 'eslint-config-prettier'
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript'
 import importX from 'eslint-plugin-import-x'
 import globals from 'globals'
 import tseslint from 'typescript-eslint'
@@ -21,6 +22,16 @@ export default tseslint.config(
   ...tseslint.configs.strict,
   {
     plugins: { 'import-x': importX },
+    // Without a TypeScript resolver, `.js`-suffixed imports of .ts files resolve to nothing and the
+    // import-x rules below (cycles, layer boundaries) silently check nothing.
+    settings: {
+      'import-x/resolver-next': [
+        createTypeScriptImportResolver({
+          project: ['packages/*/tsconfig.json', 'packages/server/tsconfig.test.json', 'e2e/tsconfig.json'],
+          noWarnOnMultipleProjects: true,
+        }),
+      ],
+    },
     rules: {
       'import-x/no-cycle': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
@@ -89,6 +100,8 @@ export default tseslint.config(
   },
   {
     files: ['packages/sdk/src/**/*.ts'],
+    // Tests drive the SDK through its facade from any folder.
+    ignores: ['**/*.test.ts', 'packages/sdk/src/test-support/**'],
     rules: {
       // SDK layers: client (facade) → call → {media, signalling} → core.
       'import-x/no-restricted-paths': [
