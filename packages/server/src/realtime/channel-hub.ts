@@ -11,6 +11,11 @@ import type { Channel, OutboxFrame } from '../store/types.js'
 /** Close code for shutdown and removed channels: clients reconnect after it (protocol §5.5; never 1000). */
 export const CLOSE_GOING_AWAY = 1001
 
+/** Channels pinged, and touched in the store, per slice of a keepalive sweep. */
+const KEEPALIVE_BATCH = 500
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
+
 interface LiveSocket {
   ws: WebSocket
   alive: boolean
@@ -36,6 +41,8 @@ export class ChannelHub {
   readonly #local = new Map<string, LocalChannel>()
   #pingTimer: NodeJS.Timeout | undefined
   #closing = false
+  /** A keepalive sweep is running (a slow one must not overlap the next). */
+  #sweeping = false
 
   constructor(ctx: ServiceContext, channels: ChannelService) {
     this.#ctx = ctx
@@ -194,23 +201,39 @@ export class ChannelHub {
   }
 
   async #keepalive(): Promise<void> {
-    const ids: string[] = []
-    for (const [id, local] of this.#local) {
-      ids.push(id)
-      for (const live of local.sockets) {
-        // Dead-socket detection with RFC 6455 pings: browsers answer them without the app (§5.4).
-        if (!live.alive) {
-          live.ws.terminate()
-          continue
+    if (this.#sweeping) return
+    this.#sweeping = true
+    try {
+      const ids: string[] = []
+      let n = 0
+      for (const [id, local] of [...this.#local]) {
+        ids.push(id)
+        for (const live of local.sockets) {
+          if (live.ws.readyState !== live.ws.OPEN) continue
+          // Dead-socket detection with RFC 6455 pings: browsers answer them without the app (§5.4).
+          if (!live.alive) {
+            live.ws.terminate()
+            continue
+          }
+          live.alive = false
+          live.ws.ping()
+          if (local.channel.connCheckRole === 'server')
+            this.#send(live, JSON.stringify(this.#serverConnCheck()))
         }
-        live.alive = false
-        live.ws.ping()
-        if (local.channel.connCheckRole === 'server')
-          this.#send(live, JSON.stringify(this.#serverConnCheck()))
+        // With tens of thousands of sockets one sweep is long: let requests and deliveries in between.
+        if (++n % KEEPALIVE_BATCH === 0) await yieldToEventLoop()
       }
+      // §5.8: a channel with a socket never expires; the touch proves the socket is still here. In batches, so
+      // that a synchronous store (SQLite) does not hold the event loop for the whole node's channels at once.
+      for (let i = 0; i < ids.length; i += KEEPALIVE_BATCH) {
+        await this.#ctx.store
+          .touchChannels(ids.slice(i, i + KEEPALIVE_BATCH), this.#ctx.clock.now(), true)
+          .catch(() => {})
+        await yieldToEventLoop()
+      }
+    } finally {
+      this.#sweeping = false
     }
-    // §5.8: a channel with a socket never expires; the touch proves the socket is still here.
-    if (ids.length > 0) await this.#ctx.store.touchChannels(ids, this.#ctx.clock.now(), true).catch(() => {})
   }
 
   #closeChannel(channelId: string): void {
