@@ -3,9 +3,10 @@
  * noise hits both sides alike:
  *  - Parley: caller `call.make()` → caller `Connected`, and → first remote video frame at the caller, with
  *    the callee answering from its `call:receive` listener, through the real server (REST + websocket);
- *  - baseline: a bare RTCPeerConnection pair in the same browser, descriptions and candidates handed over
- *    directly in the page (the physical bound: no server, no gathering wait, no harness round trips), with
- *    both sides' getUserMedia inside the measurement as in make() and answer().
+ *  - baseline (the issue's physical baseline): a bare RTCPeerConnection pair in the same browser, one per
+ *    page, SDP exchanged directly through this harness, each description complete with its first host
+ *    candidate (no trickle, as the protocol requires), getUserMedia on both sides inside the measurement;
+ *  - lowerBound (for context): both peer connections in one page, trickle candidates, no harness hops.
  * Reports medians and their ratio, plus the IIFE bundle size, into bench/results/call-setup.json.
  * Knobs: BENCH_RUNS (default 25); BENCH_EXTRA, JSON merged into the SDK configuration of both pages
  * (e.g. '{"call":{"defaultPeerConfig":{"iceCandidatePoolSize":1}}}') to compare settings.
@@ -96,7 +97,7 @@ const PARLEY_RUN = `async (callee) => {
 }`
 
 /**
- * Page code: the physical baseline. A bare RTCPeerConnection pair in one page with its own camera and
+ * Page code: the lower bound. A bare RTCPeerConnection pair in one page with its own camera and
  * microphone each, offer/answer and ICE candidates handed over directly (trickle, no server, no waiting for
  * gathering): the fastest this browser can connect and show a remote frame.
  */
@@ -130,6 +131,59 @@ const PHYSICAL_RUN = `async () => {
   return result
 }`
 
+/** Page code, caller side of the harness baseline: camera, offer complete with a host candidate. */
+const BARE_OFFER = `async () => {
+  const t0 = performance.now()
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true })
+  const pc = new RTCPeerConnection({ iceServers: [] })
+  for (const t of stream.getTracks()) pc.addTrack(t, stream)
+  const connected = new Promise((r) => pc.addEventListener('connectionstatechange', () => pc.connectionState === 'connected' && r(performance.now() - t0)))
+  const firstFrame = new Promise((r) => pc.addEventListener('track', (e) => {
+    if (e.track.kind !== 'video') return
+    const v = document.createElement('video'); v.muted = true; v.autoplay = true; v.srcObject = new MediaStream([e.track])
+    document.body.append(v); window.bare.video = v
+    v.requestVideoFrameCallback(() => r(performance.now() - t0))
+  }))
+  window.bare = { pc, stream, connected, firstFrame }
+  await pc.setLocalDescription()
+  await window.bareReady(pc)
+  return pc.localDescription.sdp
+}`
+
+/** Page code, callee side: answers the harness-relayed offer with its camera, complete with a host candidate. */
+const BARE_ANSWER = `async (sdp) => {
+  const pc = new RTCPeerConnection({ iceServers: [] })
+  await pc.setRemoteDescription({ type: 'offer', sdp })
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true })
+  for (const t of stream.getTracks()) pc.addTrack(t, stream)
+  window.bare = { pc, stream }
+  await pc.setLocalDescription()
+  await window.bareReady(pc)
+  return pc.localDescription.sdp
+}`
+
+/** Page code: resolves once the local description carries a host candidate, or gathering is complete. */
+const BARE_READY = `window.bareReady = (pc) => new Promise((resolve) => {
+  const done = () => (pc.iceGatheringState === 'complete' || /a=candidate:.* typ host/.test(pc.localDescription?.sdp ?? '')) && resolve()
+  pc.addEventListener('icecandidate', done)
+  pc.addEventListener('icegatheringstatechange', done)
+  done()
+})`
+
+async function harnessRun(caller: Page, callee: Page): Promise<{ connected: number; firstFrame: number }> {
+  const offer = (await caller.evaluate(`(${BARE_OFFER})()`)) as string
+  const answer = (await callee.evaluate(`(${BARE_ANSWER})(${JSON.stringify(offer)})`)) as string
+  const result = (await caller.evaluate(
+    `(async (sdp) => { await window.bare.pc.setRemoteDescription({ type: 'answer', sdp }); return { connected: await window.bare.connected, firstFrame: await window.bare.firstFrame } })(${JSON.stringify(answer)})`,
+  )) as { connected: number; firstFrame: number }
+  for (const page of [caller, callee]) {
+    await page.evaluate(
+      `(() => { const b = window.bare; b.pc.close(); b.stream.getTracks().forEach((t) => t.stop()); b.video?.remove() })()`,
+    )
+  }
+  return result
+}
+
 async function main(): Promise<void> {
   const platform = await startTestPlatform({
     sdkDir: new URL('.', sdkDir).pathname,
@@ -155,22 +209,27 @@ async function main(): Promise<void> {
       )
       pages.push(page)
     }
-    const [caller] = pages as [Page, Page]
+    const [caller, callee] = pages as [Page, Page]
+    for (const page of pages) await page.evaluate(BARE_READY)
     const parley = { connected: [] as number[], firstFrame: [] as number[] }
     const baseline = { connected: [] as number[], firstFrame: [] as number[] }
+    const lower = { connected: [] as number[], firstFrame: [] as number[] }
     for (let i = 0; i < RUNS + WARMUP; i++) {
       const p = (await caller.evaluate(`(${PARLEY_RUN})('bob@example.com')`)) as {
         connected: number
         firstFrame: number
       }
-      const b = (await caller.evaluate(`(${PHYSICAL_RUN})()`)) as { connected: number; firstFrame: number }
+      const b = await harnessRun(caller, callee)
+      const l = (await caller.evaluate(`(${PHYSICAL_RUN})()`)) as { connected: number; firstFrame: number }
       if (i < WARMUP) continue
+      lower.connected.push(l.connected)
+      lower.firstFrame.push(l.firstFrame)
       parley.connected.push(p.connected)
       parley.firstFrame.push(p.firstFrame)
       baseline.connected.push(b.connected)
       baseline.firstFrame.push(b.firstFrame)
       process.stdout.write(
-        `run ${i - WARMUP + 1}/${RUNS}: parley ${round(p.connected)}/${round(p.firstFrame)} ms, baseline ${round(b.connected)}/${round(b.firstFrame)} ms\n`,
+        `run ${i - WARMUP + 1}/${RUNS}: parley ${round(p.connected)}/${round(p.firstFrame)} ms, baseline ${round(b.connected)}/${round(b.firstFrame)} ms, lower bound ${round(l.connected)}/${round(l.firstFrame)} ms\n`,
       )
     }
     const min = readFileSync(new URL('parley.min.js', sdkDir))
@@ -190,12 +249,22 @@ async function main(): Promise<void> {
         makeToFirstRemoteFrameMs: summary(parley.firstFrame),
       },
       baseline: {
+        what: 'bare RTCPeerConnection pair, one per page, SDP relayed by the harness with its first host candidate, getUserMedia on both sides',
         offerToConnectedMs: summary(baseline.connected),
         offerToFirstRemoteFrameMs: summary(baseline.firstFrame),
+      },
+      lowerBound: {
+        what: 'both peer connections in one page, trickle candidates, no server, no harness hops',
+        offerToConnectedMs: summary(lower.connected),
+        offerToFirstRemoteFrameMs: summary(lower.firstFrame),
       },
       ratio: {
         connected: round((median(parley.connected) / median(baseline.connected)) * 100) / 100,
         firstFrame: round((median(parley.firstFrame) / median(baseline.firstFrame)) * 100) / 100,
+      },
+      ratioToLowerBound: {
+        connected: round((median(parley.connected) / median(lower.connected)) * 100) / 100,
+        firstFrame: round((median(parley.firstFrame) / median(lower.firstFrame)) * 100) / 100,
       },
       bundle: {
         file: 'parley.min.js',
@@ -210,7 +279,9 @@ async function main(): Promise<void> {
         {
           parley: result.parley.makeToConnectedMs.median,
           baseline: result.baseline.offerToConnectedMs.median,
+          lowerBound: result.lowerBound.offerToConnectedMs.median,
           ratio: result.ratio,
+          ratioToLowerBound: result.ratioToLowerBound,
           bundle: result.bundle,
         },
         null,

@@ -12,7 +12,7 @@ import { sendStatus } from './wire.js'
 const AUDIT_FAILURE = 'Call has ended due to call audit failure.'
 
 /**
- * Call audit (protocol.md §8.2): `PUT …/status` `Connected` at once, then 25 s after a success
+ * Call audit (protocol.md §8.2): `PUT …/status` `Connected` 2 s after set-up, then 25 s after a success
  * (max(10 s, callAuditTimer)), 5 s after an error (min(5 s, 0.45 × callAuditTimer)), 1 s after a
  * request slower than 4 s. A 404 means the server no longer knows the call: it ends (9909).
  */
@@ -36,8 +36,14 @@ export function startAudit(ctx: CallContext, call: Call): void {
     if (Date.now() - started > 4000) next = 1000
     if (!call.terminal && !ctx.isDestroyed()) call.auditTimer = setTimeout(() => void tick(), next)
   }
-  void tick()
+  // The first audit waits a moment: right at set-up it would only compete with the requests that
+  // establish the call (the server serialises a call's requests), and the server arms no liveness clock
+  // for a leg before its first status request or the answer anyway (protocol §11.13).
+  call.auditTimer = setTimeout(() => void tick(), FIRST_AUDIT_DELAY_MS)
 }
+
+/** Delay of the first audit after a call reaches Initiated/Ringing. */
+export const FIRST_AUDIT_DELAY_MS = 2000
 
 function auditFailed(ctx: CallContext, call: Call): void {
   if (call.terminal) return
