@@ -99,7 +99,7 @@ export async function buildApp(
   signalingRoutes(app, services, limits)
   staticRoutes(app, ctx.config)
 
-  const hub = new ChannelHub(ctx, services.channels)
+  const hub = new ChannelHub(ctx, services.channels, services.notifier)
   app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head))
   return { app, hub }
 }

@@ -5,7 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import type { Bus } from '../bus/types.js'
 import type { ChannelService } from '../services/channels.js'
 import type { ServiceContext } from '../services/context.js'
-import { channelTopic, CLOSE } from '../services/notifier.js'
+import { channelTopic, CLOSE, wakeSeq, type Notifier } from '../services/notifier.js'
 import type { Channel, OutboxFrame } from '../store/types.js'
 
 /** Close code for shutdown and removed channels: clients reconnect after it (protocol §5.5; never 1000). */
@@ -27,6 +27,11 @@ interface LocalChannel {
   unsubscribe: () => Promise<void>
   /** Serialises replay and drains, so frames leave in queue order (protocol §5.7, §11.2). */
   chain: Promise<void>
+  /**
+   * Every frame of the channel up to this seq is delivered (this node sent it, or it was marked before);
+   * undefined until a drain has seen a frame. Lets frames queued by this node go out without a queue read.
+   */
+  deliveredUpTo: number | undefined
 }
 
 /**
@@ -37,6 +42,7 @@ export class ChannelHub {
   readonly #ctx: ServiceContext
   readonly #bus: Bus
   readonly #channels: ChannelService
+  readonly #notifier: Notifier | undefined
   readonly #wss: WebSocketServer
   readonly #local = new Map<string, LocalChannel>()
   #pingTimer: NodeJS.Timeout | undefined
@@ -44,10 +50,12 @@ export class ChannelHub {
   /** A keepalive sweep is running (a slow one must not overlap the next). */
   #sweeping = false
 
-  constructor(ctx: ServiceContext, channels: ChannelService) {
+  constructor(ctx: ServiceContext, channels: ChannelService, notifier?: Notifier) {
     this.#ctx = ctx
     this.#bus = ctx.bus
     this.#channels = channels
+    this.#notifier = notifier
+    notifier?.setLocalDelivery((channelId, frames) => this.#deliverQueued(channelId, frames))
     // No subprotocol (§2.3); frames above the limit close the socket with 1009.
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -100,12 +108,18 @@ export class ChannelHub {
     const live: LiveSocket = { ws, alive: true }
     let local = this.#local.get(channel.id)
     if (!local) {
-      local = { channel, sockets: new Set(), unsubscribe: async () => {}, chain: Promise.resolve() }
+      local = {
+        channel,
+        sockets: new Set(),
+        unsubscribe: async () => {},
+        chain: Promise.resolve(),
+        deliveredUpTo: undefined,
+      }
       this.#local.set(channel.id, local)
       const entry = local
       entry.unsubscribe = await this.#bus.subscribe(channelTopic(channel.id), (message) => {
         if (message === CLOSE) this.#closeChannel(channel.id)
-        else this.#drain(entry)
+        else this.#drain(entry, wakeSeq(message))
       })
     }
     local.sockets.add(live)
@@ -170,25 +184,64 @@ export class ChannelHub {
     return call !== undefined && call.answeredLegId === null && call.state !== 'ended'
   }
 
-  /** Sends the channel's undelivered frames, in order, to every open socket on this node. */
-  #drain(local: LocalChannel): void {
+  /**
+   * Sends the channel's undelivered frames, in order, to every open socket on this node. With `uptoSeq` (a wake
+   * naming the last new seq), nothing is read when every frame that far is already delivered.
+   */
+  #drain(local: LocalChannel, uptoSeq?: number): void {
     local.chain = local.chain
       .then(async () => {
-        for (;;) {
-          const open = [...local.sockets].filter((s) => s.ws.readyState === s.ws.OPEN)
-          if (open.length === 0) return
-          const frames = await this.#ctx.store.listUndelivered(local.channel.id, 200)
-          if (frames.length === 0) return
-          for (const frame of frames) for (const s of open) this.#send(s, frame.frame)
-          await this.#ctx.store.markDelivered(
-            local.channel.id,
-            frames[frames.length - 1]!.seq,
-            this.#ctx.clock.now(),
-          )
-          if (frames.length < 200) return
-        }
+        if (uptoSeq !== undefined && local.deliveredUpTo !== undefined && local.deliveredUpTo >= uptoSeq)
+          return
+        await this.#drainQueue(local)
       })
       .catch((err: unknown) => this.#ctx.log.error({ err, channelId: local.channel.id }, 'delivery failed'))
+  }
+
+  async #drainQueue(local: LocalChannel): Promise<void> {
+    for (;;) {
+      const open = this.#openSockets(local)
+      if (open.length === 0) return
+      const frames = await this.#ctx.store.listUndelivered(local.channel.id, 200)
+      if (frames.length === 0) return
+      await this.#sendAndMark(local, open, frames)
+      if (frames.length < 200) return
+    }
+  }
+
+  /**
+   * Frames this node just queued for a channel it holds (in queue order, consecutive seqs). When they directly
+   * follow what is known delivered, nothing can be queued before them undelivered: send them as they are.
+   * Otherwise (a gap: another node's frames, or nothing known yet) drain the queue as a wake would.
+   */
+  #deliverQueued(channelId: string, frames: OutboxFrame[]): void {
+    const local = this.#local.get(channelId)
+    if (!local) return
+    local.chain = local.chain
+      .then(async () => {
+        const open = this.#openSockets(local)
+        if (open.length === 0) return
+        if (local.deliveredUpTo === undefined || frames[0]?.seq !== local.deliveredUpTo + 1) {
+          await this.#drainQueue(local)
+          return
+        }
+        await this.#sendAndMark(local, open, frames)
+      })
+      .catch((err: unknown) => this.#ctx.log.error({ err, channelId }, 'delivery failed'))
+  }
+
+  /** Sends frames (consecutive, in queue order, none before them undelivered) and marks them delivered. */
+  async #sendAndMark(local: LocalChannel, open: LiveSocket[], frames: OutboxFrame[]): Promise<void> {
+    for (const frame of frames) for (const s of open) this.#send(s, frame.frame)
+    const last = frames[frames.length - 1]!.seq
+    await this.#ctx.store.markDelivered(local.channel.id, last, this.#ctx.clock.now())
+    local.deliveredUpTo = Math.max(local.deliveredUpTo ?? 0, last)
+  }
+
+  #openSockets(local: LocalChannel): LiveSocket[] {
+    const open: LiveSocket[] = []
+    for (const s of local.sockets) if (s.ws.readyState === s.ws.OPEN) open.push(s)
+    return open
   }
 
   #send(live: LiveSocket, text: string): void {
@@ -263,6 +316,7 @@ export class ChannelHub {
   /** Closes every socket with 1001 (clients reconnect, §5.5) and waits for pending deliveries. */
   async close(): Promise<void> {
     this.#closing = true
+    this.#notifier?.setLocalDelivery(undefined)
     clearInterval(this.#pingTimer)
     const chains = [...this.#local.values()].map((l) => l.chain)
     await Promise.allSettled(chains)

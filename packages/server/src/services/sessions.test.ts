@@ -66,7 +66,7 @@ describe('SessionService ordering (protocol §8.1 MUST)', () => {
       // Nothing may be queued for the callee while the response is being written.
       log.push(`queued ${(await store.listUndelivered(channelId, 10)).length}`)
     })
-    expect(log).toEqual(['respond 201', 'queued 0', 'publish wake'])
+    expect(log).toEqual(['respond 201', 'queued 0', 'publish wake:1'])
     expect(await store.listUndelivered(channelId, 10)).toHaveLength(1)
     await store.close()
   })

@@ -144,7 +144,11 @@ export class SessionService {
       leg.livenessArmed = true
       leg.lastSeenAt = now
       this.#touch(plan, leg)
-      if (leg.acceptancePushedAt !== null && !leg.guardReleased) this.#releaseGuard(plan, leg)
+      if (leg.acceptancePushedAt !== null && !leg.guardReleased) {
+        this.#releaseGuard(plan, leg)
+        // The guard's work is done: its timer would only find the guard released (§11.12).
+        plan.cancelTimers.push(this.#timerId('guard', leg.id))
+      }
       const caller = legs.get(call.callerLegId)
       // §8.2: the first Ringing for an unanswered call → ringing, and the Ringing event to the caller, once.
       // A call created by a transfer sends none: its "caller" is already in a call (§11.16 step 4).
@@ -631,6 +635,9 @@ export class SessionService {
 
   /** Ends a call: every active leg gets its terminal event per `ending` (§8.5, §9.5). */
   async #endCall(plan: Plan, call: Call, legs: Map<string, Leg>, now: number, ending: Ending): Promise<void> {
+    // Which timers may still be stored: an answer cancels no-answer; only transfers schedule transfer timers.
+    const noAnswerPending = call.answeredLegId === null
+    const transferPending = call.transfer !== null || call.replacesCallIds.length > 0
     for (const leg of legs.values()) {
       if (leg.state !== 'active' || leg.callId !== call.id) continue
       if (leg.id === ending.actorLegId) {
@@ -642,13 +649,15 @@ export class SessionService {
       } else {
         this.#terminateLeg(plan, leg, ending.end, now)
       }
+      this.#retireGuard(plan, leg)
     }
     transition(call, 'ended')
     call.endedAt = now
     call.endReason = ending.reason
     call.negotiation = { type: 'idle' }
     this.#touch(plan, call)
-    plan.cancelTimers.push(this.#timerId('no-answer', call.id), this.#timerId('transfer', call.id))
+    if (noAnswerPending) plan.cancelTimers.push(this.#timerId('no-answer', call.id))
+    if (transferPending) plan.cancelTimers.push(this.#timerId('transfer', call.id))
     // A transfer's call that ends before completing takes the calls it would have replaced with it.
     if (call.replacesCallIds.length > 0) {
       const replaced = call.replacesCallIds
@@ -724,6 +733,17 @@ export class SessionService {
       }
     }
     plan.notes.push({ leg, frame })
+  }
+
+  /**
+   * An ended leg gets no more offers (§8.4, §8.7 need an active leg), so with nothing held back its re-offer
+   * guard has no work left: release it now and cancel its timer instead of letting the timer find that out.
+   */
+  #retireGuard(plan: Plan, leg: Leg): void {
+    if (leg.acceptancePushedAt === null || leg.guardReleased || leg.held.length > 0) return
+    leg.guardReleased = true
+    this.#touch(plan, leg)
+    plan.cancelTimers.push(this.#timerId('guard', leg.id))
   }
 
   #releaseGuard(plan: Plan, leg: Leg): void {
@@ -871,18 +891,21 @@ export class SessionService {
     await this.#locks.run(key, async () => {
       for (let attempt = 1; ; attempt++) {
         const plan = await build()
-        try {
-          await this.#ctx.store.commit({
-            newCalls: plan.newCalls,
-            newLegs: plan.newLegs,
-            calls: [...plan.calls.values()],
-            legs: [...plan.legs.values()],
-          })
-        } catch (err) {
-          if (err instanceof ConflictError && attempt < 5) continue
-          throw err
+        // A plan that changed nothing (an error, a timer with nothing left to do) has nothing to commit.
+        if (plan.newCalls.length + plan.newLegs.length + plan.calls.size + plan.legs.size > 0) {
+          try {
+            await this.#ctx.store.commit({
+              newCalls: plan.newCalls,
+              newLegs: plan.newLegs,
+              calls: [...plan.calls.values()],
+              legs: [...plan.legs.values()],
+            })
+          } catch (err) {
+            if (err instanceof ConflictError && attempt < 5) continue
+            throw err
+          }
         }
-        for (const id of plan.cancelTimers) {
+        for (const id of new Set(plan.cancelTimers)) {
           if (!plan.timers.some((t) => t.id === id)) await this.#ctx.store.cancelTimer(id)
         }
         for (const timer of plan.timers) await this.#ctx.store.scheduleTimer(timer)

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto'
+import { createSecretKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto'
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose'
 import type { IdTokenClaims, TokenResponse } from '@parley/protocol'
 import type { Account, User } from '../store/types.js'
@@ -8,6 +8,21 @@ import { OAuthError } from './errors.js'
 
 const ISSUER = 'parley'
 const REFRESH_TTL_S = 30 * 24 * 3600
+/** Verified access tokens remembered per node (bounded; the least recently used goes first). */
+const VERIFIED_CACHE_SIZE = 10_000
+/**
+ * How long a remembered verification is trusted before the token is checked again against the store. It bounds
+ * how long a deleted user's unexpired token keeps working on a node (the CLI deletes from another process).
+ */
+export const VERIFIED_MAX_AGE_MS = 60_000
+
+interface Verified {
+  actor: Actor
+  /** The token's `exp`, in seconds. */
+  exp: number
+  /** Clock time of the full verification. */
+  at: number
+}
 
 /** The authenticated user of a request. */
 export interface Actor {
@@ -35,18 +50,21 @@ interface AccessClaims extends JWTPayload {
  */
 export class TokenService {
   readonly #ctx: ServiceContext
-  #key: Uint8Array | undefined
+  #key: KeyObject | undefined
+  /** Access tokens that passed full verification (signature, claims, user), keyed by the token string. */
+  readonly #verified = new Map<string, Verified>()
 
   constructor(ctx: ServiceContext) {
     this.#ctx = ctx
   }
 
-  async #signingKey(): Promise<Uint8Array> {
+  // A KeyObject rather than raw bytes: jose would import raw bytes into a new key on every sign and verify.
+  async #signingKey(): Promise<KeyObject> {
     if (!this.#key) {
       const secret = await this.#ctx.store.getOrCreateSecret('jwt-hs256', () =>
         randomBytes(32).toString('base64url'),
       )
-      this.#key = Buffer.from(secret, 'base64url')
+      this.#key = createSecretKey(Buffer.from(secret, 'base64url'))
     }
     return this.#key
   }
@@ -128,9 +146,24 @@ export class TokenService {
   /**
    * Verifies an access token and loads its user. With `allowExpired`, a token whose only fault is its `exp`
    * is accepted and flagged (the websocket rule of protocol §5.3).
+   *
+   * A token that passed in full is remembered until its `exp`, for at most `VERIFIED_MAX_AGE_MS`: repeated
+   * requests skip the signature check and the user lookup, so a deleted user's unexpired token is refused
+   * within that time rather than at once.
    */
   async verifyAccess(token: string | undefined, allowExpired = false): Promise<TokenCheck> {
     if (!token) return { ok: false, reason: 'missing' }
+    const now = this.#ctx.clock.now()
+    const known = this.#verified.get(token)
+    if (known) {
+      this.#verified.delete(token)
+      // jose's rule: expired once `exp` <= the current second. Expired or stale entries take the full path,
+      // which gives exactly the answer an uncached check would (including §5.3's expired-token upgrade).
+      if (known.exp > Math.floor(now / 1000) && now - known.at < VERIFIED_MAX_AGE_MS) {
+        this.#verified.set(token, known) // most recently used goes last
+        return { ok: true, expired: false, actor: known.actor }
+      }
+    }
     let claims: AccessClaims
     let expired = false
     try {
@@ -138,7 +171,7 @@ export class TokenService {
         await jwtVerify<AccessClaims>(token, await this.#signingKey(), {
           issuer: ISSUER,
           algorithms: ['HS256'],
-          currentDate: new Date(this.#ctx.clock.now()),
+          currentDate: new Date(now),
         })
       ).payload
     } catch (err) {
@@ -154,10 +187,19 @@ export class TokenService {
     const user = await this.#ctx.store.getUser(claims.uid)
     if (!user || user.username !== claims.sub || user.accountId !== claims.acc)
       return { ok: false, reason: 'invalid' }
-    return {
-      ok: true,
-      expired,
-      actor: { userId: user.id, accountId: user.accountId, username: user.username, login: user.login },
+    const actor: Actor = {
+      userId: user.id,
+      accountId: user.accountId,
+      username: user.username,
+      login: user.login,
     }
+    if (!expired && typeof claims.exp === 'number') {
+      if (this.#verified.size >= VERIFIED_CACHE_SIZE) {
+        const oldest = this.#verified.keys().next()
+        if (!oldest.done) this.#verified.delete(oldest.value)
+      }
+      this.#verified.set(token, { actor, exp: claims.exp, at: now })
+    }
+    return { ok: true, expired, actor }
   }
 }

@@ -689,7 +689,28 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       })
 
       it('appendFrames() with no frames does nothing', async () => {
-        await expect(store.appendFrames([])).resolves.toBeUndefined()
+        await expect(store.appendFrames([])).resolves.toStrictEqual([])
+      })
+
+      it('appendFrames() returns the frames it queued, with their seqs, as listUndelivered() reads them', async () => {
+        const user = await seedUser()
+        const a = await seedChannel(user)
+        const b = await seedChannel(user)
+        await store.appendFrames([makeFrame(a.id, 'a0')])
+        const appended = await store.appendFrames([
+          makeFrame(a.id, 'a1', uid('leg')),
+          makeFrame(uid('ch'), 'lost'),
+          makeFrame(b.id, 'b1'),
+          makeFrame(a.id, 'a2'),
+        ])
+        const queued = [
+          ...(await store.listUndelivered(a.id, 10)).slice(1),
+          ...(await store.listUndelivered(b.id, 10)),
+        ]
+        const byKey = (x: { channelId: string; seq: number }, y: { channelId: string; seq: number }) =>
+          x.channelId.localeCompare(y.channelId) || x.seq - y.seq
+        expect([...appended].sort(byKey)).toStrictEqual([...queued].sort(byKey))
+        expect(appended.filter((f) => f.channelId === a.id).map((f) => f.seq)).toStrictEqual([2, 3])
       })
 
       it('listUndelivered() returns at most limit frames, oldest first', async () => {

@@ -243,8 +243,11 @@ export interface Store {
   /** The user's channels that have a `call` subscription, oldest first. */
   listSubscribedChannels(userId: string): Promise<Channel[]>
 
-  /** Appends frames, each to the end of its channel's queue, in the given order. Frames for unknown channels are dropped. */
-  appendFrames(frames: NewOutboxFrame[]): Promise<void>
+  /**
+   * Appends frames, each to the end of its channel's queue, in the given order. Frames for unknown channels are
+   * dropped. Resolves to the frames appended, with their seqs (per channel in queue order).
+   */
+  appendFrames(frames: NewOutboxFrame[]): Promise<OutboxFrame[]>
   /** Undelivered frames of a channel in order, at most `limit`. */
   listUndelivered(channelId: string, limit: number): Promise<OutboxFrame[]>
   /** Marks the channel's frames with `seq <= uptoSeq` delivered at `at`. */

@@ -101,7 +101,8 @@ INSERT INTO outbox (${OUTBOX_COLUMNS})
 SELECT i.channel_id,
        b.last_seq - b.n + row_number() OVER (PARTITION BY i.channel_id ORDER BY i.position),
        i.id, i.kind, i.leg_id, i.frame, $6::bigint, NULL
-FROM input i JOIN bumped b ON b.id = i.channel_id`
+FROM input i JOIN bumped b ON b.id = i.channel_id
+RETURNING channel_id, seq`
 
 /**
  * Claims due timers in one statement: the earliest due rows not locked by another node's claim (SKIP
@@ -442,16 +443,32 @@ export class PostgresStore implements Store {
     return rows.map(toChannel)
   }
 
-  async appendFrames(frames: NewOutboxFrame[]): Promise<void> {
-    if (frames.length === 0) return
-    await this.#count(APPEND_FRAMES, [
+  async appendFrames(frames: NewOutboxFrame[]): Promise<OutboxFrame[]> {
+    if (frames.length === 0) return []
+    const createdAt = Date.now()
+    const rows = await this.#rows<{ channel_id: string; seq: string | number }>(APPEND_FRAMES, [
       frames.map((frame) => frame.channelId),
       frames.map((frame) => frame.id),
       frames.map((frame) => frame.kind),
       frames.map((frame) => frame.legId ?? null),
       frames.map((frame) => frame.frame),
-      Date.now(),
+      createdAt,
     ])
+    // Within a channel, seqs follow the input order: pair each channel's frames with its seqs, ascending.
+    const seqs = new Map<string, number[]>()
+    for (const row of rows) {
+      const list = seqs.get(row.channel_id) ?? []
+      list.push(Number(row.seq))
+      seqs.set(row.channel_id, list)
+    }
+    for (const list of seqs.values()) list.sort((a, b) => a - b)
+    const appended: OutboxFrame[] = []
+    for (const frame of frames) {
+      const seq = seqs.get(frame.channelId)?.shift()
+      if (seq === undefined) continue
+      appended.push({ ...frame, legId: frame.legId ?? null, seq, createdAt, deliveredAt: null })
+    }
+    return appended
   }
 
   async listUndelivered(channelId: string, limit: number): Promise<OutboxFrame[]> {

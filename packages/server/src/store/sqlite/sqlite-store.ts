@@ -332,7 +332,7 @@ export class SqliteStore implements Store {
     return (rows as ChannelRow<number>[]).map(toChannel)
   }
 
-  async appendFrames(frames: NewOutboxFrame[]): Promise<void> {
+  async appendFrames(frames: NewOutboxFrame[]): Promise<OutboxFrame[]> {
     // The channel row's counter hands out seqs; RETURNING nothing means the channel is gone, and its
     // frames are dropped as the interface says (a channel removed while a call still addressed it).
     const next = this.#statement(
@@ -342,23 +342,19 @@ export class SqliteStore implements Store {
       `INSERT INTO outbox (${OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
     )
     const createdAt = Date.now()
+    const appended: OutboxFrame[] = []
     this.#db
       .transaction(() => {
         for (const frame of frames) {
           const row = next.get(frame.channelId) as { last_seq: number } | undefined
           if (!row) continue
-          insert.run(
-            frame.channelId,
-            row.last_seq,
-            frame.id,
-            frame.kind,
-            frame.legId ?? null,
-            frame.frame,
-            createdAt,
-          )
+          const legId = frame.legId ?? null
+          insert.run(frame.channelId, row.last_seq, frame.id, frame.kind, legId, frame.frame, createdAt)
+          appended.push({ ...frame, legId, seq: row.last_seq, createdAt, deliveredAt: null })
         }
       })
       .immediate()
+    return appended
   }
 
   async listUndelivered(channelId: string, limit: number): Promise<OutboxFrame[]> {
