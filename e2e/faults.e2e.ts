@@ -3,7 +3,7 @@ import { DEFAULT_COTURN } from '@parley/server'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { inbound, launchChromium, leftovers, openPage, startDemoPlatform } from './harness.js'
-import { sdkCallState, setupSdk } from './sdk-page.js'
+import { autoAnswerAndRecord, sdkCallState, setupSdk } from './sdk-page.js'
 
 /**
  * Faults a calling platform must survive (issue 5), each caused for real, with the recovery time printed as
@@ -48,15 +48,7 @@ async function connectedPair(extra: object = FAST_RECONNECT): Promise<Pair> {
     contexts.push(context)
     if (name === 'bob') bobContext = context
     await setupSdk(page, platform!, name, extra)
-    await page.evaluate(`(() => {
-      window.sdkErrors = []
-      window.socketChanges = []
-      window.ops = []
-      window.sdk.on('call:operation', (p) => window.ops.push({ operation: p.operation, transition: p.transition, isLocal: p.isLocal, error: p.error && p.error.code }))
-      window.sdk.on('request:error', (p) => window.sdkErrors.push(p.error))
-      window.sdk.on('ws:change', () => window.socketChanges.push({ at: Date.now(), connected: window.sdk.connection.getSocketState().connected }))
-      window.sdk.on('call:receive', ({ callId }) => { window.incoming = callId; window.sdk.call.answer(callId, { audio: true, video: true }) })
-    })()`)
+    await autoAnswerAndRecord(page)
     pages.push(page)
   }
   const [alice, bob] = pages as [Page, Page]

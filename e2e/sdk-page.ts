@@ -33,6 +33,23 @@ export async function setupSdk(
   )
 }
 
+/**
+ * Makes the page's `window.sdk` answer every incoming call at once (its id in `window.incoming`) and record
+ * what fault tests look at: `window.socketChanges` (ws:change with the time and whether connected),
+ * `window.sdkErrors` (request:error) and `window.ops` (call:operation, JSON-safe).
+ */
+export async function autoAnswerAndRecord(page: Page): Promise<void> {
+  await page.evaluate(`(() => {
+    window.sdkErrors = []
+    window.socketChanges = []
+    window.ops = []
+    window.sdk.on('call:operation', (p) => window.ops.push({ operation: p.operation, transition: p.transition, isLocal: p.isLocal, error: p.error && p.error.code }))
+    window.sdk.on('request:error', (p) => window.sdkErrors.push(p.error))
+    window.sdk.on('ws:change', () => window.socketChanges.push({ at: Date.now(), connected: window.sdk.connection.getSocketState().connected }))
+    window.sdk.on('call:receive', ({ callId }) => { window.incoming = callId; window.sdk.call.answer(callId, { audio: true, video: true }) })
+  })()`)
+}
+
 /** The state of a call in the page's `window.sdk`. */
 export function sdkCallState(page: Page, callId: string): Promise<string | undefined> {
   return page.evaluate(`window.sdk.call.getById(${JSON.stringify(callId)})?.state`) as Promise<

@@ -10,7 +10,7 @@ import { waitFor, type TestPlatform } from '@parley/test-kit'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { inbound, launchChromium, openPage } from './harness.js'
-import { sdkCallState, setupSdk } from './sdk-page.js'
+import { autoAnswerAndRecord, sdkCallState, setupSdk } from './sdk-page.js'
 
 /** The server process is killed (SIGKILL) and restarted mid-call on the same SQLite file (issue 5, fault 2). */
 const BIN = fileURLToPath(new URL('../packages/server/bin/parley.js', import.meta.url))
@@ -99,11 +99,7 @@ describe('server killed and restarted mid-call', () => {
       const { context, page } = await openPage(browser, `http://127.0.0.1:${port}/`)
       contexts.push(context)
       await setupSdk(page, target, name, { connectivity: { reconnectDelay: 300, reconnectLimit: 0 } })
-      await page.evaluate(`(() => {
-        window.socketChanges = []
-        window.sdk.on('ws:change', () => window.socketChanges.push({ at: Date.now(), connected: window.sdk.connection.getSocketState().connected }))
-        window.sdk.on('call:receive', ({ callId }) => { window.incoming = callId; window.sdk.call.answer(callId, { audio: true, video: true }) })
-      })()`)
+      await autoAnswerAndRecord(page)
       pages.push(page)
     }
     const [alice, bob] = pages as [Page, Page]
