@@ -6,6 +6,7 @@
 import { randomBytes, scryptSync } from 'node:crypto'
 import { Agent, request } from 'node:http'
 import { legIdFromUrl } from '@parley/protocol'
+import { syntheticSdp } from '@parley/test-kit'
 import WebSocket from 'ws'
 
 /** One HTTP reply. */
@@ -78,24 +79,6 @@ export function cheapPasswordHash(password: string): string {
   const salt = randomBytes(16)
   const key = scryptSync(password, salt, 32, { N: 1024, r: 8, p: 1 })
   return ['scrypt', 1024, 8, 1, salt.toString('base64url'), key.toString('base64url')].join('$')
-}
-
-/** A synthetic SDP: the server relays it byte for byte and never parses media. */
-export function syntheticSdp(label: string): string {
-  return [
-    'v=0',
-    `o=- ${Math.floor(Math.random() * 1e12)} 2 IN IP4 127.0.0.1`,
-    `s=${label}`,
-    't=0 0',
-    'a=group:BUNDLE 0',
-    'm=audio 9 UDP/TLS/RTP/SAVPF 111',
-    'c=IN IP4 0.0.0.0',
-    'a=mid:0',
-    'a=sendrecv',
-    'a=rtpmap:111 opus/48000/2',
-    'a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host',
-    '',
-  ].join('\r\n')
 }
 
 /** A notification as the generator sees it: its top-level key, body, recipient leg and arrival time. */
