@@ -27,6 +27,19 @@ export interface HttpReply<T = unknown> {
   text: string
 }
 
+/** One HTTP request; the body parsed as JSON when it is JSON (else undefined), the raw text kept. */
+export async function fetchReply<T = unknown>(url: string, init: RequestInit = {}): Promise<HttpReply<T>> {
+  const res = await fetch(url, init)
+  const text = await res.text()
+  let body: unknown
+  try {
+    body = text ? JSON.parse(text) : undefined
+  } catch {
+    body = undefined
+  }
+  return { status: res.status, headers: res.headers, body: body as T, text }
+}
+
 /** A Kandy-like SDP stand-in: enough lines to look like an offer; the server relays it byte for byte. */
 export function syntheticSdp(label: string, direction: 'sendrecv' | 'inactive' = 'sendrecv'): string {
   return [
@@ -122,16 +135,8 @@ export class ProtocolClient {
     })
   }
 
-  async #fetch<T>(path: string, init: RequestInit): Promise<HttpReply<T>> {
-    const res = await fetch(this.baseUrl + path, init)
-    const text = await res.text()
-    let body: unknown
-    try {
-      body = text ? JSON.parse(text) : undefined
-    } catch {
-      body = undefined
-    }
-    return { status: res.status, headers: res.headers, body: body as T, text }
+  #fetch<T>(path: string, init: RequestInit): Promise<HttpReply<T>> {
+    return fetchReply<T>(this.baseUrl + path, init)
   }
 
   /** `…/webrtcsignaling/v1/{username}` */

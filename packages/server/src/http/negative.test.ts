@@ -6,6 +6,7 @@ import {
   type HttpReply,
   type ProtocolClient,
   type TestPlatform,
+  fetchReply,
 } from '@parley/test-kit'
 import { SignJWT } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -55,19 +56,11 @@ async function send(method: string, path: string, o: SendOptions = {}): Promise<
   if (origin !== null) headers.Origin = origin
   const agent = o.agent === undefined ? 'cpaas-js-sdk/4.35.0-beta.808' : o.agent
   if (agent !== null) headers['X-Cpaas-Agent'] = agent
-  const res = await fetch(p.url + path, {
+  return fetchReply(p.url + path, {
     method,
     headers,
     ...(o.body !== undefined ? { body: o.body } : {}),
   })
-  const text = await res.text()
-  let body: unknown
-  try {
-    body = text ? JSON.parse(text) : undefined
-  } catch {
-    body = undefined
-  }
-  return { status: res.status, headers: res.headers, text, body }
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { TokenResponse } from '@parley/protocol'
-import { startTestPlatform, waitFor, type TestPlatform } from '@parley/test-kit'
+import { fetchReply, startTestPlatform, waitFor, type TestPlatform } from '@parley/test-kit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
 const TOKEN_PATH = '/cpaas/auth/v1/token'
@@ -19,19 +19,11 @@ async function send(
   path: string,
   init: { headers?: Record<string, string>; body?: string } = {},
 ): Promise<Reply> {
-  const res = await fetch(url + path, {
+  return fetchReply(url + path, {
     method,
     headers: init.headers ?? {},
     ...(init.body !== undefined ? { body: init.body } : {}),
   })
-  const text = await res.text()
-  let body: unknown
-  try {
-    body = text ? JSON.parse(text) : undefined
-  } catch {
-    body = undefined
-  }
-  return { status: res.status, headers: res.headers, text, body }
 }
 
 /** The token request of the Kandy quickstart: a form POST, a CORS "simple" request (§3.1). */
