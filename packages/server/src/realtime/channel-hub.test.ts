@@ -119,6 +119,36 @@ describe('channel websocket (protocol §5.3–§5.8)', () => {
     )
   })
 
+  it('marks sent frames delivered in the store, the channels of one moment in one write', async () => {
+    p = await startTestPlatform()
+    const store = p.server.ctx.store
+    const writes: string[][] = []
+    const markDeliveredMany = store.markDeliveredMany.bind(store)
+    store.markDeliveredMany = async (marks, at) => {
+      writes.push(marks.map((m) => m.channelId))
+      return markDeliveredMany(marks, at)
+    }
+    // Two devices of alice: an invitation goes to both channels at once (§11.2).
+    const phone = await p.subscribed('alice')
+    const laptop = await p.subscribed('alice')
+    const bob = await p.subscribed('bob')
+    const channelIds = [phone, laptop].map((c) => c.channel!.resourceURL.split('/').at(-1)!)
+    await bob.call('sip:alice@example.com')
+    await phone.invitation()
+    await laptop.invitation()
+
+    await waitFor(
+      async () =>
+        (await Promise.all(channelIds.map((id) => store.listUndelivered(id, 10)))).flat().length === 0,
+      3000,
+      'both channels to have no undelivered frame in the store',
+    )
+    expect(writes.some((ids) => ids.length === 2 && channelIds.every((id) => ids.includes(id)))).toBe(true)
+    expect((await store.listRecentlyDelivered(channelIds[0]!, 0, 10)).map((f) => f.kind)).toEqual([
+      'wrtcsSessionInvitationNotification',
+    ])
+  })
+
   it('replays recently delivered frames with their original ids after a reconnect, but no invitation that stopped ringing', async () => {
     p = await startTestPlatform()
     const alice = await p.subscribed('alice')

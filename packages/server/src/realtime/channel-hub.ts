@@ -49,6 +49,14 @@ export class ChannelHub {
   #closing = false
   /** A keepalive sweep is running (a slow one must not overlap the next). */
   #sweeping = false
+  /**
+   * Delivery marks not yet written: channel id → highest seq sent. Written together once per event-loop
+   * turn (one store write for every channel served in that turn instead of one each), and always before
+   * this node reads a channel's queue again, so no read ever sees a sent frame as undelivered.
+   */
+  #marks = new Map<string, number>()
+  #marksScheduled = false
+  #marksWritten: Promise<void> = Promise.resolve()
 
   constructor(ctx: ServiceContext, channels: ChannelService, notifier?: Notifier) {
     this.#ctx = ctx
@@ -164,6 +172,7 @@ export class ChannelHub {
 
   /** Resends recently delivered frames with their original ids; a dead socket may have lost them (§5.7). */
   async #replay(local: LocalChannel, live: LiveSocket): Promise<void> {
+    await this.#writeMarks()
     const t = this.#ctx.config.timings
     const recent = await this.#ctx.store.listRecentlyDelivered(
       local.channel.id,
@@ -202,6 +211,7 @@ export class ChannelHub {
     for (;;) {
       const open = this.#openSockets(local)
       if (open.length === 0) return
+      await this.#writeMarks()
       const frames = await this.#ctx.store.listUndelivered(local.channel.id, 200)
       if (frames.length === 0) return
       await this.#sendAndMark(local, open, frames)
@@ -234,8 +244,34 @@ export class ChannelHub {
   async #sendAndMark(local: LocalChannel, open: LiveSocket[], frames: OutboxFrame[]): Promise<void> {
     for (const frame of frames) for (const s of open) this.#send(s, frame.frame)
     const last = frames[frames.length - 1]!.seq
-    await this.#ctx.store.markDelivered(local.channel.id, last, this.#ctx.clock.now())
     local.deliveredUpTo = Math.max(local.deliveredUpTo ?? 0, last)
+    const id = local.channel.id
+    this.#marks.set(id, Math.max(this.#marks.get(id) ?? 0, last))
+    if (!this.#marksScheduled) {
+      this.#marksScheduled = true
+      setImmediate(() => void this.#writeMarks())
+    }
+  }
+
+  /**
+   * Writes the pending delivery marks in one store call. Frames sent but not yet marked are at worst sent
+   * again after a crash, with their ids, as a replay would (§5.7).
+   */
+  #writeMarks(): Promise<void> {
+    this.#marksScheduled = false
+    if (this.#marks.size > 0) {
+      const marks = [...this.#marks].map(([channelId, uptoSeq]) => ({ channelId, uptoSeq }))
+      this.#marks = new Map()
+      const at = this.#ctx.clock.now()
+      // Chained, so that whoever waits for the marks waits for every write started before, too.
+      this.#marksWritten = this.#marksWritten.then(() =>
+        this.#ctx.store.markDeliveredMany(marks, at).catch((err: unknown) => {
+          // Unmarked frames stay queued and go out again on the next drain; nothing is lost.
+          this.#ctx.log.error({ err }, 'marking frames delivered failed')
+        }),
+      )
+    }
+    return this.#marksWritten
   }
 
   #openSockets(local: LocalChannel): LiveSocket[] {
@@ -328,6 +364,7 @@ export class ChannelHub {
     for (const ws of this.#wss.clients) ws.terminate()
     for (const local of [...this.#local.values()]) await local.unsubscribe()
     this.#local.clear()
+    await this.#writeMarks()
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()))
   }
 }

@@ -891,24 +891,28 @@ export class SessionService {
     await this.#locks.run(key, async () => {
       for (let attempt = 1; ; attempt++) {
         const plan = await build()
+        // A timer both cancelled and (re)scheduled is simply replaced.
+        const cancelTimers = [...new Set(plan.cancelTimers)].filter(
+          (id) => !plan.timers.some((t) => t.id === id),
+        )
+        const records = plan.newCalls.length + plan.newLegs.length + plan.calls.size + plan.legs.size
         // A plan that changed nothing (an error, a timer with nothing left to do) has nothing to commit.
-        if (plan.newCalls.length + plan.newLegs.length + plan.calls.size + plan.legs.size > 0) {
+        if (records + cancelTimers.length + plan.timers.length > 0) {
           try {
+            // Records and the timers they start or stop in one transaction: one write per step of a call.
             await this.#ctx.store.commit({
               newCalls: plan.newCalls,
               newLegs: plan.newLegs,
               calls: [...plan.calls.values()],
               legs: [...plan.legs.values()],
+              cancelTimers,
+              scheduleTimers: plan.timers,
             })
           } catch (err) {
             if (err instanceof ConflictError && attempt < 5) continue
             throw err
           }
         }
-        for (const id of new Set(plan.cancelTimers)) {
-          if (!plan.timers.some((t) => t.id === id)) await this.#ctx.store.cancelTimer(id)
-        }
-        for (const timer of plan.timers) await this.#ctx.store.scheduleTimer(timer)
         if (plan.error) {
           await this.#deliver(plan)
           throw plan.error

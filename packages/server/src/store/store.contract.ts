@@ -749,6 +749,37 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         ).toStrictEqual([NOW + 100, NOW + 200])
       })
 
+      it('markDeliveredMany() marks several channels in one call, each up to its own seq', async () => {
+        const user = await seedUser()
+        const [a, b, untouched] = [await seedChannel(user), await seedChannel(user), await seedChannel(user)]
+        await store.appendFrames(['a1', 'a2', 'a3'].map((label) => makeFrame(a.id, label)))
+        await store.appendFrames(['b1', 'b2'].map((label) => makeFrame(b.id, label)))
+        await store.appendFrames([makeFrame(untouched.id, 'u1')])
+        const [a1, a2, a3] = await store.listUndelivered(a.id, 10)
+        const [b1, b2] = await store.listUndelivered(b.id, 10)
+
+        await store.markDeliveredMany(
+          [
+            { channelId: a.id, uptoSeq: a2!.seq },
+            { channelId: b.id, uptoSeq: b2!.seq },
+          ],
+          NOW + 5,
+        )
+        await store.markDeliveredMany([], NOW + 6)
+
+        expect(await store.listUndelivered(a.id, 10)).toStrictEqual([a3])
+        expect(await store.listUndelivered(b.id, 10)).toStrictEqual([])
+        expect(await store.listUndelivered(untouched.id, 10)).toHaveLength(1)
+        expect(await store.listRecentlyDelivered(a.id, 0, 10)).toStrictEqual([
+          { ...a1!, deliveredAt: NOW + 5 },
+          { ...a2!, deliveredAt: NOW + 5 },
+        ])
+        expect(await store.listRecentlyDelivered(b.id, 0, 10)).toStrictEqual([
+          { ...b1!, deliveredAt: NOW + 5 },
+          { ...b2!, deliveredAt: NOW + 5 },
+        ])
+      })
+
       it('listRecentlyDelivered() returns the last limit frames delivered since the time, in order', async () => {
         const channel = await seedChannel()
         const frames = ['a', 'b', 'c', 'd', 'e'].map((label) => makeFrame(channel.id, label))
@@ -1147,6 +1178,52 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
 
         expect(await store.claimDueTimers(base + 20, 10)).toStrictEqual([replacement])
         expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([])
+      })
+
+      it('commit() cancels and schedules timers with the records, cancels first', async () => {
+        const base = timerWindow()
+        const { call } = await seedCall()
+        const cancelled = makeTimer(base)
+        const replaced = makeTimer(base + 1)
+        await store.scheduleTimer(cancelled)
+        await store.scheduleTimer(replaced)
+        const update = { ...(await store.getCall(call.id))!, state: 'ringing' as const }
+        const added = makeTimer(base + 2)
+        const replacement = { ...replaced, dueAt: base + 3 }
+
+        await store.commit({
+          calls: [update],
+          cancelTimers: [cancelled.id, replaced.id, uid('timer')],
+          scheduleTimers: [added, replacement],
+        })
+
+        expect(await store.getCall(call.id)).toMatchObject({ state: 'ringing', version: 1 })
+        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([added, replacement])
+      })
+
+      it('commit() of timers alone applies them', async () => {
+        const base = timerWindow()
+        const old = makeTimer(base)
+        await store.scheduleTimer(old)
+        const added = makeTimer(base + 1)
+        await store.commit({ cancelTimers: [old.id], scheduleTimers: [added] })
+        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([added])
+      })
+
+      it('commit() with a stale version changes no timer', async () => {
+        const base = timerWindow()
+        const { call } = await seedCall()
+        const kept = makeTimer(base)
+        await store.scheduleTimer(kept)
+        const stale = (await store.getCall(call.id))!
+        await store.commit({ calls: [{ ...(await store.getCall(call.id))!, state: 'ringing' }] })
+
+        const error = await rejection(
+          store.commit({ calls: [stale], cancelTimers: [kept.id], scheduleTimers: [makeTimer(base + 1)] }),
+        )
+
+        expect(error).toBeInstanceOf(ConflictError)
+        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([kept])
       })
 
       it('cancelTimer() removes the timer; cancelling an unknown id is harmless', async () => {

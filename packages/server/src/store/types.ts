@@ -176,12 +176,26 @@ export interface CallRecord {
   endReason: string | null
 }
 
-/** Atomic change set for calls and legs; every updated record's `version` must match the stored one. */
+/** "Frames of `channelId` up to `uptoSeq` are delivered" (`Store.markDeliveredMany`). */
+export interface DeliveryMark {
+  channelId: string
+  uptoSeq: number
+}
+
+/**
+ * Atomic change set for calls and legs; every updated record's `version` must match the stored one. The timers
+ * the change starts or stops go in the same transaction, so a call never keeps a timer its state no longer
+ * wants (nor misses one it needs) and one step of a call costs one write.
+ */
 export interface CallChange {
   newCalls?: Call[]
   newLegs?: Leg[]
   calls?: Call[]
   legs?: Leg[]
+  /** Timer ids to remove (missing ones are fine); applied before `scheduleTimers`. */
+  cancelTimers?: string[]
+  /** Timers to create or replace, as `scheduleTimer` does. */
+  scheduleTimers?: Timer[]
 }
 
 /** Raised by `commit` when a record changed since it was read; the caller re-reads and retries. */
@@ -252,12 +266,17 @@ export interface Store {
   listUndelivered(channelId: string, limit: number): Promise<OutboxFrame[]>
   /** Marks the channel's frames with `seq <= uptoSeq` delivered at `at`. */
   markDelivered(channelId: string, uptoSeq: number, at: number): Promise<void>
+  /** `markDelivered` for several channels in one write (a node batches the marks of one moment). */
+  markDeliveredMany(marks: readonly DeliveryMark[], at: number): Promise<void>
   /** Delivered frames of a channel with `deliveredAt >= since`, in order, the last `limit` of them. */
   listRecentlyDelivered(channelId: string, since: number, limit: number): Promise<OutboxFrame[]>
   /** Deletes delivered frames delivered before `before`. */
   pruneDelivered(before: number): Promise<void>
 
-  /** Applies a change set atomically, checking and bumping versions; throws ConflictError. */
+  /**
+   * Applies a change set atomically, checking and bumping versions, with its timer changes; throws
+   * ConflictError (and changes nothing, timers included).
+   */
   commit(change: CallChange): Promise<void>
   getCall(id: string): Promise<Call | undefined>
   getLeg(id: string): Promise<Leg | undefined>

@@ -7,6 +7,7 @@ import type {
   CallChange,
   CallRecord,
   Channel,
+  DeliveryMark,
   Leg,
   NewOutboxFrame,
   OutboxFrame,
@@ -109,6 +110,12 @@ RETURNING channel_id, seq`
  * LOCKED: two nodes polling at once take disjoint sets instead of waiting on each other), deleted and
  * returned, so each timer is handed to one caller only.
  */
+const SCHEDULE_TIMER =
+  'INSERT INTO timers (id, kind, due_at, payload) VALUES ($1, $2, $3, $4) ' +
+  'ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, due_at = excluded.due_at, payload = excluded.payload'
+const CANCEL_TIMERS = 'DELETE FROM timers WHERE id = ANY($1::text[])'
+const timerParams = (timer: Timer) => [timer.id, timer.kind, timer.dueAt, JSON.stringify(timer.payload)]
+
 const CLAIM_TIMERS = `
 WITH claimed AS (
   DELETE FROM timers WHERE id IN (
@@ -481,9 +488,16 @@ export class PostgresStore implements Store {
 
   /** Frames delivered before keep their first `deliveredAt`, so a re-flush does not refresh the replay window. */
   async markDelivered(channelId: string, uptoSeq: number, at: number): Promise<void> {
+    await this.markDeliveredMany([{ channelId, uptoSeq }], at)
+  }
+
+  async markDeliveredMany(marks: readonly DeliveryMark[], at: number): Promise<void> {
+    if (marks.length === 0) return
+    // One statement for every channel: the marks arrive as two parallel arrays.
     await this.#count(
-      'UPDATE outbox SET delivered_at = $1 WHERE channel_id = $2 AND seq <= $3 AND delivered_at IS NULL',
-      [at, channelId, uptoSeq],
+      'UPDATE outbox o SET delivered_at = $1 FROM unnest($2::text[], $3::bigint[]) AS m(channel_id, seq) ' +
+        'WHERE o.channel_id = m.channel_id AND o.seq <= m.seq AND o.delivered_at IS NULL',
+      [at, marks.map((m) => m.channelId), marks.map((m) => m.uptoSeq)],
     )
   }
 
@@ -520,7 +534,10 @@ export class PostgresStore implements Store {
     const newLegs = change.newLegs ?? []
     const calls = change.calls ?? []
     const legs = change.legs ?? []
-    if (newCalls.length + newLegs.length + calls.length + legs.length === 0) return
+    const cancelTimers = change.cancelTimers ?? []
+    const scheduleTimers = change.scheduleTimers ?? []
+    const records = newCalls.length + newLegs.length + calls.length + legs.length
+    if (records + cancelTimers.length + scheduleTimers.length === 0) return
     try {
       await this.#transaction(async (client) => {
         for (const call of newCalls) {
@@ -541,6 +558,8 @@ export class PostgresStore implements Store {
           if ((await this.#exec(client, UPDATE_LEG, legParams(leg))).rowCount === 0)
             throw new ConflictError(`leg ${leg.id} is missing or changed since version ${leg.version}`)
         }
+        if (cancelTimers.length > 0) await this.#exec(client, CANCEL_TIMERS, [cancelTimers])
+        for (const timer of scheduleTimers) await this.#exec(client, SCHEDULE_TIMER, timerParams(timer))
       })
     } catch (error) {
       const code = sqlState(error)
@@ -614,15 +633,11 @@ export class PostgresStore implements Store {
   }
 
   async scheduleTimer(timer: Timer): Promise<void> {
-    await this.#count(
-      'INSERT INTO timers (id, kind, due_at, payload) VALUES ($1, $2, $3, $4) ' +
-        'ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, due_at = excluded.due_at, payload = excluded.payload',
-      [timer.id, timer.kind, timer.dueAt, JSON.stringify(timer.payload)],
-    )
+    await this.#count(SCHEDULE_TIMER, timerParams(timer))
   }
 
   async cancelTimer(id: string): Promise<void> {
-    await this.#count('DELETE FROM timers WHERE id = $1', [id])
+    await this.#count(CANCEL_TIMERS, [[id]])
   }
 
   async claimDueTimers(now: number, limit: number): Promise<Timer[]> {

@@ -8,6 +8,7 @@ import type {
   CallChange,
   CallRecord,
   Channel,
+  DeliveryMark,
   Leg,
   NewOutboxFrame,
   OutboxFrame,
@@ -366,9 +367,22 @@ export class SqliteStore implements Store {
 
   /** Frames delivered before keep their first `deliveredAt`, so a re-flush does not refresh the replay window. */
   async markDelivered(channelId: string, uptoSeq: number, at: number): Promise<void> {
-    this.#statement(
+    await this.markDeliveredMany([{ channelId, uptoSeq }], at)
+  }
+
+  async markDeliveredMany(marks: readonly DeliveryMark[], at: number): Promise<void> {
+    const mark = this.#statement(
       'UPDATE outbox SET delivered_at = ? WHERE channel_id = ? AND seq <= ? AND delivered_at IS NULL',
-    ).run(at, channelId, uptoSeq)
+    )
+    if (marks.length === 1) {
+      mark.run(at, marks[0]!.channelId, marks[0]!.uptoSeq)
+      return
+    }
+    this.#db
+      .transaction(() => {
+        for (const { channelId, uptoSeq } of marks) mark.run(at, channelId, uptoSeq)
+      })
+      .immediate()
   }
 
   async listRecentlyDelivered(channelId: string, since: number, limit: number): Promise<OutboxFrame[]> {
@@ -404,6 +418,8 @@ export class SqliteStore implements Store {
     const updateLeg = this.#statement(
       `UPDATE legs SET ${LEG_ASSIGNMENTS} WHERE id = @id AND version = @version`,
     )
+    const cancelTimers = change.cancelTimers ?? []
+    const scheduleTimers = change.scheduleTimers ?? []
     this.#db
       .transaction(() => {
         for (const call of newCalls) {
@@ -433,6 +449,8 @@ export class SqliteStore implements Store {
             throw new ConflictError(`leg ${leg.id} is missing or changed since version ${leg.version}`)
           }
         }
+        for (const id of cancelTimers) this.#cancelTimer(id)
+        for (const timer of scheduleTimers) this.#scheduleTimer(timer)
       })
       .immediate()
     for (const call of calls) call.version += 1
@@ -497,13 +515,21 @@ export class SqliteStore implements Store {
   }
 
   async scheduleTimer(timer: Timer): Promise<void> {
+    this.#scheduleTimer(timer)
+  }
+
+  async cancelTimer(id: string): Promise<void> {
+    this.#cancelTimer(id)
+  }
+
+  #scheduleTimer(timer: Timer): void {
     this.#statement(
       'INSERT INTO timers (id, kind, due_at, payload) VALUES (?, ?, ?, ?) ' +
         'ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, due_at = excluded.due_at, payload = excluded.payload',
     ).run(timer.id, timer.kind, timer.dueAt, JSON.stringify(timer.payload))
   }
 
-  async cancelTimer(id: string): Promise<void> {
+  #cancelTimer(id: string): void {
     this.#statement('DELETE FROM timers WHERE id = ?').run(id)
   }
 
