@@ -31,8 +31,10 @@ export interface App {
 export async function buildApp(
   ctx: ServiceContext,
   services: Services,
-  options: { https?: { key: string; cert: string } } = {},
+  options: { https?: { key: string; cert: string }; workerId?: number } = {},
 ): Promise<App> {
+  // Under `--workers`, which process answered: lets operators (and tests) tell the workers apart.
+  const workerHeader = options.workerId !== undefined ? String(options.workerId) : undefined
   // One FastifyInstance type whether or not TLS is on (the https server type differs only in name).
   const app = Fastify({
     loggerInstance: ctx.log as FastifyBaseLogger,
@@ -46,6 +48,7 @@ export async function buildApp(
     // CORS and the protocol's error body (§4.4, §4.6).
     frameworkErrors: (_err, request, rawReply) => {
       const reply = rawReply as unknown as FastifyReply
+      if (workerHeader) reply.header('X-Parley-Worker', workerHeader)
       void reply
         .code(400)
         .header('Access-Control-Allow-Origin', request.headers.origin ?? '*')
@@ -58,6 +61,13 @@ export async function buildApp(
       disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace',
     }),
   }) as unknown as FastifyInstance
+
+  if (workerHeader) {
+    // First of the hooks, so that replies sent by later ones (CORS preflights) carry it too.
+    app.addHook('onRequest', async (_request, reply) => {
+      reply.header('X-Parley-Worker', workerHeader)
+    })
+  }
 
   // §4.1 MUST: `Content-Type: application/json` with an empty body (body-less DELETEs) is accepted.
   app.removeContentTypeParser('application/json')

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { startCluster } from './cluster/primary.js'
 import { ConfigError, makeConfig, parseServeConfig, SERVE_OPTIONS } from './config.js'
 import { createContext } from './deps.js'
 import { startServer } from './main.js'
@@ -147,12 +148,19 @@ async function serve(argv: string[]): Promise<number> {
     sdkDir: assetDir('../../sdk/dist/'),
     demoDir: assetDir('../../../demo/'),
   })
-  const server = await startServer(config)
-  server.ctx.log.info(
+  // With --workers N > 1 this process becomes the cluster primary; the servers run in the workers.
+  const server = config.workers > 1 ? await startCluster(config) : await startServer(config)
+  const log = 'ctx' in server ? server.ctx.log : server.log
+  log.info(
     {
       url: server.url,
       db: config.db.replace(/\/\/[^@]*@/, '//***@'),
-      bus: config.redis ? config.redis.replace(/\/\/[^@]*@/, '//***@') : 'in-process',
+      bus: config.redis
+        ? config.redis.replace(/\/\/[^@]*@/, '//***@')
+        : config.workers > 1
+          ? 'relayed by the cluster primary'
+          : 'in-process',
+      workers: config.workers,
     },
     'parley is listening',
   )
@@ -164,7 +172,7 @@ async function serve(argv: string[]): Promise<number> {
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      server.ctx.log.info({ signal }, 'shutting down')
+      log.info({ signal }, 'shutting down')
       resolve()
     }
     process.once('SIGTERM', () => stop('SIGTERM'))

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, DEFAULT_TIMINGS, parseServeConfig } from './config.js'
 
@@ -64,6 +65,37 @@ describe('parseServeConfig', () => {
     expect(() => parseServeConfig(['--tls-cert', 'a.pem'], {})).toThrow(/--tls-key/)
     expect(() => parseServeConfig(['--log-level', 'loud'], {})).toThrow(/--log-level/)
     expect(() => parseServeConfig(['--bogus'], {})).toThrow(ConfigError)
+  })
+
+  it('--workers (or PARLEY_WORKERS) takes a count from 1 to 256 or auto; default 1', () => {
+    const db = { PARLEY_DB: 'sqlite:./data/parley.db' }
+    expect(parseServeConfig([], {}).workers).toBe(1)
+    expect(parseServeConfig(['--workers', '4'], {}).workers).toBe(4)
+    expect(parseServeConfig([], { ...db, PARLEY_WORKERS: '3' }).workers).toBe(3)
+    expect(parseServeConfig(['--workers', '2'], { PARLEY_WORKERS: '8' }).workers).toBe(2) // flags win
+    expect(parseServeConfig(['--workers', '1'], {}).workers).toBe(1)
+    expect(parseServeConfig(['--workers', '256'], {}).workers).toBe(256)
+    expect(parseServeConfig(['--workers', 'auto'], {}).workers).toBe(availableParallelism())
+    expect(parseServeConfig([], { PARLEY_WORKERS: 'auto' }).workers).toBe(availableParallelism())
+    expect(parseServeConfig([], { PARLEY_WORKERS: '' }).workers).toBe(1) // empty: unset, like every variable
+  })
+
+  it('rejects a bad --workers or PARLEY_WORKERS with a message naming the flag and the value', () => {
+    for (const bad of ['0', '-1', 'two', '1.5', '257', '', ' ', '0x2', '1e1', 'AUTO']) {
+      expect(() => parseServeConfig([`--workers=${bad}`], {})).toThrow(ConfigError)
+      expect(() => parseServeConfig([`--workers=${bad}`], {})).toThrow(
+        `--workers must be auto or an integer from 1 to 256, got "${bad}"`,
+      )
+    }
+    expect(() => parseServeConfig([], { PARLEY_WORKERS: 'many' })).toThrow(/--workers must be auto/)
+  })
+
+  it('refuses several workers on sqlite::memory:, a database each process would have to itself', () => {
+    const memory = /--workers above 1 needs a shared store/
+    expect(() => parseServeConfig(['--workers', '2', '--db', 'sqlite::memory:'], {})).toThrow(memory)
+    expect(() => parseServeConfig([], { PARLEY_WORKERS: '2', PARLEY_DB: 'sqlite::memory:' })).toThrow(memory)
+    expect(parseServeConfig(['--workers', '1', '--db', 'sqlite::memory:'], {}).workers).toBe(1)
+    expect(parseServeConfig(['--workers', '2', '--db', 'sqlite:/tmp/parley.db'], {}).workers).toBe(2)
   })
 
   it('--redis (or PARLEY_REDIS) selects the Redis bus; unset means the in-process bus', () => {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 
 /** Protocol timers (protocol §11.13 table); tests shorten them. */
@@ -34,6 +35,11 @@ export interface Config {
   port: number
   /** `sqlite:./data/parley.db`, `sqlite::memory:` or `postgres://…[?schema=NAME]`. */
   db: string
+  /**
+   * Processes of this node (`--workers`): 1 runs the server in this process; more makes this process a
+   * cluster primary over that many worker processes sharing the port (see cluster/primary.ts).
+   */
+  workers: number
   /** `redis://…` of the bus shared by the nodes of a multi-node deployment; unset: the in-process bus. */
   redis?: string | undefined
   tls: { cert: string; key: string } | 'self-signed' | null
@@ -84,7 +90,10 @@ export const DEFAULT_COTURN: CoturnSettings = {
   maxPort: 65535,
 }
 
-/** Per-minute request budgets (hardening against password guessing and call floods). */
+/**
+ * Per-minute request budgets (hardening against password guessing and call floods). Counted in each process:
+ * under `--workers N` every worker keeps its own counters, so a node lets up to about N times through.
+ */
 export interface RateLimits {
   /** Token requests per client address. */
   tokenPerAddress: number
@@ -122,6 +131,7 @@ export function makeConfig(
     host: '127.0.0.1',
     port: 8080,
     db: 'sqlite:./data/parley.db',
+    workers: 1,
     tls: null,
     turnUrls: [],
     turnSecret: undefined,
@@ -154,6 +164,11 @@ export const SERVE_OPTIONS = {
     type: 'string',
     env: 'PARLEY_DB',
     help: 'store URL: sqlite:./data/parley.db (default), sqlite::memory:, postgres://…[?schema=NAME]',
+  },
+  workers: {
+    type: 'string',
+    env: 'PARLEY_WORKERS',
+    help: 'worker processes sharing the port, or auto (one per core); default 1 (no extra process)',
   },
   redis: {
     type: 'string',
@@ -261,6 +276,16 @@ function positiveInt(name: string, text: string, max = 2 ** 31): number {
   return n
 }
 
+/** Most worker processes one node may run; far beyond any core count, it only catches typos. */
+export const MAX_WORKERS = 256
+
+function workerCount(text: string): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN
+  if (!(n >= 1 && n <= MAX_WORKERS))
+    throw new ConfigError(`--workers must be auto or an integer from 1 to ${MAX_WORKERS}, got "${text}"`)
+  return n
+}
+
 /** Parses `parley serve` flags, falling back to `PARLEY_*` variables, into a validated Config. */
 export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: Partial<Config> = {}): Config {
   const options = Object.fromEntries(
@@ -294,6 +319,13 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
   if (str('host')) cfg.host = str('host')!
   if (str('port')) cfg.port = str('port') === '0' ? 0 : positiveInt('port', str('port')!, 65535) // 0: any free port
   if (str('db')) cfg.db = str('db')!
+  const workers = str('workers')
+  if (workers !== undefined) cfg.workers = workers === 'auto' ? availableParallelism() : workerCount(workers)
+  // Each process opening `sqlite::memory:` would get a database of its own, so workers would not share state.
+  if (cfg.workers > 1 && cfg.db.trim() === 'sqlite::memory:')
+    throw new ConfigError(
+      '--workers above 1 needs a shared store: a sqlite: file or postgres://, not sqlite::memory:',
+    )
   const redis = str('redis')
   if (redis) {
     // The URL is not echoed: it may carry a password.

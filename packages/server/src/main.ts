@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
 import { generate } from 'selfsigned'
 import { buildApp } from './app.js'
 import type { Config } from './config.js'
@@ -49,31 +50,50 @@ export async function selfSignedCertificate(): Promise<{ key: string; cert: stri
   return { key: pems.private, cert: pems.cert }
 }
 
-async function tlsOptions(config: Config): Promise<{ key: string; cert: string } | undefined> {
+/** PEM key and certificate of the HTTPS/WSS server. */
+export interface TlsPem {
+  key: string
+  cert: string
+}
+
+/** The PEMs `--tls-*` asks for: read from the files, or generated (`--tls-self-signed`); undefined without TLS. */
+export async function loadTls(config: Config): Promise<TlsPem | undefined> {
   if (config.tls === null) return undefined
   if (config.tls === 'self-signed') return selfSignedCertificate()
   const [key, cert] = await Promise.all([readFile(config.tls.key, 'utf8'), readFile(config.tls.cert, 'utf8')])
   return { key, cert }
 }
 
+/** What a cluster primary decided for one of its workers (cluster/worker.ts). */
+export interface StartOptions {
+  /** Serve these PEMs instead of loading `config.tls`: every worker serves the primary's one certificate. */
+  https?: TlsPem
+  /** The cluster worker id, sent as `X-Parley-Worker` on every response. */
+  workerId?: number
+}
+
 /** Process-independent start: config → deps → app → listen (architecture §1, main.ts). */
 export async function startServer(
   config: Config,
   overrides: Parameters<typeof createContext>[1] = {},
+  options: StartOptions = {},
 ): Promise<ServerHandle> {
   const ctx = await createContext(config, overrides)
   const services = await createServices(ctx)
   let coturn: CoturnSupervisor | undefined
   try {
-    coturn = config.coturn ? await startCoturn(config, services, ctx) : undefined
+    coturn = config.coturn ? await startCoturn(config, services.turn.secret, ctx.log) : undefined
   } catch (err) {
     await ctx.bus.close()
     await ctx.store.close()
     throw err
   }
   const demo = config.demo ? await ensureDemoUsers(ctx) : undefined
-  const https = await tlsOptions(config)
-  const { app, hub } = await buildApp(ctx, services, https ? { https } : {})
+  const https = options.https ?? (await loadTls(config))
+  const { app, hub } = await buildApp(ctx, services, {
+    ...(https ? { https } : {}),
+    ...(options.workerId !== undefined ? { workerId: options.workerId } : {}),
+  })
   try {
     await app.listen({ host: config.host, port: config.port })
   } catch (err) {
@@ -102,23 +122,16 @@ export async function startServer(
 
 /**
  * `--coturn`: turnserver listens at the first `--turn-url` (a loopback pair is advertised when none is
- * given) and shares the TURN REST secret with the credentials endpoint.
+ * given, written into `config.turnUrls`) and shares the TURN REST secret with the credentials endpoint.
  */
-async function startCoturn(
-  config: Config,
-  services: Services,
-  ctx: ServiceContext,
-): Promise<CoturnSupervisor> {
+export async function startCoturn(config: Config, secret: string, log: Logger): Promise<CoturnSupervisor> {
   if (config.turnUrls.length === 0) {
     const host = /^[\d.]+$/.test(config.host) && config.host !== '0.0.0.0' ? config.host : '127.0.0.1'
     config.turnUrls = [`turn:${host}:3478?transport=udp`, `stun:${host}:3478`]
   }
   const first = config.turnUrls.find((u) => /^turns?:/.test(u)) ?? config.turnUrls[0]!
   const { host, port } = turnUrlAddress(first)
-  const supervisor = new CoturnSupervisor(
-    { host, port, secret: services.turn.secret, ...config.coturn! },
-    ctx.log,
-  )
+  const supervisor = new CoturnSupervisor({ host, port, secret, ...config.coturn! }, log)
   await supervisor.start()
   return supervisor
 }

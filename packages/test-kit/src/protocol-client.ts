@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import {
   classifyFrame,
   legIdFromUrl,
@@ -72,6 +73,12 @@ export class ProtocolClient {
   channel: ChannelResponse['notificationChannel'] | undefined
   subscriptionUrl = ''
   ws: WebSocket | undefined
+  /** Options of the channel websocket (e.g. an `agent` whose keep-alive connection the upgrade should reuse). */
+  socketOptions: WebSocket.ClientOptions | undefined
+  /** The `101 Switching Protocols` response of the last `connect()`, with the TCP socket it came on. */
+  upgradeResponse: IncomingMessage | undefined
+  /** Sends every REST request (tests may route them over a connection of their choice); `fetchReply` by default. */
+  fetcher: (url: string, init: RequestInit) => Promise<HttpReply> = fetchReply
   readonly correlator = 'sampleCorrelator'
 
   constructor(
@@ -136,7 +143,7 @@ export class ProtocolClient {
   }
 
   #fetch<T>(path: string, init: RequestInit): Promise<HttpReply<T>> {
-    return fetchReply<T>(this.baseUrl + path, init)
+    return this.fetcher(this.baseUrl + path, init) as Promise<HttpReply<T>>
   }
 
   /** `…/webrtcsignaling/v1/{username}` */
@@ -173,8 +180,12 @@ export class ProtocolClient {
   /** Opens the channel websocket with the given (default: current) token and sends the first connCheck. */
   async connect(token = this.accessToken): Promise<void> {
     if (!this.channel) throw new Error('no channel')
-    const ws = new WebSocket(`${this.wsBase}${this.channel.channelData.channelURL}?access_token=${token}`)
+    const ws = new WebSocket(
+      `${this.wsBase}${this.channel.channelData.channelURL}?access_token=${token}`,
+      this.socketOptions,
+    )
     this.ws = ws
+    ws.once('upgrade', (response) => (this.upgradeResponse = response))
     ws.on('message', (data, isBinary) => {
       const raw = String(data)
       let parsed: unknown
