@@ -105,17 +105,17 @@ SELECT i.channel_id,
 FROM input i JOIN bumped b ON b.id = i.channel_id
 RETURNING channel_id, seq`
 
-/**
- * Claims due timers in one statement: the earliest due rows not locked by another node's claim (SKIP
- * LOCKED: two nodes polling at once take disjoint sets instead of waiting on each other), deleted and
- * returned, so each timer is handed to one caller only.
- */
 const SCHEDULE_TIMER =
   'INSERT INTO timers (id, kind, due_at, payload) VALUES ($1, $2, $3, $4) ' +
   'ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, due_at = excluded.due_at, payload = excluded.payload'
 const CANCEL_TIMERS = 'DELETE FROM timers WHERE id = ANY($1::text[])'
 const timerParams = (timer: Timer) => [timer.id, timer.kind, timer.dueAt, JSON.stringify(timer.payload)]
 
+/**
+ * Claims due timers in one statement: the earliest due rows not locked by another node's claim (SKIP
+ * LOCKED: two nodes polling at once take disjoint sets instead of waiting on each other), deleted and
+ * returned, so each timer is handed to one caller only.
+ */
 const CLAIM_TIMERS = `
 WITH claimed AS (
   DELETE FROM timers WHERE id IN (
