@@ -9,6 +9,29 @@ import { legIdFromUrl } from '@parley/protocol'
 import { syntheticSdp } from '@parley/test-kit'
 import WebSocket from 'ws'
 
+/**
+ * Source addresses for the generator's sockets: one address has ~28k ephemeral ports (the namespace's
+ * default range), 50,000+ sockets need more. The call-flow users and every holder process use them alike.
+ */
+export const LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function pool<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<void>,
+): Promise<void> {
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++
+        await fn(items[i]!, i)
+      }
+    }),
+  )
+}
+
 /** One HTTP reply. */
 export interface Reply {
   status: number

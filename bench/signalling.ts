@@ -1,26 +1,37 @@
 /**
  * Signalling load benchmark (issue #6), run by `npm run bench:signalling` through bench/run.sh inside a
  * loopback-only namespace. For each configuration — one node on SQLite, one node on PostgreSQL + Redis, two
- * nodes on PostgreSQL + Redis — with `parley serve` nodes as child processes separate from this generator:
+ * nodes on PostgreSQL + Redis; optionally one SQLite node of two worker processes — with `parley serve`
+ * nodes as child processes separate from this generator:
  *  1. bulk-creates users through the store (one precomputed password hash);
- *  2. subscribes the call-flow users, then N idle subscribers (token, channel, websocket, subscription) and
- *     reports the nodes' resident memory growth per idle subscriber;
+ *  2. subscribes the call-flow users (in this process), then N idle subscribers (token, channel, websocket,
+ *     subscription) in holder processes (bench/holders.ts), and reports the nodes' resident memory growth
+ *     per idle subscriber;
  *  3. with the idle subscribers still connected, runs complete call flows (create → invitation, Ringing →
  *     event, answer → acceptance, end → SessionEnded) in open loop at increasing rates, and reports the
  *     highest sustained rate and the p50/p99 latency from each request to the other side's notification,
  *     with the CPU time each process used, to say what limited the run.
  * Writes bench/results/signalling.json (signalling-short.json for BENCH_SHORT=1, the CI form).
  *
+ * Open files: every idle subscriber is one socket in the generator and one in a node, and a process may
+ * hold only BENCH_FD_LIMIT open files (bench/run.sh sets it to what it could raise the limit to; without
+ * CAP_SYS_RESOURCE the hard limit, 20,000, stays). So the idle subscribers are spread over as many holder
+ * processes as they need, and a node that must hold more sockets than one process can runs as
+ * `parley serve --workers W` (W processes sharing its port); a build without `--workers` caps the
+ * subscribers at what one process per node holds, and says so in the results.
+ *
  * Environment: BENCH_SHORT=1 (2,000 subscribers, short steps); BENCH_SUBSCRIBERS, BENCH_RATES (comma-
- * separated flows/s), BENCH_STEP_S, BENCH_CONFIGS (sqlite,postgres,postgres-2), BENCH_CPU_PROF=DIR (node
- * --cpu-prof for the nodes).
+ * separated flows/s), BENCH_STEP_S, BENCH_CONFIGS (sqlite,postgres,postgres-2 by default; also
+ * sqlite-workers), BENCH_MAX_WORKERS (most worker processes per node; 1 keeps every node one process and
+ * caps the subscribers instead), BENCH_CPU_PROF=DIR (node --cpu-prof for the nodes).
  */
 import { randomUUID } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openStore } from '../packages/server/src/store/index.js'
 import {
+  parleyCli,
   startNode,
   startPostgres,
   startRedis,
@@ -28,24 +39,44 @@ import {
   type ParleyNode,
   type Service,
 } from '../e2e/cluster.js'
-import { callFlow, cheapPasswordHash, LoadUser, NodeHttp, type FlowTimes } from './protocol-load.js'
+import { Holders } from './holders.js'
+import {
+  callFlow,
+  cheapPasswordHash,
+  LOCAL_ADDRESSES,
+  LoadUser,
+  NodeHttp,
+  pool,
+  type FlowTimes,
+} from './protocol-load.js'
 
 const SHORT = process.env.BENCH_SHORT === '1'
 const REQUESTED_SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? (SHORT ? 2_000 : 50_000))
 const FLOW_PAIRS = SHORT ? 300 : 1_000
-/**
- * Every subscriber is one socket in this process and one in a node: both are bounded by the descriptor
- * limit bench/run.sh could set (a hard limit only CAP_SYS_RESOURCE raises), with room for the flow users,
- * database connections and files.
- */
+/** Open files per process that bench/run.sh could set (a hard limit only CAP_SYS_RESOURCE raises). */
 const FD_LIMIT = Number(process.env.BENCH_FD_LIMIT ?? 1_048_576)
-const SUBSCRIBERS = Math.min(REQUESTED_SUBSCRIBERS, FD_LIMIT - 2 * FLOW_PAIRS - 1_000)
-const SUBSCRIBERS_LIMIT =
-  SUBSCRIBERS < REQUESTED_SUBSCRIBERS
-    ? `${REQUESTED_SUBSCRIBERS} requested, ${SUBSCRIBERS} held: the open-files limit is ${FD_LIMIT} per process ` +
-      '(a hard limit that needs CAP_SYS_RESOURCE to raise) and each subscriber is one socket in the generator ' +
-      'and one in a node; memory per subscriber is linear, so multiply for 50,000'
-    : undefined
+/**
+ * Sockets one holder process takes: the rest of its open files are its keep-alive HTTP connections while
+ * it subscribes (64 per node), stdio, the IPC channel and what Node itself opens.
+ */
+const HOLDER_SOCKETS = FD_LIMIT - 2_000
+/**
+ * Websockets one node process is given: the rest of its open files are the generator's keep-alive HTTP
+ * connections (64 per generator process), the store's files or connections, IPC and Node's own.
+ */
+const NODE_PROCESS_SOCKETS = FD_LIMIT - 1_000
+const MAX_WORKERS = Number(process.env.BENCH_MAX_WORKERS ?? 64)
+if (!Number.isInteger(MAX_WORKERS) || MAX_WORKERS < 1)
+  throw new Error(`BENCH_MAX_WORKERS must be a positive integer, got ${process.env.BENCH_MAX_WORKERS}`)
+if (NODE_PROCESS_SOCKETS < 2 * FLOW_PAIRS || HOLDER_SOCKETS < 1)
+  throw new Error(`BENCH_FD_LIMIT=${FD_LIMIT} leaves no room for the call-flow users and subscribers`)
+/**
+ * node:cluster does not split connections evenly: the primary hands each new one to the worker that
+ * acknowledged its previous one first, so a busy worker gets fewer and the others more (in trials, 1.28
+ * times its share for one of three workers with 5,600 sockets, 1.15 for one of four with 52,000). Workers
+ * are planned for this much more than their share; watchOpenFiles stops a run that still goes beyond.
+ */
+const WORKER_SHARE_SLACK = 1.4
 const STEP_S = Number(process.env.BENCH_STEP_S ?? (SHORT ? 2 : 5))
 const RATES = (
   process.env.BENCH_RATES ?? (SHORT ? '50,100,200,400' : '50,100,200,300,400,500,600,800,1000,1200')
@@ -53,12 +84,26 @@ const RATES = (
   .split(',')
   .map(Number)
 const CONFIGS = (process.env.BENCH_CONFIGS ?? 'sqlite,postgres,postgres-2').split(',')
+
+interface ConfigDef {
+  name: string
+  store: 'sqlite' | 'postgres'
+  nodes: number
+  /** Worker processes per node at least; more when the sockets need them (see planConfig). */
+  workers: number
+}
+
+const CONFIG_DEFS: Record<string, ConfigDef> = {
+  sqlite: { name: 'one node, SQLite', store: 'sqlite', nodes: 1, workers: 1 },
+  // Both cores for one SQLite node: compare its flows/s with `sqlite` (a node of one process, one core).
+  'sqlite-workers': { name: 'one node, SQLite', store: 'sqlite', nodes: 1, workers: 2 },
+  postgres: { name: 'one node, PostgreSQL + Redis', store: 'postgres', nodes: 1, workers: 1 },
+  'postgres-2': { name: 'two nodes, PostgreSQL + Redis', store: 'postgres', nodes: 2, workers: 1 },
+}
 const CPU_PROF = process.env.BENCH_CPU_PROF
 const SUBSCRIBE_CONCURRENCY = 64
 const PASSWORD = 'bench-password-1'
 const DOMAIN = 'bench.local'
-/** Source addresses for sockets: one address has ~28k ephemeral ports, 50,000+ sockets need more. */
-const LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)
 /** Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux). */
 const TICK = 100
 
@@ -67,10 +112,66 @@ const percentile = (sorted: number[], p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** Resident memory of a process, in kB (VmRSS). */
+/** Resident memory of a process, in kB (VmRSS); NaN when it is gone. */
 function rssKb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return m ? Number(m[1]) : NaN
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) : NaN
+  } catch {
+    return NaN
+  }
+}
+
+/** Open file descriptors of a process (its sockets, mostly); NaN when it is gone. */
+function openFiles(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length
+  } catch {
+    return NaN
+  }
+}
+
+/**
+ * Running children of a process: from /proc/PID/task/TID/children where the kernel provides it
+ * (CONFIG_PROC_CHILDREN), else by the parent pid of every process in /proc.
+ */
+function childPids(pid: number): number[] {
+  try {
+    const pids: number[] = []
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const list = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim()
+      if (list) pids.push(...list.split(/\s+/).map(Number))
+    }
+    return pids
+  } catch {
+    // no children files in this kernel, or the process is gone: scan
+  }
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      // Fields after the command name: state, ppid, …
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === pid) pids.push(Number(entry))
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids
+}
+
+/**
+ * The processes of a node: the `parley serve` process, then under `--workers` its worker processes (its
+ * only children here: the benchmark starts no turnserver).
+ */
+function nodePids(pid: number): number[] {
+  return [pid, ...childPids(pid).sort((a, b) => a - b)]
+}
+
+/** A node's resident memory: its own and its workers' VmRSS, summed. */
+function nodeRssKb(pid: number): number {
+  return nodePids(pid).reduce((sum, p) => sum + rssKb(p), 0)
 }
 
 /**
@@ -91,15 +192,13 @@ function cpuSeconds(pid: number, reaped = false): number {
   }
 }
 
-/** CPU seconds of a process and all its children, running or exited (PostgreSQL backends are children). */
+/**
+ * CPU seconds of a process and all its children, running or exited: PostgreSQL's backends, a node's
+ * worker processes.
+ */
 function treeCpuSeconds(pid: number): number {
   let total = cpuSeconds(pid, true)
-  try {
-    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)
-    for (const c of children) if (c) total += cpuSeconds(Number(c))
-  } catch {
-    // no children file: the process is gone
-  }
+  for (const c of childPids(pid)) total += cpuSeconds(c)
   return total
 }
 
@@ -110,25 +209,14 @@ function machineBusySeconds(): number {
   return (f.reduce((n, v) => n + v, 0) - idle) / TICK
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++
-        await fn(items[i]!, i)
-      }
-    }),
-  )
-}
-
 interface Deployment {
   name: string
-  description: string
   nodes: ParleyNode[]
-  /** Processes whose CPU time is reported: the nodes, PostgreSQL (with its backends), Redis. */
+  workersPerNode: number
+  /** Processes whose CPU time is reported: the nodes (with their workers), PostgreSQL (with its backends), Redis. */
   measured: { name: string; pid: number }[]
+  /** The holder processes: their CPU time counts as the generator's. */
+  holderPids: number[]
 }
 
 interface StepResult {
@@ -144,8 +232,10 @@ interface StepResult {
   perStepP99Ms: Record<keyof FlowTimes, number>
   /** Start delay behind the open-loop schedule (the generator's own lag), p99. */
   startLagP99Ms: number
-  /** CPU use over the step, in cores (1.0 = one core busy all the time). */
+  /** CPU use over the step, in cores (1.0 = one core busy all the time); a node's includes its workers. */
   cpuCores: Record<string, number>
+  /** Under `--workers`: each process of each node, in cores, the primary first. */
+  nodeProcessCores?: Record<string, number[]>
   /** The whole machine's busy cores over the step, including work that is not part of the benchmark. */
   machineBusyCores: number
   sustained: boolean
@@ -193,16 +283,81 @@ const SERVE_FLAGS = [
   '2000000000',
 ]
 
-async function startNodes(count: number, db: string, redis: string | undefined): Promise<ParleyNode[]> {
+/** How many subscribers and worker processes a configuration gets, and why. */
+interface Plan {
+  subscribers: number
+  workersPerNode: number
+  /** Why the nodes run more worker processes than the configuration asks for. */
+  workersReason?: string
+  /** Why fewer subscribers than requested are held. */
+  limitedBy?: string
+}
+
+/**
+ * Every idle subscriber and call-flow user is a websocket in a node process: a node gets as many worker
+ * processes as its share of them needs (each process taking at most NODE_PROCESS_SOCKETS), within
+ * BENCH_MAX_WORKERS and only when `parley serve` has `--workers`; what does not fit is not requested. The
+ * generator has no such bound: it starts as many holders as the subscribers need.
+ */
+function planConfig(def: ConfigDef, workersAvailable: boolean): Plan {
+  const flowUsers = 2 * FLOW_PAIRS
+  const perNode = Math.ceil((REQUESTED_SUBSCRIBERS + flowUsers) / def.nodes)
+  /** Websockets a node of `w` processes is given (one process takes all of them, workers a fuzzy share). */
+  const nodeSockets = (w: number) =>
+    w === 1 ? NODE_PROCESS_SOCKETS : Math.floor((w * NODE_PROCESS_SOCKETS) / WORKER_SHARE_SLACK)
+  const allowed = workersAvailable ? MAX_WORKERS : 1
+  let needed = 1
+  while (needed < allowed && nodeSockets(needed) < perNode) needed++
+  const workersPerNode = Math.max(def.workers, needed)
+  const subscribers = Math.max(
+    0,
+    Math.min(REQUESTED_SUBSCRIBERS, def.nodes * nodeSockets(workersPerNode) - flowUsers),
+  )
+  const plan: Plan = { subscribers, workersPerNode }
+  if (workersPerNode > def.workers)
+    plan.workersReason =
+      `${perNode} websockets per node (idle subscribers and call-flow users) do not fit ${def.workers === 1 ? 'one process' : `${def.workers} processes`}: ` +
+      `one holds at most ${NODE_PROCESS_SOCKETS} under the open-files limit of ${FD_LIMIT}, and node:cluster ` +
+      `may give a worker up to ${WORKER_SHARE_SLACK} times its share`
+  if (subscribers < REQUESTED_SUBSCRIBERS) {
+    const why = workersAvailable
+      ? `BENCH_MAX_WORKERS=${MAX_WORKERS} allows no more worker processes per node`
+      : 'this build of `parley serve` has no --workers flag to spread them over several processes'
+    plan.limitedBy =
+      `${REQUESTED_SUBSCRIBERS} requested, ${subscribers} held: each subscriber is one websocket in a node process, ` +
+      `which holds at most ${NODE_PROCESS_SOCKETS} under the open-files limit of ${FD_LIMIT} per process (a hard ` +
+      `limit that needs CAP_SYS_RESOURCE to raise), and ${why}; memory per subscriber is linear, so multiply for 50,000`
+  }
+  return plan
+}
+
+async function startNodes(
+  count: number,
+  workers: number,
+  db: string,
+  redis: string | undefined,
+): Promise<ParleyNode[]> {
   const args = [...SERVE_FLAGS, '--db', db, ...(redis ? ['--redis', redis] : [])]
+  // Workers inherit the primary's node flags: one fixed profile name would have them overwrite each
+  // other's, so they keep node's default (unique) names.
   const nodeArgs = (i: number) =>
     CPU_PROF
-      ? [`--cpu-prof`, `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=node-${db.slice(0, 6)}-${i}.cpuprofile`]
+      ? [
+          `--cpu-prof`,
+          `--cpu-prof-dir=${CPU_PROF}`,
+          ...(workers > 1 ? [] : [`--cpu-prof-name=node-${db.slice(0, 6)}-${i}.cpuprofile`]),
+        ]
       : []
   const nodes: ParleyNode[] = []
   try {
     for (let i = 0; i < count; i++)
-      nodes.push(await startNode(`node ${i + 1}`, args, { nodeArgs: nodeArgs(i) }))
+      nodes.push(
+        await startNode(`node ${i + 1}`, args, {
+          nodeArgs: nodeArgs(i),
+          // Only when needed: a build without --workers then still runs the one-process configurations.
+          ...(workers > 1 ? { workers } : {}),
+        }),
+      )
   } catch (err) {
     await stopAll(nodes)
     throw err
@@ -238,6 +393,10 @@ async function runStep(rate: number, pairs: [LoadUser, LoadUser][], d: Deploymen
   const inFlight = new Set<Promise<void>>()
   const cpu0 = d.measured.map((m) => treeCpuSeconds(m.pid))
   const gen0 = process.cpuUsage()
+  const holders0 = d.holderPids.map((pid) => cpuSeconds(pid))
+  // Under --workers, each process of a node too: one of them may be saturated while the node is not.
+  const procs = d.workersPerNode > 1 ? d.nodes.map((n) => nodePids(n.proc.child.pid!)) : ([] as number[][])
+  const procs0 = procs.map((pids) => pids.map((pid) => cpuSeconds(pid)))
   const machine0 = machineBusySeconds()
   const total = Math.round(rate * STEP_S)
   const t0 = performance.now()
@@ -278,7 +437,14 @@ async function runStep(rate: number, pairs: [LoadUser, LoadUser][], d: Deploymen
   const cpuCores: Record<string, number> = {}
   d.measured.forEach((m, i) => (cpuCores[m.name] = round((treeCpuSeconds(m.pid) - cpu0[i]!) / seconds, 2)))
   const gen = process.cpuUsage(gen0)
-  cpuCores.generator = round((gen.user + gen.system) / 1e6 / seconds, 2)
+  const holderSeconds = d.holderPids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - holders0[i]!, 0)
+  cpuCores.generator = round(((gen.user + gen.system) / 1e6 + holderSeconds) / seconds, 2)
+  const nodeProcessCores = Object.fromEntries(
+    procs.map((pids, n) => [
+      `node${n + 1}`,
+      pids.map((pid, i) => round((cpuSeconds(pid) - procs0[n]![i]!) / seconds, 2)),
+    ]),
+  )
   const machineBusyCores = round((machineBusySeconds() - machine0) / seconds, 2)
   samples.sort((a, b) => a - b)
   lags.sort((a, b) => a - b)
@@ -310,6 +476,7 @@ async function runStep(rate: number, pairs: [LoadUser, LoadUser][], d: Deploymen
     ) as Record<keyof FlowTimes, number>,
     startLagP99Ms: round(percentile(lags, 0.99), 2),
     cpuCores,
+    ...(procs.length > 0 ? { nodeProcessCores } : {}),
     machineBusyCores,
     // Sustained: every arrival served, completions keeping up with arrivals, and no queue building up
     // (the slowest notification within one second).
@@ -323,9 +490,21 @@ async function runStep(rate: number, pairs: [LoadUser, LoadUser][], d: Deploymen
 function limitOf(step: StepResult): string {
   const entries = Object.entries(step.cpuCores).sort((a, b) => b[1] - a[1])
   const ours = entries.reduce((n, [, v]) => n + v, 0)
-  const [busiest, busy] = entries[0]!
   const parts = `CPU cores used: ${entries.map(([k, v]) => `${k} ${v}`).join(', ')}; machine ${step.machineBusyCores} of ${cpus().length}`
-  if (busy >= 0.85) return `${busiest} saturated one core (a node is one event loop); ${parts}`
+  // A node of several processes may use more than a core in all; what saturates is one of its processes
+  // (a worker, or the primary relaying the workers' bus messages).
+  const perProcess = step.nodeProcessCores ?? {}
+  for (const [node, cores] of Object.entries(perProcess)) {
+    const busiest = cores.indexOf(Math.max(...cores))
+    if (cores[busiest]! >= 0.85)
+      return (
+        `${busiest === 0 ? 'the primary' : 'a worker process'} of ${node} saturated one core (each process is ` +
+        `one event loop; ${node}: primary ${cores[0]}, workers ${cores.slice(1).join(', ')}); ${parts}`
+      )
+  }
+  const [busiest, busy] = entries.find(([k]) => !(k in perProcess)) ?? ['', 0]
+  if (busy >= 0.85)
+    return `${busiest} saturated one core${busiest.startsWith('node') ? ' (a node is one event loop)' : ''}; ${parts}`
   if (step.machineBusyCores >= cpus().length * 0.85) {
     const others = round(step.machineBusyCores - ours, 2)
     return (
@@ -337,68 +516,147 @@ function limitOf(step: StepResult): string {
   return `no process saturated and cores were free: waits inside the nodes (queueing, I/O); ${parts}`
 }
 
+/** Kills what is left of a node's processes after it stopped (a worker its primary did not take down). */
+function killLeftovers(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL')
+      console.warn(`process ${pid} of a stopped node was still running: killed`)
+    } catch {
+      // gone, as it should be
+    }
+  }
+}
+
+/**
+ * While the idle users subscribe to a node of workers: fails the run with the reason when a worker comes
+ * near its open-files limit (node:cluster gave it more than planned), before it runs out and loses sockets.
+ */
+function watchOpenFiles(nodes: ParleyNode[], holders: Holders): NodeJS.Timeout {
+  return setInterval(() => {
+    for (const [n, node] of nodes.entries()) {
+      for (const pid of childPids(node.proc.child.pid!)) {
+        const fds = openFiles(pid)
+        if (fds >= FD_LIMIT - 200)
+          holders.abort(
+            `worker ${pid} of node ${n + 1} holds ${fds} open files, near the limit of ${FD_LIMIT}: node:cluster ` +
+              `gave it more than ${WORKER_SHARE_SLACK} times its share of the connections; raise WORKER_SHARE_SLACK`,
+          )
+      }
+    }
+  }, 1_000)
+}
+
+/** A node's processes with their memory and open files, the primary first. */
+function nodeProcesses(pid: number, workers: number) {
+  return nodePids(pid).map((p, i) => ({
+    role: workers > 1 ? (i === 0 ? 'primary' : 'worker') : 'node',
+    pid: p,
+    rssKb: rssKb(p),
+    openFiles: openFiles(p),
+  }))
+}
+
 async function runConfig(
-  name: string,
+  config: string,
   db: string,
   redis: string | undefined,
-  nodeCount: number,
   backing: Service[],
+  workersAvailable: boolean,
 ): Promise<Record<string, unknown>> {
+  const def = CONFIG_DEFS[config]!
+  const nodeCount = def.nodes
+  const plan = planConfig(def, workersAvailable)
+  const workers = plan.workersPerNode
+  const name =
+    def.name + (workers > 1 ? `, ${workers} worker processes${nodeCount > 1 ? ' per node' : ''}` : '')
   console.log(
-    `\n== ${name}: ${nodeCount} node(s), ${db.startsWith('sqlite') ? 'SQLite' : 'PostgreSQL'}${redis ? ' + Redis' : ''}`,
+    `\n== ${name}: ${nodeCount} node(s) of ${workers} process(es), ${def.store === 'sqlite' ? 'SQLite' : 'PostgreSQL'}${redis ? ' + Redis' : ''}` +
+      (plan.workersReason ? ` (${plan.workersReason})` : '') +
+      (plan.limitedBy ? `\n   ${plan.limitedBy}` : ''),
   )
   const t0 = performance.now()
-  const userCount = 2 * FLOW_PAIRS + SUBSCRIBERS
+  const flowUserCount = 2 * FLOW_PAIRS
+  const userCount = flowUserCount + plan.subscribers
   const clientId = await createUsers(db, userCount)
   console.log(`created ${userCount} users in ${round((performance.now() - t0) / 1000)} s`)
-  const nodes = await startNodes(nodeCount, db, redis)
-  const d: Deployment = {
-    name,
-    description: '',
-    nodes,
-    measured: [
-      ...nodes.map((n, i) => ({ name: `node${i + 1}`, pid: n.proc.child.pid! })),
-      ...backing.map((s) => ({ name: s.proc.name, pid: s.proc.child.pid! })),
-    ],
-  }
+  const nodes = await startNodes(nodeCount, workers, db, redis)
   const https = nodes.map((n) => new NodeHttp(n.url))
-  const users = Array.from(
-    { length: userCount },
+  // Call-flow users live in this process; the idle subscribers in holder processes (HOLDER_SOCKETS each).
+  const flowUsers = Array.from(
+    { length: flowUserCount },
     (_, i) => new LoadUser(https[i % nodeCount]!, clientId, `u${i}`, `u${i}@${DOMAIN}`),
   )
+  let holders: Holders | undefined
+  let nodeProcessPids: number[] = []
   try {
     // Flow users first: they also warm the nodes up before the memory baseline.
-    const flowUsers = users.slice(0, 2 * FLOW_PAIRS)
-    const idleUsers = users.slice(2 * FLOW_PAIRS)
     const flowSubscribeS = await subscribeAll(flowUsers, 0)
     // With two nodes, caller (even index) and callee (odd index) sit on different nodes.
     const pairs: [LoadUser, LoadUser][] = []
     for (let i = 0; i < FLOW_PAIRS; i++) pairs.push([flowUsers[2 * i]!, flowUsers[2 * i + 1]!])
     for (const [a, b] of pairs.slice(0, 50)) await callFlow(a, b) // warm-up
+    holders = await Holders.start(Math.ceil(plan.subscribers / HOLDER_SOCKETS))
     await sleep(1_000)
-    const rssBefore = nodes.map((n) => rssKb(n.proc.child.pid!))
-    const subscribeS = await subscribeAll(idleUsers, flowUsers.length)
+    const rssBefore = nodes.map((n) => nodeRssKb(n.proc.child.pid!))
+    const watch = workers > 1 ? watchOpenFiles(nodes, holders) : undefined
+    const subscribed = await holders
+      .subscribe({
+        nodes: nodes.map((n) => n.url),
+        clientId,
+        password: PASSWORD,
+        domain: DOMAIN,
+        from: flowUserCount,
+        count: plan.subscribers,
+        concurrency: SUBSCRIBE_CONCURRENCY,
+      })
+      .finally(() => clearInterval(watch))
     await sleep(SHORT ? 2_000 : 5_000)
-    const rssAfter = nodes.map((n) => rssKb(n.proc.child.pid!))
+    holders.check()
+    const rssAfter = nodes.map((n) => nodeRssKb(n.proc.child.pid!))
+    const processesAfter = nodes.map((n) => nodeProcesses(n.proc.child.pid!, workers))
+    nodeProcessPids = processesAfter.flat().map((p) => p.pid)
     const deltaKb = rssAfter.reduce((n, v, i) => n + v - rssBefore[i]!, 0)
+    const kBEach = deltaKb / plan.subscribers
+    const redisService = backing.find((s) => s.proc.name === 'redis')
     const memory = {
-      idleSubscribers: idleUsers.length,
-      ...(SUBSCRIBERS_LIMIT ? { limitedBy: SUBSCRIBERS_LIMIT } : {}),
-      subscribePerS: round(idleUsers.length / subscribeS),
+      idleSubscribers: plan.subscribers,
+      ...(plan.limitedBy ? { limitedBy: plan.limitedBy } : {}),
+      /** All holders together: subscribers over the wall-clock time until the last one finished. */
+      subscribePerS: round(plan.subscribers / subscribed.seconds),
+      holderProcesses: subscribed.holders,
+      /** Per node, the primary's and its workers' VmRSS summed. */
       nodeRssBeforeKb: rssBefore,
       nodeRssAfterKb: rssAfter,
-      kBPerIdleSubscriber: round(deltaKb / idleUsers.length, 2),
-      /** Linear projection of the nodes' growth for 50,000 idle subscribers, in MB. */
-      projectedMBFor50000: round(((deltaKb / idleUsers.length) * 50_000) / 1024),
-      redisRssKb: backing.find((s) => s.proc.name === 'redis')
-        ? rssKb(backing.find((s) => s.proc.name === 'redis')!.proc.child.pid!)
-        : undefined,
+      nodeProcessesAfter: processesAfter,
+      kBPerIdleSubscriber: round(kBEach, 2),
+      // Only when fewer were held: otherwise the figure was measured, not projected.
+      ...(plan.subscribers < 50_000
+        ? {
+            /** Linear projection of the nodes' growth for 50,000 idle subscribers, in MB. */
+            projectedMBFor50000: round((kBEach * 50_000) / 1024),
+          }
+        : {}),
+      redisRssKb: redisService ? rssKb(redisService.proc.child.pid!) : undefined,
     }
+    const perProcess = processesAfter
+      .map((ps) => ps.map((p) => `${p.role} ${Math.round(p.rssKb / 1024)} MB/${p.openFiles} fds`).join(', '))
+      .join('; ')
     console.log(
-      `memory: ${idleUsers.length} idle subscribers (${memory.subscribePerS}/s), ` +
-        `${memory.kBPerIdleSubscriber} kB each (node RSS ${rssBefore.join('+')} → ${rssAfter.join('+')} kB)`,
+      `memory: ${plan.subscribers} idle subscribers in ${holders.count} holder(s) (${memory.subscribePerS}/s), ` +
+        `${memory.kBPerIdleSubscriber} kB each (node RSS ${rssBefore.join('+')} → ${rssAfter.join('+')} kB; ${perProcess})`,
     )
 
+    const d: Deployment = {
+      name,
+      nodes,
+      workersPerNode: workers,
+      measured: [
+        ...nodes.map((n, i) => ({ name: `node${i + 1}`, pid: n.proc.child.pid! })),
+        ...backing.map((s) => ({ name: s.proc.name, pid: s.proc.child.pid! })),
+      ],
+      holderPids: holders.pids,
+    }
     const steps: StepResult[] = []
     for (const rate of RATES) {
       const step = await runStep(rate, pairs, d)
@@ -406,8 +664,11 @@ async function runConfig(
       console.log(
         `${rate}/s: ${step.achievedPerS}/s done, p50 ${step.notificationMs.p50} ms, p99 ${step.notificationMs.p99} ms, ` +
           `max ${step.notificationMs.max} ms, failed ${step.failed}, dropped ${step.dropped}; CPU ${JSON.stringify(step.cpuCores)}` +
+          (step.nodeProcessCores ? ` per process ${JSON.stringify(step.nodeProcessCores)}` : '') +
           (step.firstError ? `; first error: ${step.firstError}` : ''),
       )
+      // The idle subscribers must still be there for the step to count as "with N subscribers".
+      holders.check()
       if (!step.sustained) break
       // Let timers and the outbox settle between steps.
       await sleep(500)
@@ -418,9 +679,12 @@ async function runConfig(
     const last = steps.at(-1)!
     return {
       name,
+      config,
       nodes: nodeCount,
-      store: db.startsWith('sqlite') ? 'sqlite' : 'postgres',
-      bus: redis ? 'redis' : 'in-process',
+      workersPerNode: workers,
+      ...(plan.workersReason ? { workersReason: plan.workersReason } : {}),
+      store: def.store,
+      bus: redis ? 'redis' : workers > 1 ? 'in-process, relayed by the primary' : 'in-process',
       flowUsers: flowUsers.length,
       flowSubscribePerS: round(flowUsers.length / flowSubscribeS),
       memory,
@@ -438,16 +702,35 @@ async function runConfig(
       },
     }
   } finally {
-    for (const u of users) u.close()
+    // Holders first: their sockets close from the client side, and the nodes then stop without them.
+    await holders?.close()
+    for (const u of flowUsers) u.close()
     for (const h of https) h.close()
+    if (nodeProcessPids.length === 0) nodeProcessPids = nodes.flatMap((n) => nodePids(n.proc.child.pid!))
     await stopAll(nodes)
+    killLeftovers(nodeProcessPids)
   }
 }
 
+/** Whether the built `parley serve` has `--workers` (a node of several processes sharing its port). */
+async function serveHasWorkers(): Promise<boolean> {
+  return /^\s*--workers\b/m.test(await parleyCli(['--help']))
+}
+
 async function main(): Promise<void> {
+  const unknown = CONFIGS.filter((c) => !(c in CONFIG_DEFS))
+  if (unknown.length > 0)
+    throw new Error(`unknown configuration ${unknown.join(', ')}: use ${Object.keys(CONFIG_DEFS).join(', ')}`)
+  const workersAvailable = await serveHasWorkers()
+  const needWorkers = CONFIGS.filter((c) => CONFIG_DEFS[c]!.workers > 1)
+  if (!workersAvailable && needWorkers.length > 0)
+    throw new Error(
+      `${needWorkers.join(', ')} needs \`parley serve --workers\`, which this build does not have`,
+    )
+  if (!workersAvailable) console.log('parley serve has no --workers: every node is one process')
   const work = mkdtempSync(join(tmpdir(), 'parley-bench-'))
   if (CPU_PROF) mkdirSync(CPU_PROF, { recursive: true })
-  const needsPg = CONFIGS.some((c) => c.startsWith('postgres'))
+  const needsPg = CONFIGS.some((c) => CONFIG_DEFS[c]!.store === 'postgres')
   let postgres: Service | undefined
   let redis: Service | undefined
   const results: Record<string, unknown>[] = []
@@ -457,25 +740,18 @@ async function main(): Promise<void> {
       redis = await startRedis()
     }
     for (const config of CONFIGS) {
-      if (config === 'sqlite') {
-        results.push(
-          await runConfig('one node, SQLite', `sqlite:${join(work, 'bench.db')}`, undefined, 1, []),
-        )
-      } else if (config === 'postgres' || config === 'postgres-2') {
-        const nodes = config === 'postgres' ? 1 : 2
-        const db = `${postgres!.url}?schema=bench_${nodes}_nodes`
-        results.push(
-          await runConfig(
-            `${nodes === 1 ? 'one node' : 'two nodes'}, PostgreSQL + Redis`,
-            db,
-            redis!.url,
-            nodes,
-            [postgres!, redis!],
-          ),
-        )
-      } else {
-        throw new Error(`unknown configuration ${config}`)
-      }
+      const def = CONFIG_DEFS[config]!
+      results.push(
+        def.store === 'sqlite'
+          ? await runConfig(config, `sqlite:${join(work, `${config}.db`)}`, undefined, [], workersAvailable)
+          : await runConfig(
+              config,
+              `${postgres!.url}?schema=bench_${config.replace(/\W/g, '_')}`,
+              redis!.url,
+              [postgres!, redis!],
+              workersAvailable,
+            ),
+      )
     }
   } finally {
     await stopAll([postgres, redis])
@@ -488,8 +764,12 @@ async function main(): Promise<void> {
     machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version },
     setup: {
       generator:
-        'one Node process speaking the protocol directly (keep-alive HTTP, raw ws, synthetic SDP), sharing the ' +
-        'machine with the nodes, PostgreSQL and Redis',
+        'Node processes speaking the protocol directly (keep-alive HTTP, raw ws, synthetic SDP), sharing the ' +
+        'machine with the nodes, PostgreSQL and Redis: one runs the call flows, holder processes hold the idle ' +
+        'subscribers; the generator CPU figures include the holders',
+      openFiles:
+        `${FD_LIMIT} per process; a holder takes at most ${HOLDER_SOCKETS} idle subscribers, a node process at ` +
+        `most ${NODE_PROCESS_SOCKETS} websockets, and a node that needs more runs as parley serve --workers W`,
       users:
         'bulk-created through the store with one precomputed scrypt hash (N=1024); logins through the token endpoint',
       idleSubscriber: 'token + channel + open websocket (one connCheck) + call subscription, then idle',

@@ -222,14 +222,19 @@ export interface ParleyNode extends Service {
 
 /**
  * Starts `parley serve --port <free port> …extra` (the built CLI; `npm run build` first) and waits until it
- * listens. `nodeArgs` go to node itself (e.g. `--cpu-prof`).
+ * listens. `nodeArgs` go to node itself (e.g. `--cpu-prof`); `workers` adds `--workers N` (one node of N
+ * worker processes, children of the `parley serve` process).
  */
 export async function startNode(
   name: string,
   extra: string[],
-  options: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
+  options: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv; workers?: number } = {},
 ): Promise<ParleyNode> {
   const port = await freePort()
+  const workers = options.workers !== undefined ? ['--workers', String(options.workers)] : []
+  // A primary gives its workers up to 10 s (cluster/primary.ts SHUTDOWN_TIMEOUT_MS) to close their sockets;
+  // killing it sooner would leave them running without it.
+  const graceMs = (options.workers ?? 1) > 1 ? 15_000 : 5_000
   const proc = startProc(
     name,
     process.execPath,
@@ -241,6 +246,7 @@ export async function startNode(
       String(port),
       '--log-level',
       'warn',
+      ...workers,
       ...extra,
     ],
     { env: options.env ?? process.env },
@@ -256,7 +262,7 @@ export async function startNode(
     port,
     address: `127.0.0.1:${port}`,
     proc,
-    stop: () => proc.stop('SIGTERM', 5_000),
+    stop: () => proc.stop('SIGTERM', graceMs),
   }
 }
 
