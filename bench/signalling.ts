@@ -23,7 +23,8 @@
  * Environment: BENCH_SHORT=1 (2,000 subscribers, short steps); BENCH_SUBSCRIBERS, BENCH_RATES (comma-
  * separated flows/s), BENCH_STEP_S, BENCH_CONFIGS (sqlite,postgres,postgres-2 by default; also
  * sqlite-workers), BENCH_MAX_WORKERS (most worker processes per node; 1 keeps every node one process and
- * caps the subscribers instead), BENCH_CPU_PROF=DIR (node --cpu-prof for the nodes).
+ * caps the subscribers instead), BENCH_CPU_PROF=DIR (node --cpu-prof for the nodes), BENCH_OUT=NAME (write
+ * bench/results/NAME.json instead).
  */
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -784,7 +785,8 @@ async function main(): Promise<void> {
     targets: { flowsPerSPerNode: 1000, p99Ms: 25, kBPerIdleSubscriber: 30 },
     results,
   }
-  const file = new URL(`results/${SHORT ? 'signalling-short' : 'signalling'}.json`, import.meta.url)
+  const name = process.env.BENCH_OUT ?? (SHORT ? 'signalling-short' : 'signalling')
+  const file = new URL(`results/${name}.json`, import.meta.url)
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n')
   console.log(`\nwrote ${file.pathname}`)
   // The figures are reported, not asserted (they depend on the machine); a flow failing at the lowest rate
