@@ -199,6 +199,45 @@ describe('SqliteStore', () => {
     expect(await second.claimDueTimers(7, 10)).toStrictEqual([timer])
   })
 
+  it("waits for another process's write lock without blocking the event loop, then writes", async () => {
+    const file = tempFile()
+    const store = track(await migrated(file))
+    // Another process (here: another connection) holds the write lock for 150 ms.
+    const other = new Database(file)
+    other.exec('BEGIN IMMEDIATE')
+    const release = setTimeout(() => other.exec('COMMIT'), 150)
+    let ticks = 0
+    const ticker = setInterval(() => ticks++, 10)
+    try {
+      const startedAt = Date.now()
+      await store.createAccount({ id: 'acc-busy', clientId: 'client-busy', name: 'Busy', createdAt: 1 })
+      const waited = Date.now() - startedAt
+      expect(waited).toBeGreaterThanOrEqual(100)
+      // SQLite's own busy handler would have slept this thread: no timer could have fired meanwhile.
+      expect(ticks).toBeGreaterThanOrEqual(5)
+      expect(await store.getAccount('acc-busy')).toMatchObject({ clientId: 'client-busy' })
+    } finally {
+      clearInterval(ticker)
+      clearTimeout(release)
+      other.close()
+    }
+  })
+
+  it('gives up with SQLITE_BUSY when the lock stays taken for seconds', async () => {
+    const file = tempFile()
+    const store = track(await migrated(file))
+    const other = new Database(file)
+    other.exec('BEGIN IMMEDIATE')
+    try {
+      await expect(
+        store.scheduleTimer({ id: 't', kind: 'noAnswer', dueAt: 1, payload: {} }),
+      ).rejects.toMatchObject({ code: 'SQLITE_BUSY' })
+    } finally {
+      other.exec('ROLLBACK')
+      other.close()
+    }
+  }, 15_000)
+
   it('getters after close() reject instead of touching a closed database', async () => {
     const store = track(await migrated(':memory:'))
     await store.close()

@@ -68,8 +68,9 @@ const LEG_ASSIGNMENTS =
  * The embedded Store adapter (architecture §2): one SQLite file per deployment, or `:memory:` for tests.
  *
  * better-sqlite3 is synchronous; the async methods simply run their statements and resolve, which keeps
- * every multi-statement operation atomic within this process. Write transactions start IMMEDIATE so that
- * two processes sharing a file queue on `busy_timeout` instead of failing on a lock upgrade.
+ * every multi-statement operation atomic within this process. Write transactions start IMMEDIATE, so that a
+ * process sharing the file (`--workers`, the CLI) is refused at BEGIN, before it changed anything, and the
+ * method is simply run again (retryWhenBusy).
  */
 export class SqliteStore implements Store {
   readonly #db: Database.Database
@@ -85,7 +86,9 @@ export class SqliteStore implements Store {
     if (!memory) this.#db.pragma('journal_mode = WAL')
     this.#db.pragma('synchronous = NORMAL')
     this.#db.pragma('foreign_keys = ON')
-    this.#db.pragma('busy_timeout = 5000')
+    // From here on a lock held by another process is waited for without blocking (retryWhenBusy).
+    this.#db.pragma('busy_timeout = 0')
+    retryWhenBusy(this)
   }
 
   /**
@@ -639,5 +642,41 @@ function legParams(leg: Leg): Record<string, string | number | null> {
     held: JSON.stringify(leg.held),
     createdAt: leg.createdAt,
     version: leg.version,
+  }
+}
+
+/** How long, in all, a store method keeps retrying while another process holds the write lock. */
+const BUSY_WAIT_MS = 5_000
+
+function isBusy(error: unknown): boolean {
+  return error instanceof Database.SqliteError && error.code.startsWith('SQLITE_BUSY')
+}
+
+/**
+ * SQLite's own busy handler (`busy_timeout`) sleeps the calling thread — 1 ms, then 2, 5, 10 … ms — so with
+ * several processes on one file every lock collision froze a whole event loop, requests and sockets
+ * included. Instead each public method of `store` is retried, after the event loop had its turn, while it
+ * fails with SQLITE_BUSY: each is one statement or one transaction, which changes nothing when refused.
+ */
+function retryWhenBusy(store: SqliteStore): void {
+  const methods = SqliteStore.prototype as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+  for (const name of Object.getOwnPropertyNames(SqliteStore.prototype)) {
+    const method = methods[name]
+    if (name === 'constructor' || name === 'close' || typeof method !== 'function') continue
+    const retrying = async (...args: unknown[]) => {
+      const deadline = Date.now() + BUSY_WAIT_MS
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await method.apply(store, args)
+        } catch (error) {
+          if (!isBusy(error) || Date.now() > deadline) throw error
+          // A few quick turns (the lock is usually held for microseconds), then up to 10 ms apart.
+          await new Promise((resolve) =>
+            attempt < 8 ? setImmediate(resolve) : setTimeout(resolve, Math.min(10, attempt - 7)),
+          )
+        }
+      }
+    }
+    Object.defineProperty(store, name, { value: retrying, configurable: true, writable: true })
   }
 }
