@@ -22,6 +22,11 @@ export interface Timings {
   sweepMs: number
   /** How often due timers are claimed. */
   timerPollMs: number
+  /**
+   * How long a claimed timer stays away from other claims while its node fires it; a timer whose node died
+   * before completing it fires again (on any node) this long after its claim.
+   */
+  timerLeaseMs: number
   /** Replay buffer of delivered frames after a reconnect (§5.7). */
   replayWindowMs: number
   replayMax: number
@@ -117,6 +122,7 @@ export const DEFAULT_TIMINGS: Timings = {
   channelNeverConnectedMs: 120_000,
   sweepMs: 5_000,
   timerPollMs: 100,
+  timerLeaseMs: 30_000,
   replayWindowMs: 120_000,
   replayMax: 50,
   socketPingMs: 30_000,

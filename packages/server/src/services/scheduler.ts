@@ -1,10 +1,21 @@
+import type { TimerClaim } from '../store/types.js'
 import type { ChannelService } from './channels.js'
 import type { ServiceContext } from './context.js'
 import type { SessionService } from './sessions.js'
 
+/** Timers claimed (and fired) per store round trip. */
+const TIMER_BATCH = 100
+
 /**
- * Runs the durable timers and the periodic sweeps. Timers live in the store and are claimed atomically,
- * so on several nodes each fires once, and a restart loses none (protocol §11.13 timers).
+ * Runs the durable timers and the periodic sweeps (protocol §11.13 timers). Timers live in the store and are
+ * claimed atomically with a lease, so on several nodes (or worker processes) one claimer fires each; the
+ * claimer deletes them only after firing, so a process that dies in between loses none: they come due again
+ * when the lease ends and whoever claims them then fires them.
+ *
+ * Firing is therefore at least once, which SessionService.fireTimer tolerates: it re-reads the call or leg
+ * under its lock and does nothing once the state no longer wants the timer (an answered or ended call's
+ * no-answer, a released guard, a transfer no longer waiting). Only `repeat` and `repush` act again, re-sending
+ * a leg's terminal event, which the protocol repeats anyway (§11.7, §8.2) and clients must accept twice.
  */
 export class Scheduler {
   readonly #ctx: ServiceContext
@@ -40,16 +51,30 @@ export class Scheduler {
 
   /** Fires every due timer now. */
   async runDueTimers(): Promise<void> {
+    const leaseMs = this.#ctx.config.timings.timerLeaseMs
     for (;;) {
-      const due = await this.#ctx.store.claimDueTimers(this.#ctx.clock.now(), 100)
+      const now = this.#ctx.clock.now()
+      const leaseUntil = now + leaseMs
+      const due = await this.#ctx.store.claimDueTimers(now, TIMER_BATCH, leaseMs)
+      const fired: TimerClaim[] = []
       for (const timer of due) {
+        // Past its lease another process may have claimed (and be firing) a timer: leave the rest of the batch
+        // to the next claim rather than fire them twice at once.
+        if (this.#ctx.clock.now() >= leaseUntil) break
         try {
           await this.#sessions.fireTimer(timer)
         } catch (err) {
+          // Completed all the same: fireTimer already retries version conflicts, so an error left here is a bug
+          // or a payload it cannot handle, and would come back to fail after every lease, forever. (A store
+          // outage fails completeTimers too, so those timers do come back after the lease: the retry that
+          // case wants.)
           this.#ctx.log.error({ err, timer: timer.id }, 'timer failed')
         }
+        fired.push({ id: timer.id, leaseUntil })
       }
-      if (due.length < 100 || this.#stopped) return
+      // One write per batch. A timer rescheduled while firing (same id) has a new due time and survives this.
+      await this.#ctx.store.completeTimers(fired)
+      if (due.length < TIMER_BATCH || this.#stopped) return
     }
   }
 

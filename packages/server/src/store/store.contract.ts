@@ -27,7 +27,8 @@ let timerWindows = 0
  * The start of a 100 ms window of due times for one test's timers. `claimDueTimers(now)` takes every due
  * timer in the database, so on a shared database the leftovers of earlier tests (or earlier runs) must
  * never be due for a later test: each window lies below every earlier one (windows move down as the wall
- * clock moves up), and far below any real due time.
+ * clock moves up), and far below any real due time. A claim's lease only moves a timer's due time up, so
+ * leftovers stay out of later windows as long as every claim's `now` stays inside its test's window.
  */
 function timerWindow(): number {
   timerWindows += 1
@@ -1128,8 +1129,34 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
     })
 
     describe('timers', () => {
+      /** Longer than a timer window: a timer claimed in a test is not due again within it. */
+      const LEASE = 1_000
+
+      /** Ids of the timers the test made. */
+      const made: string[] = []
+
+      // A claim no longer deletes: a claimed timer stays stored (leased) until completed. Cancelling every timer
+      // a test made leaves a shared database as the test found it, so that tests claiming every timer due at
+      // some time far in the past (postgres-store.test.ts) do not find these.
+      afterEach(async () => {
+        for (const id of made.splice(0)) await store.cancelTimer(id)
+      })
+
       function makeTimer(dueAt: number, overrides: Partial<Timer> = {}): Timer {
-        return { id: uid('timer'), kind: 'noAnswer', dueAt, payload: { callId: uid('call') }, ...overrides }
+        const timer = {
+          id: uid('timer'),
+          kind: 'noAnswer',
+          dueAt,
+          payload: { callId: uid('call') },
+          ...overrides,
+        }
+        made.push(timer.id)
+        return timer
+      }
+
+      /** Claims every due timer at `now` with the default lease of these tests. */
+      function claim(now: number, limit = 10, leaseMs = LEASE): Promise<Timer[]> {
+        return store.claimDueTimers(now, limit, leaseMs)
       }
 
       it('claimDueTimers() returns the timers due at the time, earliest first, and leaves later ones', async () => {
@@ -1143,16 +1170,103 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         const later = makeTimer(base + 31)
         for (const timer of [second, later, first, dueNow]) await store.scheduleTimer(timer)
 
-        expect(await store.claimDueTimers(base + 30, 10)).toStrictEqual([first, second, dueNow])
-        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([later])
+        expect(await claim(base + 30)).toStrictEqual([first, second, dueNow])
+        expect(await claim(base + 99)).toStrictEqual([later])
       })
 
-      it('claimDueTimers() returns each timer once: a second claim returns none', async () => {
+      it('claimDueTimers() returns each timer once: a second claim within the lease returns none', async () => {
         const base = timerWindow()
         const timer = makeTimer(base)
         await store.scheduleTimer(timer)
-        expect(await store.claimDueTimers(base, 10)).toStrictEqual([timer])
-        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([])
+        expect(await claim(base)).toStrictEqual([timer])
+        expect(await claim(base + 99)).toStrictEqual([])
+      })
+
+      it('claimDueTimers() hands a timer never completed out again when its lease ends, due then', async () => {
+        const base = timerWindow()
+        const timer = makeTimer(base + 10)
+        await store.scheduleTimer(timer)
+
+        expect(await claim(base + 10, 10, 40)).toStrictEqual([timer])
+        expect(await claim(base + 49, 10, 40)).toStrictEqual([])
+        // The first claimer died: the timer comes back as due at the end of its lease.
+        expect(await claim(base + 50, 10, 40)).toStrictEqual([{ ...timer, dueAt: base + 50 }])
+        // The first claimer's completion, late, must not take the timer from the second one.
+        await store.completeTimers([{ id: timer.id, leaseUntil: base + 50 }])
+        expect(await claim(base + 90, 10, 40)).toStrictEqual([{ ...timer, dueAt: base + 90 }])
+      })
+
+      it('completeTimers() deletes the completed timers and keeps the claimed ones not completed', async () => {
+        const base = timerWindow()
+        const [a, b, c] = [0, 1, 2].map((offset) => makeTimer(base + offset)) as [Timer, Timer, Timer]
+        for (const timer of [a, b, c]) await store.scheduleTimer(timer)
+        expect(await claim(base + 2, 10, 50)).toStrictEqual([a, b, c])
+
+        await store.completeTimers([
+          { id: a.id, leaseUntil: base + 52 },
+          { id: c.id, leaseUntil: base + 52 },
+        ])
+
+        expect(await claim(base + 99)).toStrictEqual([{ ...b, dueAt: base + 52 }])
+        await store.completeTimers([{ id: b.id, leaseUntil: base + 99 + LEASE }])
+        // Completing nothing, or timers that do not exist, is harmless.
+        await store.completeTimers([])
+        await store.completeTimers([{ id: uid('timer'), leaseUntil: base }])
+        expect(await claim(base + 99)).toStrictEqual([])
+      })
+
+      it('a timer rescheduled after its claim survives completeTimers() and comes due at its new time', async () => {
+        const base = timerWindow()
+        const bySchedule = makeTimer(base)
+        const byCommit = makeTimer(base + 1)
+        await store.scheduleTimer(bySchedule)
+        await store.scheduleTimer(byCommit)
+        expect(await claim(base + 1, 10, 50)).toStrictEqual([bySchedule, byCommit])
+
+        // While they fire, both are scheduled again, with the same ids.
+        const rescheduled = { ...bySchedule, kind: 'repeat', dueAt: base + 70, payload: { again: true } }
+        const recommitted = { ...byCommit, dueAt: base + 60 }
+        await store.scheduleTimer(rescheduled)
+        await store.commit({ scheduleTimers: [recommitted] })
+        await store.completeTimers([bySchedule, byCommit].map(({ id }) => ({ id, leaseUntil: base + 51 })))
+
+        expect(await claim(base + 59)).toStrictEqual([])
+        expect(await claim(base + 60)).toStrictEqual([recommitted])
+        expect(await claim(base + 99)).toStrictEqual([rescheduled])
+      })
+
+      it('a timer cancelled after its claim stays cancelled, and completeTimers() is harmless', async () => {
+        const base = timerWindow()
+        const byCancel = makeTimer(base)
+        const byCommit = makeTimer(base + 1)
+        const kept = makeTimer(base + 98)
+        for (const timer of [byCancel, byCommit, kept]) await store.scheduleTimer(timer)
+        expect(await claim(base + 1, 10, 50)).toStrictEqual([byCancel, byCommit])
+
+        await store.cancelTimer(byCancel.id)
+        await store.commit({ cancelTimers: [byCommit.id] })
+        await store.completeTimers([byCancel, byCommit].map(({ id }) => ({ id, leaseUntil: base + 51 })))
+
+        expect(await claim(base + 99)).toStrictEqual([kept])
+      })
+
+      it('claimDueTimers() racing with itself hands each timer to one claim only', async () => {
+        const base = timerWindow()
+        const timers = Array.from({ length: 40 }, (_, index) => makeTimer(base + (index % 7)))
+        for (const timer of timers) await store.scheduleTimer(timer)
+
+        // On PostgreSQL each claim runs on its own pooled connection, so these really overlap.
+        const claimAll = async (): Promise<string[]> => {
+          const ids: string[] = []
+          for (;;) {
+            const batch = await claim(base + 99, 3)
+            if (batch.length === 0) return ids
+            ids.push(...batch.map((timer) => timer.id))
+          }
+        }
+        const claimed = (await Promise.all([claimAll(), claimAll(), claimAll(), claimAll()])).flat()
+
+        expect(claimed.sort()).toStrictEqual(timers.map((timer) => timer.id).sort())
       })
 
       it('claimDueTimers() returns at most limit timers, the earliest, and keeps the rest', async () => {
@@ -1161,8 +1275,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         for (const timer of timers) await store.scheduleTimer(timer)
         const byDue = [...timers].sort((x, y) => x.dueAt - y.dueAt)
 
-        expect(await store.claimDueTimers(base + 10, 2)).toStrictEqual(byDue.slice(0, 2))
-        expect(await store.claimDueTimers(base + 10, 10)).toStrictEqual(byDue.slice(2))
+        expect(await claim(base + 10, 2)).toStrictEqual(byDue.slice(0, 2))
+        expect(await claim(base + 10)).toStrictEqual(byDue.slice(2))
       })
 
       it('scheduleTimer() with an existing id replaces the timer', async () => {
@@ -1176,8 +1290,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await store.scheduleTimer(original)
         await store.scheduleTimer(replacement)
 
-        expect(await store.claimDueTimers(base + 20, 10)).toStrictEqual([replacement])
-        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([])
+        expect(await claim(base + 20)).toStrictEqual([replacement])
+        expect(await claim(base + 99)).toStrictEqual([])
       })
 
       it('commit() cancels and schedules timers with the records, cancels first', async () => {
@@ -1198,7 +1312,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         })
 
         expect(await store.getCall(call.id)).toMatchObject({ state: 'ringing', version: 1 })
-        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([added, replacement])
+        expect(await claim(base + 99)).toStrictEqual([added, replacement])
       })
 
       it('commit() of timers alone applies them', async () => {
@@ -1207,7 +1321,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await store.scheduleTimer(old)
         const added = makeTimer(base + 1)
         await store.commit({ cancelTimers: [old.id], scheduleTimers: [added] })
-        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([added])
+        expect(await claim(base + 99)).toStrictEqual([added])
       })
 
       it('commit() with a stale version changes no timer', async () => {
@@ -1223,7 +1337,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         )
 
         expect(error).toBeInstanceOf(ConflictError)
-        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([kept])
+        expect(await claim(base + 99)).toStrictEqual([kept])
       })
 
       it('cancelTimer() removes the timer; cancelling an unknown id is harmless', async () => {
@@ -1236,7 +1350,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await store.cancelTimer(cancelled.id)
         await store.cancelTimer(uid('timer'))
 
-        expect(await store.claimDueTimers(base + 99, 10)).toStrictEqual([kept])
+        expect(await claim(base + 99)).toStrictEqual([kept])
       })
     })
   })

@@ -163,6 +163,18 @@ export interface Timer {
   payload: Record<string, unknown>
 }
 
+/**
+ * "Timer `id` was claimed with a lease ending at `leaseUntil`" (`Store.completeTimers`). `leaseUntil` is the
+ * claim's `now + leaseMs`, the due time the claim gave the timer.
+ */
+export interface TimerClaim {
+  id: string
+  leaseUntil: number
+}
+
+/** The lease `Store.claimDueTimers` gives a claim when the caller names none. */
+export const DEFAULT_TIMER_LEASE_MS = 30_000
+
 /** A call record as `parley calls list` prints it. */
 export interface CallRecord {
   id: string
@@ -293,6 +305,18 @@ export interface Store {
   /** Creates or replaces the timer with this id. */
   scheduleTimer(timer: Timer): Promise<void>
   cancelTimer(id: string): Promise<void>
-  /** Removes and returns timers due at `now`, earliest first; each timer is returned to one caller only. */
-  claimDueTimers(now: number, limit: number): Promise<Timer[]>
+  /**
+   * Claims and returns timers due at `now` (at most `limit`, earliest first, as stored): each one's due time
+   * moves to `now + leaseMs` (default DEFAULT_TIMER_LEASE_MS), so no other claim returns it before then.
+   * The claimer fires them and then calls `completeTimers`; a timer whose claimer died before that comes due
+   * again when its lease ends, and is claimed anew: timers fire at least once, never are lost. A timer
+   * claimed again after its lease comes back with `dueAt` equal to that lease's end.
+   */
+  claimDueTimers(now: number, limit: number, leaseMs?: number): Promise<Timer[]>
+  /**
+   * Deletes each claimed timer whose due time is still its claim's `leaseUntil`. A timer rescheduled since
+   * its claim (`scheduleTimer` or `commit` with the same id, or a later claim after the lease ran out) has
+   * another due time and is kept; a cancelled one is already gone. Unknown ids are fine.
+   */
+  completeTimers(claims: readonly TimerClaim[]): Promise<void>
 }

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import type { PoolClient, QueryResultRow } from 'pg'
-import { ConflictError, DuplicateError } from '../types.js'
+import { ConflictError, DEFAULT_TIMER_LEASE_MS, DuplicateError } from '../types.js'
 import type {
   Account,
   Call,
@@ -14,6 +14,7 @@ import type {
   Store,
   Subscription,
   Timer,
+  TimerClaim,
   User,
 } from '../types.js'
 import {
@@ -113,17 +114,25 @@ const timerParams = (timer: Timer) => [timer.id, timer.kind, timer.dueAt, JSON.s
 
 /**
  * Claims due timers in one statement: the earliest due rows not locked by another node's claim (SKIP
- * LOCKED: two nodes polling at once take disjoint sets instead of waiting on each other), deleted and
- * returned, so each timer is handed to one caller only.
+ * LOCKED: two nodes polling at once take disjoint sets instead of waiting on each other), leased by moving
+ * their due time to `$3` (`now + leaseMs`), and returned with the due time they had. A claim that finds a
+ * row leased by a claim committed meanwhile re-checks it against `due_at <= $1` (READ COMMITTED) and drops
+ * it, so each timer is handed to one caller only until its lease ends.
  */
 const CLAIM_TIMERS = `
-WITH claimed AS (
-  DELETE FROM timers WHERE id IN (
-    SELECT id FROM timers WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
-  )
-  RETURNING id, kind, due_at, payload
+WITH due AS (
+  SELECT id, due_at FROM timers WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
+),
+claimed AS (
+  UPDATE timers t SET due_at = $3 FROM due WHERE t.id = due.id
+  RETURNING t.id, t.kind, due.due_at, t.payload
 )
 SELECT * FROM claimed ORDER BY due_at, id`
+
+/** Deletes the claimed timers still carrying their lease; any other due time is a newer schedule. */
+const COMPLETE_TIMERS = `
+DELETE FROM timers t USING unnest($1::text[], $2::bigint[]) AS c(id, lease_until)
+WHERE t.id = c.id AND t.due_at = c.lease_until`
 
 // Unique constraints (named in the migration) → the field a DuplicateError names, as the SQLite store does.
 const DUPLICATE_FIELDS: Record<string, string> = {
@@ -155,7 +164,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
  * Cross-node safety comes from the database, never from a node's memory: `commit` checks versions inside a
  * transaction (a concurrent writer's row lock makes the loser see the new version and fail with
  * ConflictError, which the session service retries); `appendFrames` numbers frames from a per-channel
- * counter under that channel's row lock; `claimDueTimers` deletes what it returns; migrations run under an
+ * counter under that channel's row lock; `claimDueTimers` leases what it returns; migrations run under an
  * advisory lock. Times are epoch milliseconds in BIGINT columns, read back as numbers (they stay far below
  * 2^53).
  *
@@ -640,8 +649,13 @@ export class PostgresStore implements Store {
     await this.#count(CANCEL_TIMERS, [[id]])
   }
 
-  async claimDueTimers(now: number, limit: number): Promise<Timer[]> {
-    return (await this.#rows<TimerRow>(CLAIM_TIMERS, [now, limit])).map(toTimer)
+  async claimDueTimers(now: number, limit: number, leaseMs = DEFAULT_TIMER_LEASE_MS): Promise<Timer[]> {
+    return (await this.#rows<TimerRow>(CLAIM_TIMERS, [now, limit, now + leaseMs])).map(toTimer)
+  }
+
+  async completeTimers(claims: readonly TimerClaim[]): Promise<void> {
+    if (claims.length === 0) return
+    await this.#count(COMPLETE_TIMERS, [claims.map((c) => c.id), claims.map((c) => c.leaseUntil)])
   }
 
   /** Rows of one statement on any pooled connection. */

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { ConflictError, DuplicateError } from '../types.js'
+import { ConflictError, DEFAULT_TIMER_LEASE_MS, DuplicateError } from '../types.js'
 import type {
   Account,
   Call,
@@ -15,6 +15,7 @@ import type {
   Store,
   Subscription,
   Timer,
+  TimerClaim,
   User,
 } from '../types.js'
 import {
@@ -536,24 +537,36 @@ export class SqliteStore implements Store {
     this.#statement('DELETE FROM timers WHERE id = ?').run(id)
   }
 
-  async claimDueTimers(now: number, limit: number): Promise<Timer[]> {
+  async claimDueTimers(now: number, limit: number, leaseMs = DEFAULT_TIMER_LEASE_MS): Promise<Timer[]> {
     // Polled ten times a second by every process on the file: a plain read first, so that an idle poll never
     // takes the write lock (a process waiting for that lock waits with its whole event loop).
     if (this.#statement('SELECT 1 FROM timers WHERE due_at <= ? LIMIT 1').get(now) === undefined) return []
     const due = this.#statement(
       'SELECT id, kind, due_at, payload FROM timers WHERE due_at <= ? ORDER BY due_at, id LIMIT ?',
     )
-    const remove = this.#statement('DELETE FROM timers WHERE id = ?')
-    // Select and delete under one write lock: a second node (process) claiming at the same time waits and
-    // then finds them gone, so each timer fires once.
+    const lease = this.#statement('UPDATE timers SET due_at = ? WHERE id = ?')
+    // Select and lease under one write lock: a second process claiming at the same time waits and then finds
+    // them due only when the lease ends, so each claim hands a timer to one caller. The rows are kept (not
+    // deleted) until `completeTimers`, so a claimer that dies before firing them loses nothing.
     const rows = this.#db
       .transaction(() => {
         const found = due.all(now, limit) as TimerRow[]
-        for (const row of found) remove.run(row.id)
+        for (const row of found) lease.run(now + leaseMs, row.id)
         return found
       })
       .immediate()
     return rows.map(toTimer)
+  }
+
+  async completeTimers(claims: readonly TimerClaim[]): Promise<void> {
+    if (claims.length === 0) return
+    // Only a row still carrying its lease is the claimed timer; any other due time is a newer schedule.
+    const remove = this.#statement('DELETE FROM timers WHERE id = ? AND due_at = ?')
+    this.#db
+      .transaction(() => {
+        for (const claim of claims) remove.run(claim.id, claim.leaseUntil)
+      })
+      .immediate()
   }
 
   /** The cached prepared statement for `sql`; preparing is the costly part of a query. */
