@@ -254,6 +254,31 @@ describe('channel websocket (protocol §5.3–§5.8)', () => {
     )
   })
 
+  it('records an attached channel as active every half of the idle floor, not at every ping (§5.8)', async () => {
+    // Pings every 200 ms; expiry needs 2 s of inactivity, so a touch is due every second.
+    p = await startTestPlatform({ timings: { socketPingMs: 200, channelMinIdleMs: 2_000 } })
+    const store = p.server.ctx.store
+    const alice = p.client('alice')
+    await alice.login()
+    await alice.subscribe({ connCheckRole: 'server' })
+    const channelId = alice.channel!.resourceURL.split('/').at(-1)!
+    const touches: number[] = []
+    const touchChannels = store.touchChannels.bind(store)
+    store.touchChannels = async (ids, at, connected) => {
+      if (ids.includes(channelId)) touches.push(Date.now())
+      return touchChannels(ids, at, connected)
+    }
+    const checksBefore = alice.serverChecks
+
+    await waitFor(() => touches.length >= 4, 10_000, 'four keepalive touches of the attached channel')
+
+    const gaps = touches.slice(1).map((t, i) => t - touches[i]!)
+    expect(Math.max(...gaps), `gaps between touches: ${gaps.join(', ')} ms`).toBeLessThan(2_000)
+    expect(alice.serverChecks - checksBefore).toBeGreaterThan(2 * touches.length)
+    expect(await store.getChannel(channelId)).toBeDefined()
+    expect(alice.ws!.readyState).toBe(WebSocket.OPEN)
+  })
+
   it('closes a socket that sends a frame above the size limit with 1009; the channel and server stay usable', async () => {
     p = await startTestPlatform()
     const alice = await p.subscribed('alice')

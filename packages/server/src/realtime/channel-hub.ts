@@ -11,8 +11,10 @@ import type { Channel, OutboxFrame } from '../store/types.js'
 /** Close code for shutdown and removed channels: clients reconnect after it (protocol §5.5; never 1000). */
 export const CLOSE_GOING_AWAY = 1001
 
-/** Channels pinged, and touched in the store, per slice of a keepalive sweep. */
+/** Channels pinged per slice of a keepalive sweep. */
 const KEEPALIVE_BATCH = 500
+/** Channels touched in the store per write. */
+const TOUCH_BATCH = 200
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
@@ -32,6 +34,8 @@ interface LocalChannel {
    * undefined until a drain has seen a frame. Lets frames queued by this node go out without a queue read.
    */
   deliveredUpTo: number | undefined
+  /** When this node last recorded the channel as active in the store (§5.8). */
+  touchedAt: number
 }
 
 /**
@@ -46,6 +50,9 @@ export class ChannelHub {
   readonly #wss: WebSocketServer
   readonly #local = new Map<string, LocalChannel>()
   #pingTimer: NodeJS.Timeout | undefined
+  #touchTimer: NodeJS.Timeout | undefined
+  /** A touch round is running. */
+  #touching = false
   #closing = false
   /** A keepalive sweep is running (a slow one must not overlap the next). */
   #sweeping = false
@@ -76,6 +83,11 @@ export class ChannelHub {
   start(): void {
     this.#pingTimer = setInterval(() => void this.#keepalive(), this.#ctx.config.timings.socketPingMs)
     this.#pingTimer.unref()
+    this.#touchTimer = setInterval(
+      () => void this.#touchDue(),
+      Math.max(50, Math.floor(this.#touchEveryMs() / 4)),
+    )
+    this.#touchTimer.unref()
   }
 
   /** Number of open sockets on this node. */
@@ -122,6 +134,7 @@ export class ChannelHub {
         unsubscribe: async () => {},
         chain: Promise.resolve(),
         deliveredUpTo: undefined,
+        touchedAt: 0,
       }
       this.#local.set(channel.id, local)
       const entry = local
@@ -135,7 +148,9 @@ export class ChannelHub {
     ws.on('message', (data, isBinary) => this.#onFrame(live, data, isBinary))
     ws.on('close', () => void this.#detach(channel.id, live))
     ws.on('error', (err) => this.#ctx.log.debug({ err, channelId: channel.id }, 'websocket error'))
-    await this.#ctx.store.touchChannels([channel.id], this.#ctx.clock.now(), true)
+    const attachedAt = this.#ctx.clock.now()
+    await this.#ctx.store.touchChannels([channel.id], attachedAt, true)
+    local.touchedAt = attachedAt
     if (channel.connCheckRole === 'server') this.#send(live, JSON.stringify(this.#serverConnCheck()))
     // §5.3: on open, first the queue in order (after a replay of recently sent frames, §5.7), then new frames.
     const entry = local
@@ -293,10 +308,8 @@ export class ChannelHub {
     if (this.#sweeping) return
     this.#sweeping = true
     try {
-      const ids: string[] = []
       let n = 0
-      for (const [id, local] of [...this.#local]) {
-        ids.push(id)
+      for (const local of [...this.#local.values()]) {
         for (const live of local.sockets) {
           if (live.ws.readyState !== live.ws.OPEN) continue
           // Dead-socket detection with RFC 6455 pings: browsers answer them without the app (§5.4).
@@ -312,16 +325,48 @@ export class ChannelHub {
         // With tens of thousands of sockets one sweep is long: let requests and deliveries in between.
         if (++n % KEEPALIVE_BATCH === 0) await yieldToEventLoop()
       }
-      // §5.8: a channel with a socket never expires; the touch proves the socket is still here. In batches, so
-      // that a synchronous store (SQLite) does not hold the event loop for the whole node's channels at once.
-      for (let i = 0; i < ids.length; i += KEEPALIVE_BATCH) {
+    } finally {
+      this.#sweeping = false
+    }
+  }
+
+  /**
+   * How often a channel with a socket here is recorded as active. It never expires while a socket is attached
+   * (§5.8), and expiry needs at least `channelMinIdleMs` of inactivity: touching every half of that (and no
+   * more often than sockets are pinged) keeps a margin of half the floor, with half the writes of touching at
+   * every ping. Those writes are most of an idle node's store load: 50,000 subscribers are 50,000 rows.
+   */
+  #touchEveryMs(): number {
+    const t = this.#ctx.config.timings
+    return Math.max(t.socketPingMs, Math.floor(t.channelMinIdleMs / 2))
+  }
+
+  /**
+   * Touches the channels whose last touch is `#touchEveryMs` old. Run four times per period, so channels
+   * attached at different moments are touched in small groups spread over the period rather than all at once,
+   * and in batches with the event loop let in between (a synchronous store holds it while it writes).
+   */
+  async #touchDue(): Promise<void> {
+    if (this.#touching) return
+    this.#touching = true
+    try {
+      const now = this.#ctx.clock.now()
+      const due = [...this.#local.values()].filter((l) => now - l.touchedAt >= this.#touchEveryMs())
+      for (let i = 0; i < due.length; i += TOUCH_BATCH) {
+        const batch = due.slice(i, i + TOUCH_BATCH)
+        const at = this.#ctx.clock.now()
         await this.#ctx.store
-          .touchChannels(ids.slice(i, i + KEEPALIVE_BATCH), this.#ctx.clock.now(), true)
-          .catch(() => {})
+          .touchChannels(
+            batch.map((l) => l.channel.id),
+            at,
+            true,
+          )
+          .then(() => batch.forEach((l) => (l.touchedAt = at)))
+          .catch((err: unknown) => this.#ctx.log.warn({ err }, 'touching channels failed'))
         await yieldToEventLoop()
       }
     } finally {
-      this.#sweeping = false
+      this.#touching = false
     }
   }
 
@@ -354,6 +399,7 @@ export class ChannelHub {
     this.#closing = true
     this.#notifier?.setLocalDelivery(undefined)
     clearInterval(this.#pingTimer)
+    clearInterval(this.#touchTimer)
     const chains = [...this.#local.values()].map((l) => l.chain)
     await Promise.allSettled(chains)
     for (const local of this.#local.values()) {
