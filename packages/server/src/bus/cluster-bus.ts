@@ -1,3 +1,4 @@
+import { TopicHandlers } from './topic-handlers.js'
 import type { Bus } from './types.js'
 
 /**
@@ -39,12 +40,6 @@ export interface ClusterBusOptions {
   onError?: (error: Error) => void
 }
 
-interface Topic {
-  handlers: Set<(message: string) => void>
-  /** Settles once the relay confirmed the subscription that created this entry. */
-  ready: Promise<void>
-}
-
 interface Confirmation {
   promise: Promise<void>
   resolve: () => void
@@ -65,7 +60,17 @@ interface Confirmation {
 export class ClusterBus implements Bus {
   readonly #transport: BusTransport
   readonly #onError: (error: Error) => void
-  readonly #topics = new Map<string, Topic>()
+  readonly #handlers = new TopicHandlers(
+    {
+      subscribe: (topic) => {
+        this.#queue({ subscribe: topic })
+        this.#nextConfirmation ??= confirmation()
+        return this.#nextConfirmation.promise
+      },
+      unsubscribe: (topic) => this.#queue({ unsubscribe: topic }),
+    },
+    (error) => this.#onError(error),
+  )
   readonly #stopListening: () => void
   #pending: WorkerOperation[] = []
   #flushScheduled = false
@@ -84,44 +89,20 @@ export class ClusterBus implements Bus {
 
   async publish(topic: string, message: string): Promise<void> {
     if (this.#closed) return
-    const handlers = this.#topics.get(topic)?.handlers
-    if (handlers) for (const handler of [...handlers]) queueMicrotask(() => this.#call(handler, message))
+    this.#handlers.dispatch(topic, message, true)
     this.#queue({ publish: topic, message })
   }
 
   /** Resolves once the relay registered the subscription, so a publish afterwards from any worker arrives. */
   async subscribe(topic: string, handler: (message: string) => void): Promise<() => Promise<void>> {
-    if (this.#closed) throw new Error('the bus is closed')
-    // A wrapper per call, so that subscribing the same function twice gives two independent subscriptions.
-    const own = (message: string) => handler(message)
-    let entry = this.#topics.get(topic)
-    if (!entry) {
-      this.#queue({ subscribe: topic })
-      this.#nextConfirmation ??= confirmation()
-      entry = { handlers: new Set(), ready: this.#nextConfirmation.promise }
-      this.#topics.set(topic, entry)
-    }
-    entry.handlers.add(own)
-    const subscribed = entry
-    try {
-      await subscribed.ready
-    } catch (error) {
-      this.#remove(topic, subscribed, own)
-      throw error
-    }
-    let unsubscribed = false
-    return async () => {
-      if (unsubscribed) return
-      unsubscribed = true
-      this.#remove(topic, subscribed, own)
-    }
+    return this.#handlers.add(topic, handler)
   }
 
   /** Stops delivery at once and tells the relay to forget this worker's topics; later calls do nothing. */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#topics.clear()
+    this.#handlers.close()
     this.#pending = []
     this.#stopListening()
     const closed = new Error('the bus is closed')
@@ -133,14 +114,6 @@ export class ClusterBus implements Bus {
     } catch {
       // The channel is gone, and with it the primary's record of this worker.
     }
-  }
-
-  /** Drops one handler; the last one of a topic also unsubscribes the worker at the relay. */
-  #remove(topic: string, entry: Topic, handler: (message: string) => void): void {
-    entry.handlers.delete(handler)
-    if (entry.handlers.size > 0 || this.#topics.get(topic) !== entry) return
-    this.#topics.delete(topic)
-    if (!this.#closed) this.#queue({ unsubscribe: topic })
   }
 
   #queue(operation: WorkerOperation): void {
@@ -177,10 +150,7 @@ export class ClusterBus implements Bus {
   #receive(raw: unknown): void {
     if (this.#closed || !isRelayBatch(raw)) return
     const { deliver, applied } = raw.parleyBus
-    for (const [topic, message] of deliver) {
-      const handlers = this.#topics.get(topic)?.handlers
-      if (handlers) for (const handler of [...handlers]) this.#call(handler, message)
-    }
+    for (const [topic, message] of deliver) this.#handlers.dispatch(topic, message)
     if (applied !== undefined) {
       // Batches are applied in the order they were sent, so this one confirms every earlier batch too.
       for (const [number, waiting] of this.#unconfirmed) {
@@ -188,16 +158,6 @@ export class ClusterBus implements Bus {
         this.#unconfirmed.delete(number)
         waiting.resolve()
       }
-    }
-  }
-
-  #call(handler: (message: string) => void, message: string): void {
-    if (this.#closed) return
-    try {
-      handler(message)
-    } catch (error) {
-      // A throwing handler must not break delivery to the others.
-      this.#onError(error as Error)
     }
   }
 }

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis'
+import { TopicHandlers } from './topic-handlers.js'
 import { BUS_RESYNC, type Bus } from './types.js'
 
 /** Options of a RedisBus. */
@@ -14,12 +15,6 @@ export interface RedisBusOptions {
 
 /** At most this many topics go into one SUBSCRIBE or UNSUBSCRIBE command. */
 const MAX_TOPICS_PER_COMMAND = 1_000
-
-interface Topic {
-  handlers: Set<(message: string) => void>
-  /** Settles once Redis confirmed the SUBSCRIBE that created this entry. */
-  ready: Promise<void>
-}
 
 interface PendingCommand {
   kind: 'subscribe' | 'unsubscribe'
@@ -45,7 +40,13 @@ export class RedisBus implements Bus {
   readonly #publisher: Redis
   readonly #subscriber: Redis
   readonly #onError: (error: Error) => void
-  readonly #topics = new Map<string, Topic>()
+  readonly #handlers = new TopicHandlers(
+    {
+      subscribe: (topic) => this.#send('subscribe', topic),
+      unsubscribe: (topic) => this.#send('unsubscribe', topic),
+    },
+    (error) => this.#onError(error),
+  )
   #pending: PendingCommand[] = []
   #flushScheduled = false
   #closed = false
@@ -83,7 +84,9 @@ export class RedisBus implements Bus {
       // Without a listener an 'error' event would crash the process; ioredis retries on its own.
       client.on('error', (error: Error) => this.#onError(error))
     }
-    this.#subscriber.on('message', (topic: string, message: string) => this.#dispatch(topic, message))
+    this.#subscriber.on('message', (topic: string, message: string) =>
+      this.#handlers.dispatch(topic, message),
+    )
     this.#subscriber.on('ready', () => {
       this.#subscriberReadies += 1
       if (this.#subscriberReadies > 1) void this.#resync()
@@ -101,7 +104,7 @@ export class RedisBus implements Bus {
       this.#onError(error as Error)
       return
     }
-    for (const topic of [...this.#topics.keys()]) this.#dispatch(topic, BUS_RESYNC)
+    for (const topic of this.#handlers.topics()) this.#handlers.dispatch(topic, BUS_RESYNC)
   }
 
   async #connect(): Promise<void> {
@@ -120,35 +123,14 @@ export class RedisBus implements Bus {
 
   /** Resolves once Redis confirmed the subscription, so a message published afterwards is received. */
   async subscribe(topic: string, handler: (message: string) => void): Promise<() => Promise<void>> {
-    if (this.#closed) throw new Error('the bus is closed')
-    // A wrapper per call, so that subscribing the same function twice gives two independent subscriptions.
-    const own = (message: string) => handler(message)
-    let entry = this.#topics.get(topic)
-    if (!entry) {
-      entry = { handlers: new Set(), ready: this.#send('subscribe', topic) }
-      this.#topics.set(topic, entry)
-    }
-    entry.handlers.add(own)
-    const subscribed = entry
-    try {
-      await subscribed.ready
-    } catch (error) {
-      void this.#remove(topic, subscribed, own)
-      throw error
-    }
-    let unsubscribed = false
-    return async () => {
-      if (unsubscribed) return
-      unsubscribed = true
-      await this.#remove(topic, subscribed, own)
-    }
+    return this.#handlers.add(topic, handler)
   }
 
   /** Stops delivery at once and quits both connections; later calls wait for the first. */
   async close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#closed = true
-      this.#topics.clear()
+      this.#handlers.close()
       for (const command of this.#pending.splice(0)) command.reject(new Error('the bus is closed'))
       await Promise.all(
         [this.#publisher, this.#subscriber].map(async (client) => {
@@ -162,29 +144,6 @@ export class RedisBus implements Bus {
       )
     })()
     return this.#closing
-  }
-
-  /** Drops one handler; the last one of a topic also unsubscribes the connection from it. */
-  async #remove(topic: string, entry: Topic, handler: (message: string) => void): Promise<void> {
-    entry.handlers.delete(handler)
-    if (entry.handlers.size > 0 || this.#topics.get(topic) !== entry) return
-    this.#topics.delete(topic)
-    if (this.#closed) return
-    await this.#send('unsubscribe', topic).catch((error: unknown) => this.#onError(error as Error))
-  }
-
-  #dispatch(topic: string, message: string): void {
-    if (this.#closed) return
-    const entry = this.#topics.get(topic)
-    if (!entry) return
-    for (const handler of [...entry.handlers]) {
-      try {
-        handler(message)
-      } catch (error) {
-        // A throwing handler must not break delivery to the others, nor ioredis's reply parsing.
-        this.#onError(error as Error)
-      }
-    }
   }
 
   /** Queues a SUBSCRIBE or UNSUBSCRIBE of one topic; requests of the same tick are sent together. */
