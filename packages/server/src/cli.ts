@@ -170,14 +170,23 @@ async function serve(argv: string[]): Promise<number> {
     for (const u of server.demo.users) process.stdout.write(`  ${u.login}  password: ${u.password}\n`)
     process.stdout.write(`Open ${server.url}/ in two browser tabs, log in as the two users and call.\n\n`)
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'shutting down')
-      resolve()
-    }
-    process.once('SIGTERM', () => stop('SIGTERM'))
-    process.once('SIGINT', () => stop('SIGINT'))
-  })
+  // Ctrl-C reaches every process of the terminal's group, and `npm start` forwards it once more: a repeated
+  // signal during the graceful shutdown must not kill the process (that is npm's exit 130), so the handlers
+  // stay installed until the server has closed.
+  let stopping = false
+  let stopped: () => void = () => undefined
+  const done = new Promise<void>((resolve) => (stopped = resolve))
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return void log.info({ signal }, 'already shutting down')
+    stopping = true
+    log.info({ signal }, 'shutting down')
+    stopped()
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  await done
   await server.close()
+  process.off('SIGTERM', onSignal)
+  process.off('SIGINT', onSignal)
   return 0
 }
