@@ -14,6 +14,7 @@ import { tokenRoutes } from './http/routes-auth.js'
 import { channelRoutes } from './http/routes-channels.js'
 import { signalingRoutes } from './http/routes-signaling.js'
 import { staticRoutes } from './http/static.js'
+import { anonymousDemoRoutes } from './http/demo-anonymous.js'
 import { ChannelHub } from './realtime/channel-hub.js'
 import type { ServiceContext } from './services/context.js'
 
@@ -103,11 +104,12 @@ export async function buildApp(
   app.setErrorHandler(protocolErrorHandler)
   app.setNotFoundHandler(notFoundHandler)
 
-  const limits = await installRateLimits(app, ctx.config.rateLimits)
+  const limits = await installRateLimits(app, ctx.config.rateLimits, ctx.config.anonymous)
   tokenRoutes(app, services.tokens, limits)
   channelRoutes(app, services.tokens, services.channels)
   signalingRoutes(app, services, limits)
   staticRoutes(app, ctx.config)
+  anonymousDemoRoutes(app, ctx.config)
 
   const hub = new ChannelHub(ctx, services.channels, services.notifier)
   app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head))

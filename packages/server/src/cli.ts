@@ -1,6 +1,12 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import {
+  ANONYMOUS_USAGE,
+  AnonymousUsageError,
+  isAnonymousCommand,
+  runAnonymousCommand,
+} from './admin/anonymous-commands.js'
 import { startCluster } from './cluster/primary.js'
 import { ConfigError, makeConfig, parseServeConfig, SERVE_OPTIONS } from './config.js'
 import { createContext } from './deps.js'
@@ -17,6 +23,7 @@ Commands:
   user list [--client-id ID]
   user delete --client-id ID --username USER@DOMAIN
   calls list [--limit N] [--client-id ID]   call records as JSON lines
+${ANONYMOUS_USAGE}
 
 Every admin command takes --db URL (env PARLEY_DB; default sqlite:./data/parley.db).
 
@@ -44,6 +51,13 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
       return command ? 0 : 2
     }
     if (command === 'serve') return await serve(argv.slice(1))
+    if (isAnonymousCommand(command)) {
+      try {
+        return await runAnonymousCommand(argv, print)
+      } catch (err) {
+        throw err instanceof AnonymousUsageError ? new UsageError(err.message) : err
+      }
+    }
     const key = `${command} ${sub ?? ''}`
     const options = {
       db: { type: 'string' },

@@ -72,6 +72,28 @@ export interface Config {
   /** Directory of the built SDK bundles served at /sdk/, or null for none. */
   sdkDir: string | null
   timings: Timings
+  /** Anonymous click-to-call (`client_credentials` grant, issue 15). */
+  anonymous: AnonymousSettings
+}
+
+/** Limits of anonymous callers (README "Anonymous calls"). */
+export interface AnonymousSettings {
+  /** Lifetime of an anonymous identity's tokens, seconds (`--anonymous-token-ttl`). */
+  tokenTtl: number
+  /** Concurrent anonymous calls per account (`--max-anonymous-calls`). */
+  maxCallsPerAccount: number
+  /** client_credentials grants per minute per project key. */
+  tokenPerKey: number
+  /** client_credentials grants per minute per client address. */
+  tokenPerAddress: number
+}
+
+/** Defaults of the anonymous settings. */
+export const DEFAULT_ANONYMOUS: AnonymousSettings = {
+  tokenTtl: 900,
+  maxCallsPerAccount: 20,
+  tokenPerKey: 120,
+  tokenPerAddress: 10,
 }
 
 /** Settings of the supervised turnserver. */
@@ -134,6 +156,7 @@ export function makeConfig(
 ): Config {
   const { timings, ...rest } = overrides
   return {
+    anonymous: { ...DEFAULT_ANONYMOUS },
     host: '127.0.0.1',
     port: 8080,
     db: 'sqlite:./data/parley.db',
@@ -271,6 +294,26 @@ export const SERVE_OPTIONS = {
     env: 'PARLEY_DEMO',
     help: 'on an empty database, create a demo account with users alice and bob and print their credentials',
   },
+  'anonymous-token-ttl': {
+    type: 'string',
+    env: 'PARLEY_ANONYMOUS_TOKEN_TTL',
+    help: 'lifetime of anonymous (client_credentials) tokens in seconds (default 900)',
+  },
+  'max-anonymous-calls': {
+    type: 'string',
+    env: 'PARLEY_MAX_ANONYMOUS_CALLS',
+    help: 'concurrent anonymous calls per account (default 20)',
+  },
+  'rate-limit-anonymous-key': {
+    type: 'string',
+    env: 'PARLEY_RATE_LIMIT_ANONYMOUS_KEY',
+    help: 'client_credentials token requests per minute per project key (default 120)',
+  },
+  'rate-limit-anonymous-address': {
+    type: 'string',
+    env: 'PARLEY_RATE_LIMIT_ANONYMOUS_ADDRESS',
+    help: 'client_credentials token requests per minute per client address (default 10)',
+  },
 } as const
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -397,5 +440,16 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
   }
   if (str('domain')) cfg.domain = str('domain')!.toLowerCase()
   if (get('demo') === true) cfg.demo = true
+  // Anonymous click-to-call (issue 15).
+  const anon = [
+    ['anonymous-token-ttl', 'tokenTtl'],
+    ['max-anonymous-calls', 'maxCallsPerAccount'],
+    ['rate-limit-anonymous-key', 'tokenPerKey'],
+    ['rate-limit-anonymous-address', 'tokenPerAddress'],
+  ] as const
+  for (const [flag, field] of anon) {
+    const text = str(flag)
+    if (text) cfg.anonymous[field] = positiveInt(flag, text)
+  }
   return cfg
 }

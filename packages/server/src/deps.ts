@@ -29,6 +29,10 @@ export const REDACT_PATHS = [
   'headers.authorization',
   'passwordHash',
   '*.passwordHash',
+  'client_secret',
+  '*.client_secret',
+  'secretHash',
+  '*.secretHash',
 ]
 
 /** The server's logger: JSON lines on stdout, secrets redacted. */

@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { RateLimits } from '../config.js'
+import type { AnonymousSettings, RateLimits } from '../config.js'
+import { clientIdForLimit } from './client-credentials.js'
 
 /** Checks one budget for a request; true when the request may go on (else Retry-After is already set). */
 export type LimitCheck = (request: FastifyRequest, reply: FastifyReply) => Promise<boolean>
@@ -10,6 +11,9 @@ export interface Limiters {
   tokenByAddress: LimitCheck
   tokenByLogin: LimitCheck
   sessionsByUser: LimitCheck
+  /** client_credentials grants per client address and per project key (issue 15). */
+  anonymousByAddress: LimitCheck
+  anonymousByKey: LimitCheck
 }
 
 const MINUTE = 60_000
@@ -19,7 +23,11 @@ const MINUTE = 60_000
  * one request from its budget and, when the budget is spent, sets `Retry-After` (RFC 9110 §10.2.3) so that
  * the route can answer 429 in its own error format.
  */
-export async function installRateLimits(app: FastifyInstance, limits: RateLimits): Promise<Limiters> {
+export async function installRateLimits(
+  app: FastifyInstance,
+  limits: RateLimits,
+  anonymous: Pick<AnonymousSettings, 'tokenPerKey' | 'tokenPerAddress'>,
+): Promise<Limiters> {
   await app.register(rateLimit, { global: false, timeWindow: MINUTE })
   const make = (max: number, key: (request: FastifyRequest) => string): LimitCheck => {
     const check = app.createRateLimit({ max, timeWindow: MINUTE, keyGenerator: key })
@@ -42,5 +50,7 @@ export async function installRateLimits(app: FastifyInstance, limits: RateLimits
       (r) => `token-login:${field(r, 'client_id')}:${field(r, 'username')}`,
     ),
     sessionsByUser: make(limits.sessionsPerUser, (r) => `sessions:${r.actor.userId}`),
+    anonymousByAddress: make(anonymous.tokenPerAddress, (r) => `anon-ip:${r.ip}`),
+    anonymousByKey: make(anonymous.tokenPerKey, (r) => `anon-key:${clientIdForLimit(r)}`),
   }
 }

@@ -1,10 +1,36 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { clientCredentialsOf } from './client-credentials.js'
 import { OAuthError } from '../services/errors.js'
 import type { TokenService } from '../services/tokens.js'
 import { oauthErrorHandler } from './errors.js'
 import type { Limiters } from './rate-limits.js'
 
-/** `POST /cpaas/auth/v1/token` (protocol §3.1): password and refresh-token grants, OAuth error bodies. */
+/**
+ * The client_credentials grant (issue 15). A client that authenticated with HTTP Basic and failed gets
+ * `WWW-Authenticate` with its 401 (RFC 6749 §5.2).
+ */
+async function clientCredentialsGrant(
+  tokens: TokenService,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  fields: Record<string, string | undefined>,
+) {
+  const credentials = clientCredentialsOf(request, fields)
+  if (!credentials?.clientId || !credentials.clientSecret)
+    throw new OAuthError(401, 'invalid_client', 'client_id and client_secret are required')
+  try {
+    return await tokens.clientCredentialsGrant(credentials, fields.scope)
+  } catch (err) {
+    if (credentials.via === 'basic' && err instanceof OAuthError && err.status === 401)
+      reply.header('WWW-Authenticate', 'Basic realm="parley"')
+    throw err
+  }
+}
+
+/**
+ * `POST /cpaas/auth/v1/token` (protocol §3.1): password, refresh-token and client-credentials grants, OAuth
+ * error bodies.
+ */
 export function tokenRoutes(app: FastifyInstance, tokens: TokenService, limits: Limiters): void {
   app.post('/cpaas/auth/v1/token', { errorHandler: oauthErrorHandler }, async (request, reply) => {
     // RFC 6749 §4.3.2, §6: the token request is form-encoded (as the quickstart sends it, §3.1). A JSON body
@@ -19,18 +45,29 @@ export function tokenRoutes(app: FastifyInstance, tokens: TokenService, limits: 
       if (typeof value === 'string') fields[key] = value
       else if (value !== undefined) throw new OAuthError(400, 'invalid_request', `${key} must be given once`)
     }
-    // Password guessing is slowed per address and per login (429 with Retry-After), before any hashing.
-    if (!(await limits.tokenByAddress(request, reply)) || !(await limits.tokenByLogin(request, reply))) {
-      throw new OAuthError(429, 'too_many_requests', 'Too many token requests; retry later')
-    }
     const grant = fields.grant_type
+    const tooMany = () => new OAuthError(429, 'too_many_requests', 'Too many token requests; retry later')
+    // Password guessing is slowed per address and per login (429 with Retry-After), before any hashing;
+    // anonymous grants per address and per project key (issue 15) instead of per login.
+    if (!(await limits.tokenByAddress(request, reply))) throw tooMany()
+    if (grant === 'client_credentials') {
+      if (
+        !(await limits.anonymousByAddress(request, reply)) ||
+        !(await limits.anonymousByKey(request, reply))
+      )
+        throw tooMany()
+    } else if (!(await limits.tokenByLogin(request, reply))) {
+      throw tooMany()
+    }
     if (!grant) throw new OAuthError(400, 'invalid_request', 'grant_type is required')
     const response =
       grant === 'password'
         ? await tokens.passwordGrant(fields)
         : grant === 'refresh_token'
           ? await tokens.refreshGrant(fields)
-          : undefined
+          : grant === 'client_credentials'
+            ? await clientCredentialsGrant(tokens, request, reply, fields)
+            : undefined
     if (!response) throw new OAuthError(400, 'unsupported_grant_type', `grant_type ${grant} is not supported`)
     return reply.code(200).header('Cache-Control', 'no-store').type('application/json').send(response)
   })

@@ -9,6 +9,7 @@ import {
 } from '@parley/protocol'
 import type { Channel } from '../store/types.js'
 import type { ServiceContext } from './context.js'
+import { forbidAnonymous } from './anonymous.js'
 import { apiError } from './errors.js'
 import { newId } from './ids.js'
 import type { Notifier } from './notifier.js'
@@ -84,6 +85,8 @@ export class ChannelService {
     channelId: string,
     lifetime: number,
   ): Promise<{ notificationChannelLifetime: { channelLifetime: number } }> {
+    // An anonymous identity's channel lives no longer than its identity (issue 15).
+    forbidAnonymous(actor)
     const channel = await this.#ctx.store.getChannel(channelId)
     if (!channel || channel.userId !== actor.userId) throw apiError('UNKNOWN_RESOURCE')
     await this.#ctx.store.setChannelLifetime(channelId, lifetime)

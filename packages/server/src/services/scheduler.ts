@@ -1,4 +1,5 @@
 import type { TimerClaim } from '../store/types.js'
+import { sweepExpiredIdentities } from './anonymous.js'
 import type { ChannelService } from './channels.js'
 import type { ServiceContext } from './context.js'
 import type { SessionService } from './sessions.js'
@@ -78,10 +79,11 @@ export class Scheduler {
     }
   }
 
-  /** Liveness, channel expiry and outbox pruning. */
+  /** Liveness, channel expiry, expired anonymous identities and outbox pruning. */
   async sweep(): Promise<void> {
     await this.#sessions.sweepSilentLegs()
     await this.#channels.collectExpired()
+    await sweepExpiredIdentities(this.#ctx, (actor, id) => this.#channels.remove(actor, id))
     await this.#ctx.store.pruneDelivered(this.#ctx.clock.now() - this.#ctx.config.timings.replayWindowMs)
   }
 

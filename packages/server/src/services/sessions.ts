@@ -11,6 +11,7 @@ import { ConflictError, type Call, type Channel, type Leg, type Timer, type User
 import type { ServiceContext } from './context.js'
 import { apiError, ApiError } from './errors.js'
 import { newId } from './ids.js'
+import { checkAnonymousCall, forbidAnonymous, isAnonymousUser } from './anonymous.js'
 import { KeyedMutex } from './keyed-mutex.js'
 import type { Notifier } from './notifier.js'
 import { statusOf, transition } from './session-machine.js'
@@ -88,6 +89,14 @@ export class SessionService {
     ) {
       throw apiError('TOO_MANY_CALLS')
     }
+    // Anonymous callers (issue 15) call allow-listed destinations only (403), within their account's cap.
+    if (actor.anonymous)
+      await checkAnonymousCall(
+        this.#ctx,
+        actor,
+        input.address,
+        await this.#resolveIn(actor.accountId, actor, input.address),
+      )
     const callee = await this.#resolve(actor, input.address, 'tParticipantAddress')
     const channels = await this.#reachableChannels(callee, 'tParticipantAddress')
     const callId = newId('call')
@@ -245,6 +254,7 @@ export class SessionService {
 
   /** `PUT …/sessions/{legId}/forward` (§8.6, §11.15): an unanswered callee sends the call to someone else. */
   async forward(actor: Actor, legId: string, address: string, respond: Respond): Promise<void> {
+    forbidAnonymous(actor)
     const target = await this.#resolve(actor, address, 'address')
     const channels = await this.#reachableChannels(target, 'address')
     await this.#onLeg(actor, legId, respond, (plan, call, leg, legs, now) => {
@@ -275,6 +285,7 @@ export class SessionService {
     input: { address: string; sessionId?: string },
     respond: Respond,
   ): Promise<void> {
+    forbidAnonymous(actor)
     const direct = input.sessionId === undefined
     const target = direct ? await this.#resolve(actor, input.address, 'address') : undefined
     if (target) await this.#reachableChannels(target, 'address')
@@ -801,7 +812,7 @@ export class SessionService {
     return user
   }
 
-  async #resolveIn(
+  async #resolveAny(
     accountId: string,
     _from: { username: string },
     address: string,
@@ -818,6 +829,16 @@ export class SessionService {
     if (byName) return byName
     const byLocal = await this.#ctx.store.listUsersByLocalPart(accountId, local.toLowerCase())
     return byLocal.length === 1 ? byLocal[0] : undefined
+  }
+
+  /** The user an address names, unless it is an anonymous identity: those are never called (issue 15). */
+  async #resolveIn(
+    accountId: string,
+    from: { username: string },
+    address: string,
+  ): Promise<User | undefined> {
+    const user = await this.#resolveAny(accountId, from, address)
+    return user && !(await isAnonymousUser(this.#ctx, user)) ? user : undefined
   }
 
   /** The callee's call-subscribed channels; none means "not found" (§11.9). */

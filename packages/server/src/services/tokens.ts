@@ -4,6 +4,7 @@ import type { IdTokenClaims, TokenResponse } from '@parley/protocol'
 import type { Account, User } from '../store/types.js'
 import type { ServiceContext } from './context.js'
 import { authenticate } from './accounts.js'
+import { authenticateProjectKey, createAnonymousIdentity } from './anonymous.js'
 import { OAuthError } from './errors.js'
 
 const ISSUER = 'parley'
@@ -30,6 +31,8 @@ export interface Actor {
   accountId: string
   username: string
   login: string
+  /** Set for the ephemeral identity of a `client_credentials` grant (issue 15). */
+  anonymous?: true
 }
 
 /** Why a token was refused. */
@@ -42,7 +45,12 @@ interface AccessClaims extends JWTPayload {
   typ: 'access' | 'refresh'
   uid: string
   acc: string
+  /** The subject is an anonymous identity (client_credentials grant). */
+  anon?: true
 }
+
+/** The token response of the client_credentials grant: the password grant's, without a refresh token. */
+export type AnonymousTokenResponse = Omit<TokenResponse, 'refresh_token'>
 
 /**
  * Issues and verifies Parley's tokens: HS256 JWTs signed with a key kept in the store, so that tokens
@@ -97,6 +105,31 @@ export class TokenService {
     return this.#issue(user, account, fields.scope)
   }
 
+  /**
+   * The client_credentials grant (RFC 6749 §4.4; issue 15): a project key and its secret give a new ephemeral
+   * identity `anon-<random>@<domain>`, marked anonymous, with tokens of `--anonymous-token-ttl` and no refresh
+   * token. Any credential failure is 401 `invalid_client`.
+   */
+  async clientCredentialsGrant(
+    credentials: { clientId: string; clientSecret: string },
+    scope: string | undefined,
+  ): Promise<AnonymousTokenResponse> {
+    const { key, account } = await authenticateProjectKey(
+      this.#ctx,
+      credentials.clientId,
+      credentials.clientSecret,
+    )
+    const ttl = this.#ctx.config.anonymous.tokenTtl
+    // The identity outlives its tokens to the second they expire (JWT exp is in whole seconds).
+    const expiresAt = (Math.floor(this.#ctx.clock.now() / 1000) + ttl) * 1000
+    const user = await createAnonymousIdentity(this.#ctx, key, expiresAt)
+    const { refresh_token: _unused, ...response } = await this.#issue(user, account, scope, {
+      ttl,
+      anonymous: true,
+    })
+    return response
+  }
+
   async #account(clientId: string | undefined): Promise<Account> {
     if (!clientId) throw new OAuthError(400, 'invalid_request', 'client_id is required')
     const account = await this.#ctx.store.getAccountByClientId(clientId)
@@ -104,12 +137,18 @@ export class TokenService {
     return account
   }
 
-  async #issue(user: User, account: Account, scope: string | undefined): Promise<TokenResponse> {
+  async #issue(
+    user: User,
+    account: Account,
+    scope: string | undefined,
+    options: { ttl?: number; anonymous?: boolean } = {},
+  ): Promise<TokenResponse> {
     const key = await this.#signingKey()
     const now = Math.floor(this.#ctx.clock.now() / 1000)
-    const ttl = this.#ctx.config.tokenTtl
+    const ttl = options.ttl ?? this.#ctx.config.tokenTtl
+    const anon = options.anonymous ? { anon: true } : {}
     const base = (typ: string, exp: number) =>
-      new SignJWT({ typ, uid: user.id, acc: account.id })
+      new SignJWT({ typ, uid: user.id, acc: account.id, ...anon })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setIssuer(ISSUER)
         .setAudience(account.clientId)
@@ -125,7 +164,7 @@ export class TokenService {
     const [access, refresh, id] = await Promise.all([
       base('access', now + ttl).sign(key),
       base('refresh', now + REFRESH_TTL_S).sign(key),
-      new SignJWT({ ...idClaims, email: user.login })
+      new SignJWT({ ...idClaims, email: user.login, ...(options.anonymous ? { anonymous: true } : {}) })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setIssuer(ISSUER)
         .setAudience(account.clientId)
@@ -192,6 +231,7 @@ export class TokenService {
       accountId: user.accountId,
       username: user.username,
       login: user.login,
+      ...(claims.anon === true ? { anonymous: true as const } : {}),
     }
     if (!expired && typeof claims.exp === 'number') {
       if (this.#verified.size >= VERIFIED_CACHE_SIZE) {

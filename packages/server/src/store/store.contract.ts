@@ -9,6 +9,7 @@ import type {
   NewOutboxFrame,
   Store,
   Subscription,
+  ProjectKey,
   Timer,
   User,
 } from './types.js'
@@ -1351,6 +1352,117 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await store.cancelTimer(uid('timer'))
 
         expect(await claim(base + 99)).toStrictEqual([kept])
+      })
+    })
+    describe('anonymous calls (project keys, allow-list, ephemeral identities)', () => {
+      function makeKey(accountId: string, overrides: Partial<ProjectKey> = {}): ProjectKey {
+        return {
+          id: uid('pk'),
+          accountId,
+          name: 'website',
+          secretHash: 'a'.repeat(64),
+          createdAt: NOW,
+          expiresAt: null,
+          ...overrides,
+        }
+      }
+
+      async function seedAnonymous(accountId: string, keyId: string, expiresAt: number) {
+        const user = makeUser(accountId)
+        const identity = { userId: user.id, accountId, keyId, expiresAt, createdAt: NOW }
+        await store.createAnonymousUser(user, identity)
+        return { user, identity }
+      }
+
+      it('a project key round-trips, lists per account and deletes once', async () => {
+        const account = await seedAccount()
+        const other = await seedAccount()
+        const key = makeKey(account.id, { expiresAt: NOW + 1000 })
+        const second = makeKey(account.id, { createdAt: NOW + 1, name: 'second' })
+        await store.createProjectKey(key)
+        await store.createProjectKey(second)
+        await store.createProjectKey(makeKey(other.id))
+        expect(await store.getProjectKey(key.id)).toStrictEqual(key)
+        expect(await store.listProjectKeys(account.id)).toStrictEqual([key, second])
+        expect((await store.listProjectKeys()).map((k) => k.id)).toEqual(
+          expect.arrayContaining([key.id, second.id]),
+        )
+        await expect(store.createProjectKey(key)).rejects.toBeInstanceOf(DuplicateError)
+        expect(await store.deleteProjectKey(key.id)).toBe(true)
+        expect(await store.deleteProjectKey(key.id)).toBe(false)
+        expect(await store.getProjectKey(key.id)).toBeUndefined()
+      })
+
+      it('an allow-listed destination is added once, listed per account and removed', async () => {
+        const account = await seedAccount()
+        const other = await seedAccount()
+        const bob = { accountId: account.id, address: 'bob@example.com', createdAt: NOW }
+        const phone = { accountId: account.id, address: '+15550100', createdAt: NOW + 1 }
+        expect(await store.addAnonymousDestination(bob)).toBe(true)
+        expect(await store.addAnonymousDestination({ ...bob, createdAt: NOW + 5 })).toBe(false)
+        expect(await store.addAnonymousDestination(phone)).toBe(true)
+        expect(await store.addAnonymousDestination({ ...bob, accountId: other.id })).toBe(true)
+        expect(await store.listAnonymousDestinations(account.id)).toStrictEqual([bob, phone])
+        expect(await store.removeAnonymousDestination(account.id, 'bob@example.com')).toBe(true)
+        expect(await store.removeAnonymousDestination(account.id, 'bob@example.com')).toBe(false)
+        expect(await store.listAnonymousDestinations(account.id)).toStrictEqual([phone])
+        expect(await store.listAnonymousDestinations(other.id)).toHaveLength(1)
+      })
+
+      it('createAnonymousUser() makes a user marked anonymous; deleting the user removes the mark', async () => {
+        const account = await seedAccount()
+        const key = makeKey(account.id)
+        await store.createProjectKey(key)
+        const { user, identity } = await seedAnonymous(account.id, key.id, NOW + 900_000)
+        expect(await store.getUser(user.id)).toStrictEqual(user)
+        expect(await store.getAnonymousIdentity(user.id)).toStrictEqual(identity)
+        expect(await store.listAnonymousIdentitiesByKey(key.id)).toStrictEqual([identity])
+        const regular = await seedUser(account.id)
+        expect(await store.getAnonymousIdentity(regular.id)).toBeUndefined()
+        expect(await store.deleteUser(user.id)).toBe(true)
+        expect(await store.getAnonymousIdentity(user.id)).toBeUndefined()
+        expect(await store.listAnonymousIdentitiesByKey(key.id)).toStrictEqual([])
+      })
+
+      it('createAnonymousUser() with a taken login changes nothing (DuplicateError)', async () => {
+        const account = await seedAccount()
+        const taken = await seedUser(account.id)
+        const user = makeUser(account.id, { login: taken.login })
+        await expect(
+          store.createAnonymousUser(user, {
+            userId: user.id,
+            accountId: account.id,
+            keyId: 'pk-x',
+            expiresAt: NOW,
+            createdAt: NOW,
+          }),
+        ).rejects.toBeInstanceOf(DuplicateError)
+        expect(await store.getUser(user.id)).toBeUndefined()
+        expect(await store.getAnonymousIdentity(user.id)).toBeUndefined()
+      })
+
+      it('listExpiredAnonymousIdentities() returns expired identities that are in no active call', async () => {
+        const account = await seedAccount()
+        const keyId = uid('pk')
+        // Far-future times keep other tests' leftovers (on a shared database) out of this query's range.
+        const base = 9_000_000_000_000 + Math.floor(Math.random() * 1_000_000_000)
+        const expired = await seedAnonymous(account.id, keyId, base - 10)
+        const inCall = await seedAnonymous(account.id, keyId, base - 5)
+        const live = await seedAnonymous(account.id, keyId, base + 10)
+        const { call } = await seedCall(account.id, {}, { userId: inCall.user.id })
+        const found = await store.listExpiredAnonymousIdentities(base, 10_000)
+        const ids = found.map((i) => i.userId)
+        expect(ids).toContain(expired.user.id)
+        expect(ids).not.toContain(inCall.user.id)
+        expect(ids).not.toContain(live.user.id)
+        expect(await store.countActiveAnonymousLegs(account.id)).toBe(1)
+        // Once the call's leg ends, that identity is collectable too.
+        const legs = await store.listLegs(call.id)
+        await store.commit({ legs: legs.map((l) => ({ ...l, state: 'ended' as const })) })
+        expect(await store.countActiveAnonymousLegs(account.id)).toBe(0)
+        expect((await store.listExpiredAnonymousIdentities(base, 10_000)).map((i) => i.userId)).toContain(
+          inCall.user.id,
+        )
       })
     })
   })

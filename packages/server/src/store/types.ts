@@ -188,6 +188,39 @@ export interface CallRecord {
   endReason: string | null
 }
 
+/**
+ * A project key of an account (issue 15): the `client_id` of the `client_credentials` grant, which gives website
+ * visitors short-lived anonymous identities. Only a hash of its secret is kept.
+ */
+export interface ProjectKey {
+  /** The key itself, `pk-…`: the grant's `client_id`. */
+  id: string
+  accountId: string
+  name: string
+  /** SHA-256 (hex) of the secret, a 256-bit random value; never the secret. */
+  secretHash: string
+  createdAt: number
+  /** When the key stops working, or null for never. */
+  expiresAt: number | null
+}
+
+/** A destination anonymous callers of an account may call: `user@domain` or `+E164`. */
+export interface AnonymousDestination {
+  accountId: string
+  address: string
+  createdAt: number
+}
+
+/** Marks a user as an ephemeral anonymous identity issued through a project key. */
+export interface AnonymousIdentity {
+  userId: string
+  accountId: string
+  keyId: string
+  /** When its tokens expire; after that (and once it is in no call) the sweep removes it. */
+  expiresAt: number
+  createdAt: number
+}
+
 /** "Frames of `channelId` up to `uptoSeq` are delivered" (`Store.markDeliveredMany`). */
 export interface DeliveryMark {
   channelId: string
@@ -319,4 +352,29 @@ export interface Store {
    * another due time and is kept; a cancelled one is already gone. Unknown ids are fine.
    */
   completeTimers(claims: readonly TimerClaim[]): Promise<void>
+
+  /** Throws DuplicateError('id') when the key exists. */
+  createProjectKey(key: ProjectKey): Promise<void>
+  getProjectKey(id: string): Promise<ProjectKey | undefined>
+  /** Keys of one account (or of all), oldest first. */
+  listProjectKeys(accountId?: string): Promise<ProjectKey[]>
+  /** Returns false when there was none. The key's anonymous identities are not touched. */
+  deleteProjectKey(id: string): Promise<boolean>
+
+  /** Adds a destination to the account's allow-list; false when it was already there. */
+  addAnonymousDestination(destination: AnonymousDestination): Promise<boolean>
+  /** Allow-listed destinations of one account (or of all), oldest first. */
+  listAnonymousDestinations(accountId?: string): Promise<AnonymousDestination[]>
+  /** Returns false when it was not on the list. */
+  removeAnonymousDestination(accountId: string, address: string): Promise<boolean>
+
+  /** Creates the user and marks it anonymous, atomically (DuplicateError as `createUser`). */
+  createAnonymousUser(user: User, identity: AnonymousIdentity): Promise<void>
+  getAnonymousIdentity(userId: string): Promise<AnonymousIdentity | undefined>
+  /** Anonymous identities issued through a key. */
+  listAnonymousIdentitiesByKey(keyId: string): Promise<AnonymousIdentity[]>
+  /** Identities expired at `now` that have no active leg, earliest first, at most `limit`. */
+  listExpiredAnonymousIdentities(now: number, limit: number): Promise<AnonymousIdentity[]>
+  /** Active legs of the account's anonymous identities (their ongoing calls). */
+  countActiveAnonymousLegs(accountId: string): Promise<number>
 }

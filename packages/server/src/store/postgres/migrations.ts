@@ -165,4 +165,40 @@ CREATE TABLE secrets (
     // The per-user cap on concurrent calls counts a user's active legs.
     sql: `CREATE INDEX legs_active_by_user ON legs (user_id) WHERE state = 'active';`,
   },
+  {
+    version: 3,
+    name: 'anonymous calls',
+    // Project keys, the allow-list of anonymous destinations and the marker of ephemeral identities (issue 15).
+    // An identity goes with its user (cascade); its key_id is informative, the service removes the users of
+    // a deleted key itself.
+    sql: `
+CREATE TABLE project_keys (
+  id TEXT CONSTRAINT project_keys_pkey PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts (id),
+  name TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT
+);
+CREATE INDEX project_keys_by_account ON project_keys (account_id, created_at);
+
+CREATE TABLE anonymous_destinations (
+  account_id TEXT NOT NULL REFERENCES accounts (id),
+  address TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  CONSTRAINT anonymous_destinations_pkey PRIMARY KEY (account_id, address)
+);
+
+CREATE TABLE anonymous_identities (
+  user_id TEXT CONSTRAINT anonymous_identities_pkey PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+  account_id TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX anonymous_identities_by_expiry ON anonymous_identities (expires_at);
+CREATE INDEX anonymous_identities_by_key ON anonymous_identities (key_id);
+CREATE INDEX anonymous_identities_by_account ON anonymous_identities (account_id);
+`,
+  },
 ]

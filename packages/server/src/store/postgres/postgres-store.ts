@@ -16,6 +16,9 @@ import type {
   Timer,
   TimerClaim,
   User,
+  AnonymousDestination,
+  AnonymousIdentity,
+  ProjectKey,
 } from '../types.js'
 import {
   ACCOUNT_COLUMNS,
@@ -37,6 +40,15 @@ import type {
   LegRow,
   TimerRow,
 } from '../rows.js'
+import {
+  DESTINATION_COLUMNS,
+  IDENTITY_COLUMNS,
+  KEY_COLUMNS,
+  toDestination,
+  toIdentity,
+  toProjectKey,
+} from '../anonymous-rows.js'
+import type { DestinationRow, IdentityRow, ProjectKeyRow } from '../anonymous-rows.js'
 import { migrations } from './migrations.js'
 
 const { toAccount, toUser, toChannel, toSubscription, toOutboxFrame, toCall, toCallRecord, toLeg, toTimer } =
@@ -144,6 +156,7 @@ const DUPLICATE_FIELDS: Record<string, string> = {
   channels_pkey: 'id',
   subscriptions_pkey: 'id',
   subscriptions_channel_id_key: 'channelId',
+  project_keys_pkey: 'id',
 }
 
 // SQLSTATEs (PostgreSQL manual, appendix A).
@@ -659,6 +672,134 @@ export class PostgresStore implements Store {
   }
 
   /** Rows of one statement on any pooled connection. */
+  async createProjectKey(key: ProjectKey): Promise<void> {
+    await this.#insert(
+      'INSERT INTO project_keys (id, account_id, name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [key.id, key.accountId, key.name, key.secretHash, key.createdAt, key.expiresAt],
+    )
+  }
+
+  async getProjectKey(id: string): Promise<ProjectKey | undefined> {
+    const rows = await this.#rows<ProjectKeyRow>(`SELECT ${KEY_COLUMNS} FROM project_keys WHERE id = $1`, [
+      id,
+    ])
+    return rows[0] && toProjectKey(rows[0])
+  }
+
+  async listProjectKeys(accountId?: string): Promise<ProjectKey[]> {
+    const rows =
+      accountId === undefined
+        ? await this.#rows<ProjectKeyRow>(`SELECT ${KEY_COLUMNS} FROM project_keys ORDER BY created_at, id`)
+        : await this.#rows<ProjectKeyRow>(
+            `SELECT ${KEY_COLUMNS} FROM project_keys WHERE account_id = $1 ORDER BY created_at, id`,
+            [accountId],
+          )
+    return rows.map(toProjectKey)
+  }
+
+  async deleteProjectKey(id: string): Promise<boolean> {
+    return (await this.#count('DELETE FROM project_keys WHERE id = $1', [id])) > 0
+  }
+
+  async addAnonymousDestination(destination: AnonymousDestination): Promise<boolean> {
+    const n = await this.#count(
+      'INSERT INTO anonymous_destinations (account_id, address, created_at) VALUES ($1, $2, $3) ' +
+        'ON CONFLICT (account_id, address) DO NOTHING',
+      [destination.accountId, destination.address, destination.createdAt],
+    )
+    return n > 0
+  }
+
+  async listAnonymousDestinations(accountId?: string): Promise<AnonymousDestination[]> {
+    const rows =
+      accountId === undefined
+        ? await this.#rows<DestinationRow>(
+            `SELECT ${DESTINATION_COLUMNS} FROM anonymous_destinations ORDER BY created_at, address`,
+          )
+        : await this.#rows<DestinationRow>(
+            `SELECT ${DESTINATION_COLUMNS} FROM anonymous_destinations WHERE account_id = $1 ORDER BY created_at, address`,
+            [accountId],
+          )
+    return rows.map(toDestination)
+  }
+
+  async removeAnonymousDestination(accountId: string, address: string): Promise<boolean> {
+    return (
+      (await this.#count('DELETE FROM anonymous_destinations WHERE account_id = $1 AND address = $2', [
+        accountId,
+        address,
+      ])) > 0
+    )
+  }
+
+  async createAnonymousUser(user: User, identity: AnonymousIdentity): Promise<void> {
+    try {
+      await this.#transaction(async (client) => {
+        await this.#exec(
+          client,
+          'INSERT INTO users (id, account_id, login, local_part, username, password_hash, created_at) ' +
+            'VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [
+            user.id,
+            user.accountId,
+            user.login,
+            localPart(user.login),
+            user.username,
+            user.passwordHash,
+            user.createdAt,
+          ],
+        )
+        await this.#exec(
+          client,
+          'INSERT INTO anonymous_identities (user_id, account_id, key_id, expires_at, created_at) ' +
+            'VALUES ($1, $2, $3, $4, $5)',
+          [identity.userId, identity.accountId, identity.keyId, identity.expiresAt, identity.createdAt],
+        )
+      })
+    } catch (error) {
+      const field =
+        error instanceof DatabaseError && error.code === UNIQUE_VIOLATION && error.constraint
+          ? DUPLICATE_FIELDS[error.constraint]
+          : undefined
+      throw field ? new DuplicateError(field) : error
+    }
+  }
+
+  async getAnonymousIdentity(userId: string): Promise<AnonymousIdentity | undefined> {
+    const rows = await this.#rows<IdentityRow>(
+      `SELECT ${IDENTITY_COLUMNS} FROM anonymous_identities WHERE user_id = $1`,
+      [userId],
+    )
+    return rows[0] && toIdentity(rows[0])
+  }
+
+  async listAnonymousIdentitiesByKey(keyId: string): Promise<AnonymousIdentity[]> {
+    const rows = await this.#rows<IdentityRow>(
+      `SELECT ${IDENTITY_COLUMNS} FROM anonymous_identities WHERE key_id = $1 ORDER BY created_at, user_id`,
+      [keyId],
+    )
+    return rows.map(toIdentity)
+  }
+
+  async listExpiredAnonymousIdentities(now: number, limit: number): Promise<AnonymousIdentity[]> {
+    const rows = await this.#rows<IdentityRow>(
+      `SELECT ${IDENTITY_COLUMNS} FROM anonymous_identities a WHERE a.expires_at <= $1 AND NOT EXISTS ` +
+        `(SELECT 1 FROM legs l WHERE l.user_id = a.user_id AND l.state = 'active') ` +
+        'ORDER BY a.expires_at, a.user_id LIMIT $2',
+      [now, limit],
+    )
+    return rows.map(toIdentity)
+  }
+
+  async countActiveAnonymousLegs(accountId: string): Promise<number> {
+    const rows = await this.#rows<{ n: string }>(
+      'SELECT COUNT(*) AS n FROM legs l JOIN anonymous_identities a ON a.user_id = l.user_id ' +
+        "WHERE a.account_id = $1 AND l.state = 'active'",
+      [accountId],
+    )
+    return Number(rows[0]?.n ?? 0)
+  }
+
   async #rows<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
     return (await this.#pool.query<R>(this.#prepared(sql, params))).rows
   }

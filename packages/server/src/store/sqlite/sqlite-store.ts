@@ -17,6 +17,9 @@ import type {
   Timer,
   TimerClaim,
   User,
+  AnonymousDestination,
+  AnonymousIdentity,
+  ProjectKey,
 } from '../types.js'
 import {
   ACCOUNT_COLUMNS,
@@ -38,6 +41,15 @@ import type {
   LegRow,
   TimerRow,
 } from '../rows.js'
+import {
+  DESTINATION_COLUMNS,
+  IDENTITY_COLUMNS,
+  KEY_COLUMNS,
+  toDestination,
+  toIdentity,
+  toProjectKey,
+} from '../anonymous-rows.js'
+import type { DestinationRow, IdentityRow, ProjectKeyRow } from '../anonymous-rows.js'
 import { migrations } from './migrations.js'
 import type { Migration } from './migrations.js'
 
@@ -570,6 +582,123 @@ export class SqliteStore implements Store {
   }
 
   /** The cached prepared statement for `sql`; preparing is the costly part of a query. */
+  async createProjectKey(key: ProjectKey): Promise<void> {
+    try {
+      this.#statement(
+        'INSERT INTO project_keys (id, account_id, name, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(key.id, key.accountId, key.name, key.secretHash, key.createdAt, key.expiresAt)
+    } catch (error) {
+      throw duplicate(error, { 'project_keys.id': 'id' }) ?? error
+    }
+  }
+
+  async getProjectKey(id: string): Promise<ProjectKey | undefined> {
+    const row = this.#statement(`SELECT ${KEY_COLUMNS} FROM project_keys WHERE id = ?`).get(id)
+    return row === undefined ? undefined : toProjectKey(row as ProjectKeyRow)
+  }
+
+  async listProjectKeys(accountId?: string): Promise<ProjectKey[]> {
+    const rows =
+      accountId === undefined
+        ? this.#statement(`SELECT ${KEY_COLUMNS} FROM project_keys ORDER BY created_at, rowid`).all()
+        : this.#statement(
+            `SELECT ${KEY_COLUMNS} FROM project_keys WHERE account_id = ? ORDER BY created_at, rowid`,
+          ).all(accountId)
+    return (rows as ProjectKeyRow[]).map(toProjectKey)
+  }
+
+  async deleteProjectKey(id: string): Promise<boolean> {
+    return this.#statement('DELETE FROM project_keys WHERE id = ?').run(id).changes > 0
+  }
+
+  async addAnonymousDestination(destination: AnonymousDestination): Promise<boolean> {
+    const result = this.#statement(
+      'INSERT INTO anonymous_destinations (account_id, address, created_at) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (account_id, address) DO NOTHING',
+    ).run(destination.accountId, destination.address, destination.createdAt)
+    return result.changes > 0
+  }
+
+  async listAnonymousDestinations(accountId?: string): Promise<AnonymousDestination[]> {
+    const rows =
+      accountId === undefined
+        ? this.#statement(
+            `SELECT ${DESTINATION_COLUMNS} FROM anonymous_destinations ORDER BY created_at, rowid`,
+          ).all()
+        : this.#statement(
+            `SELECT ${DESTINATION_COLUMNS} FROM anonymous_destinations WHERE account_id = ? ORDER BY created_at, rowid`,
+          ).all(accountId)
+    return (rows as DestinationRow[]).map(toDestination)
+  }
+
+  async removeAnonymousDestination(accountId: string, address: string): Promise<boolean> {
+    return (
+      this.#statement('DELETE FROM anonymous_destinations WHERE account_id = ? AND address = ?').run(
+        accountId,
+        address,
+      ).changes > 0
+    )
+  }
+
+  async createAnonymousUser(user: User, identity: AnonymousIdentity): Promise<void> {
+    const run = this.#db.transaction(() => {
+      try {
+        this.#statement(
+          'INSERT INTO users (id, account_id, login, local_part, username, password_hash, created_at) ' +
+            'VALUES (?, ?, ?, ?, ?, ?, ?)',
+        ).run(
+          user.id,
+          user.accountId,
+          user.login,
+          localPart(user.login),
+          user.username,
+          user.passwordHash,
+          user.createdAt,
+        )
+      } catch (error) {
+        throw (
+          duplicate(error, { 'users.login': 'login', 'users.username': 'username', 'users.id': 'id' }) ??
+          error
+        )
+      }
+      this.#statement(
+        'INSERT INTO anonymous_identities (user_id, account_id, key_id, expires_at, created_at) VALUES (?, ?, ?, ?, ?)',
+      ).run(identity.userId, identity.accountId, identity.keyId, identity.expiresAt, identity.createdAt)
+    })
+    run.immediate()
+  }
+
+  async getAnonymousIdentity(userId: string): Promise<AnonymousIdentity | undefined> {
+    const row = this.#statement(`SELECT ${IDENTITY_COLUMNS} FROM anonymous_identities WHERE user_id = ?`).get(
+      userId,
+    )
+    return row === undefined ? undefined : toIdentity(row as IdentityRow)
+  }
+
+  async listAnonymousIdentitiesByKey(keyId: string): Promise<AnonymousIdentity[]> {
+    const rows = this.#statement(
+      `SELECT ${IDENTITY_COLUMNS} FROM anonymous_identities WHERE key_id = ? ORDER BY created_at, user_id`,
+    ).all(keyId)
+    return (rows as IdentityRow[]).map(toIdentity)
+  }
+
+  async listExpiredAnonymousIdentities(now: number, limit: number): Promise<AnonymousIdentity[]> {
+    const rows = this.#statement(
+      `SELECT ${IDENTITY_COLUMNS} FROM anonymous_identities a WHERE a.expires_at <= ? AND NOT EXISTS ` +
+        `(SELECT 1 FROM legs l WHERE l.user_id = a.user_id AND l.state = 'active') ` +
+        'ORDER BY a.expires_at, a.user_id LIMIT ?',
+    ).all(now, limit)
+    return (rows as IdentityRow[]).map(toIdentity)
+  }
+
+  async countActiveAnonymousLegs(accountId: string): Promise<number> {
+    const row = this.#statement(
+      'SELECT COUNT(*) AS n FROM legs l JOIN anonymous_identities a ON a.user_id = l.user_id ' +
+        "WHERE a.account_id = ? AND l.state = 'active'",
+    ).get(accountId) as { n: number }
+    return row.n
+  }
+
   #statement(sql: string): Database.Statement {
     let statement = this.#statements.get(sql)
     if (!statement) {
