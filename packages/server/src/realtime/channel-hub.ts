@@ -146,7 +146,15 @@ export class ChannelHub {
     local.sockets.add(live)
     ws.on('pong', () => (live.alive = true))
     ws.on('message', (data, isBinary) => this.#onFrame(live, data, isBinary))
-    ws.on('close', () => void this.#detach(channel.id, live))
+    const openedAt = Date.now()
+    this.#ctx.log.info({ channelId: channel.id, user: channel.username }, 'websocket connected')
+    ws.on('close', (code) => {
+      this.#ctx.log.info(
+        { channelId: channel.id, user: channel.username, code, ms: Date.now() - openedAt },
+        'websocket closed',
+      )
+      void this.#detach(channel.id, live)
+    })
     ws.on('error', (err) => this.#ctx.log.debug({ err, channelId: channel.id }, 'websocket error'))
     const attachedAt = this.#ctx.clock.now()
     await this.#ctx.store.touchChannels([channel.id], attachedAt, true)
