@@ -72,7 +72,7 @@ export async function buildApp(
     reply.header('X-Request-Id', request.id)
     if (workerHeader) reply.header('X-Parley-Worker', workerHeader)
   })
-  installRequestLog(app)
+  installRequestLog(app, ctx.metrics)
 
   // §4.1 MUST: `Content-Type: application/json` with an empty body (body-less DELETEs) is accepted.
   app.removeContentTypeParser('application/json')

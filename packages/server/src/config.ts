@@ -72,6 +72,10 @@ export interface Config {
   /** Directory of the built SDK bundles served at /sdk/, or null for none. */
   sdkDir: string | null
   timings: Timings
+  /** `--metrics-port`: port of the separate `GET /metrics` listener; null: no metrics listener. */
+  metricsPort: number | null
+  /** `--metrics-host`: address of the metrics listener. */
+  metricsHost: string
 }
 
 /** Settings of the supervised turnserver. */
@@ -152,6 +156,8 @@ export function makeConfig(
     coturn: null,
     demoDir: null,
     sdkDir: null,
+    metricsPort: null,
+    metricsHost: '127.0.0.1',
     ...rest,
     timings: { ...DEFAULT_TIMINGS, ...timings },
   }
@@ -270,6 +276,16 @@ export const SERVE_OPTIONS = {
     type: 'boolean',
     env: 'PARLEY_DEMO',
     help: 'on an empty database, create a demo account with users alice and bob and print their credentials',
+  },
+  'metrics-port': {
+    type: 'string',
+    env: 'PARLEY_METRICS_PORT',
+    help: 'serve Prometheus GET /metrics on this port, a listener of its own (default: off)',
+  },
+  'metrics-host': {
+    type: 'string',
+    env: 'PARLEY_METRICS_HOST',
+    help: 'address of the metrics listener (default 127.0.0.1)',
   },
 } as const
 
@@ -397,5 +413,11 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
   }
   if (str('domain')) cfg.domain = str('domain')!.toLowerCase()
   if (get('demo') === true) cfg.demo = true
+  const metricsPort = str('metrics-port')
+  if (metricsPort) cfg.metricsPort = metricsPort === '0' ? 0 : positiveInt('metrics-port', metricsPort, 65535)
+  if (str('metrics-host')) {
+    if (cfg.metricsPort === null) throw new ConfigError('--metrics-host goes with --metrics-port')
+    cfg.metricsHost = str('metrics-host')!
+  }
   return cfg
 }
