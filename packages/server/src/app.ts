@@ -9,7 +9,9 @@ import Fastify, {
 } from 'fastify'
 import type { Services } from './deps.js'
 import { notFoundHandler, protocolErrorHandler } from './http/errors.js'
+import { healthRoutes } from './http/health.js'
 import { installRateLimits } from './http/rate-limits.js'
+import { installRequestLog, requestId } from './http/request-log.js'
 import { tokenRoutes } from './http/routes-auth.js'
 import { channelRoutes } from './http/routes-channels.js'
 import { signalingRoutes } from './http/routes-signaling.js'
@@ -50,6 +52,7 @@ export async function buildApp(
     frameworkErrors: (_err, request, rawReply) => {
       const reply = rawReply as unknown as FastifyReply
       if (workerHeader) reply.header('X-Parley-Worker', workerHeader)
+      reply.header('X-Request-Id', request.id)
       void reply
         .code(400)
         .header('Access-Control-Allow-Origin', request.headers.origin ?? '*')
@@ -58,17 +61,19 @@ export async function buildApp(
         .send(requestErrorBody('SVC0002', 'Invalid input value for message part %1', ['path']))
     },
     forceCloseConnections: false,
-    logController: new LogController({
-      disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace',
-    }),
+    // A sane incoming X-Request-Id is kept (a proxy's id then joins the logs of both), else a fresh UUID.
+    requestIdHeader: false,
+    genReqId: requestId,
+    // Fastify's own two lines per request are replaced by one (http/request-log.ts).
+    logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance
 
-  if (workerHeader) {
-    // First of the hooks, so that replies sent by later ones (CORS preflights) carry it too.
-    app.addHook('onRequest', async (_request, reply) => {
-      reply.header('X-Parley-Worker', workerHeader)
-    })
-  }
+  // First of the hooks, so that replies sent by later ones (CORS preflights, auth errors) carry them too.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id)
+    if (workerHeader) reply.header('X-Parley-Worker', workerHeader)
+  })
+  installRequestLog(app, ctx.metrics)
 
   // §4.1 MUST: `Content-Type: application/json` with an empty body (body-less DELETEs) is accepted.
   app.removeContentTypeParser('application/json')
@@ -104,6 +109,7 @@ export async function buildApp(
   app.setErrorHandler(protocolErrorHandler)
   app.setNotFoundHandler(notFoundHandler)
 
+  healthRoutes(app, ctx)
   const limits = await installRateLimits(app, ctx.config.rateLimits, ctx.config.anonymous)
   tokenRoutes(app, services.tokens, limits)
   channelRoutes(app, services.tokens, services.channels)

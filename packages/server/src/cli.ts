@@ -175,6 +175,7 @@ async function serve(argv: string[]): Promise<number> {
           ? 'relayed by the cluster primary'
           : 'in-process',
       workers: config.workers,
+      ...(server.metricsUrl ? { metrics: server.metricsUrl } : {}),
     },
     'parley is listening',
   )

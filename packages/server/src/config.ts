@@ -72,6 +72,10 @@ export interface Config {
   /** Directory of the built SDK bundles served at /sdk/, or null for none. */
   sdkDir: string | null
   timings: Timings
+  /** `--metrics-port`: port of the separate `GET /metrics` listener; null: no metrics listener. */
+  metricsPort: number | null
+  /** `--metrics-host`: address of the metrics listener. */
+  metricsHost: string
   /** Anonymous click-to-call (`client_credentials` grant, issue 15). */
   anonymous: AnonymousSettings
 }
@@ -175,6 +179,8 @@ export function makeConfig(
     coturn: null,
     demoDir: null,
     sdkDir: null,
+    metricsPort: null,
+    metricsHost: '127.0.0.1',
     ...rest,
     timings: { ...DEFAULT_TIMINGS, ...timings },
   }
@@ -314,6 +320,16 @@ export const SERVE_OPTIONS = {
     env: 'PARLEY_RATE_LIMIT_ANONYMOUS_ADDRESS',
     help: 'client_credentials token requests per minute per client address (default 10)',
   },
+  'metrics-port': {
+    type: 'string',
+    env: 'PARLEY_METRICS_PORT',
+    help: 'serve Prometheus GET /metrics on this port, a listener of its own (default: off)',
+  },
+  'metrics-host': {
+    type: 'string',
+    env: 'PARLEY_METRICS_HOST',
+    help: 'address of the metrics listener (default 127.0.0.1)',
+  },
 } as const
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -450,6 +466,12 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
   for (const [flag, field] of anon) {
     const text = str(flag)
     if (text) cfg.anonymous[field] = positiveInt(flag, text)
+  }
+  const metricsPort = str('metrics-port')
+  if (metricsPort) cfg.metricsPort = metricsPort === '0' ? 0 : positiveInt('metrics-port', metricsPort, 65535)
+  if (str('metrics-host')) {
+    if (cfg.metricsPort === null) throw new ConfigError('--metrics-host goes with --metrics-port')
+    cfg.metricsHost = str('metrics-host')!
   }
   return cfg
 }

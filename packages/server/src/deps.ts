@@ -3,6 +3,7 @@ import { LocalBus } from './bus/local-bus.js'
 import { RedisBus } from './bus/redis-bus.js'
 import type { Bus } from './bus/types.js'
 import type { Config } from './config.js'
+import { PromMetrics, timedStore } from './metrics.js'
 import { ChannelService } from './services/channels.js'
 import { systemClock, type Clock, type ServiceContext } from './services/context.js'
 import { Notifier } from './services/notifier.js'
@@ -48,8 +49,8 @@ export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pin
  */
 export async function createContext(
   config: Config,
-  overrides: { store?: Store; bus?: Bus; clock?: Clock; log?: Logger } = {},
-): Promise<ServiceContext> {
+  overrides: { store?: Store; bus?: Bus; clock?: Clock; log?: Logger; metrics?: PromMetrics } = {},
+): Promise<ServiceContext & { metrics?: PromMetrics | undefined }> {
   const log = overrides.log ?? createLogger(config)
   const store =
     overrides.store ??
@@ -65,7 +66,16 @@ export async function createContext(
       throw error
     }
   }
-  return { store, bus: bus ?? new LocalBus(), clock: overrides.clock ?? systemClock, log, config }
+  // Metrics only when a listener will serve them (`--metrics-port`): otherwise nothing is counted at all.
+  const metrics = overrides.metrics ?? (config.metricsPort !== null ? new PromMetrics() : undefined)
+  return {
+    store: metrics ? timedStore(store, metrics) : store,
+    bus: bus ?? new LocalBus(),
+    clock: overrides.clock ?? systemClock,
+    log,
+    config,
+    metrics,
+  }
 }
 
 /** Every service, wired. */

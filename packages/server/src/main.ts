@@ -9,6 +9,8 @@ import type { ChannelHub } from './realtime/channel-hub.js'
 import { CoturnSupervisor, turnUrlAddress } from './coturn.js'
 import type { ServiceContext } from './services/context.js'
 import { ensureDemoUsers, type DemoCredentials } from './services/demo.js'
+import { AggregatorRegistry } from 'prom-client'
+import { startMetricsServer } from './metrics.js'
 
 /** A running server. */
 export interface ServerHandle {
@@ -22,6 +24,8 @@ export interface ServerHandle {
   demo: DemoCredentials | undefined
   /** The supervised turnserver of `--coturn`. */
   coturn: CoturnSupervisor | undefined
+  /** `http://host:port/metrics` of `--metrics-port` (not in a cluster worker: its primary serves the sum). */
+  metricsUrl: string | undefined
   /** Graceful stop: refuse new work, finish in-flight requests, close sockets with 1001, close the store. */
   close(): Promise<void>
 }
@@ -106,10 +110,38 @@ export async function startServer(
   const url = `${https ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
   hub.start()
   services.scheduler.start()
+  const registry = ctx.metrics?.registry
+  // A cluster worker's metrics are summed and served by its primary (cluster/primary.ts), one scrape per node.
+  if (registry && options.workerId !== undefined) {
+    // prom-client installs a worker's answer to the primary's metrics request only when an AggregatorRegistry
+    // is constructed in that process; without it the primary's scrape times out.
+    new AggregatorRegistry()
+    AggregatorRegistry.setRegistries([registry])
+  }
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined
+  if (registry && options.workerId === undefined && config.metricsPort !== null) {
+    try {
+      metricsServer = await startMetricsServer(
+        config.metricsHost,
+        config.metricsPort,
+        async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
+        (err) => ctx.log.error({ err }, 'collecting metrics failed'),
+      )
+    } catch (err) {
+      await services.scheduler.stop()
+      await hub.close()
+      await app.close()
+      await coturn?.stop()
+      await ctx.bus.close()
+      await ctx.store.close()
+      throw err
+    }
+  }
 
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
+      await metricsServer?.close()
       await services.scheduler.stop()
       await hub.close()
       await app.close()
@@ -117,7 +149,7 @@ export async function startServer(
       await ctx.bus.close()
       await ctx.store.close()
     })())
-  return { url, port, app, hub, ctx, services, demo, coturn, close }
+  return { url, port, app, hub, ctx, services, demo, coturn, metricsUrl: metricsServer?.url, close }
 }
 
 /**

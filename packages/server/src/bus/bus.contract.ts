@@ -151,6 +151,12 @@ export function runBusContract(name: string, makeBus: () => Promise<Bus>): void 
       expect(closed.messages).toStrictEqual([])
     })
 
+    it('ping() resolves on an open bus and rejects once it is closed', async () => {
+      await expect(bus.ping()).resolves.toBeUndefined()
+      await bus.close()
+      await expect(bus.ping()).rejects.toThrow()
+    })
+
     it('close() twice resolves both times', async () => {
       await bus.close()
       await expect(bus.close()).resolves.toBeUndefined()

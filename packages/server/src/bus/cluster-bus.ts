@@ -98,6 +98,24 @@ export class ClusterBus implements Bus {
     return this.#handlers.add(topic, handler)
   }
 
+  /**
+   * Sends an empty batch that the relay must confirm: resolves once the primary answered, so a worker whose
+   * relay is gone (or stuck) is not ready.
+   */
+  async ping(): Promise<void> {
+    if (this.#closed) throw new Error('the bus is closed')
+    const waiting = confirmation()
+    const number = ++this.#batchNumber
+    this.#unconfirmed.set(number, waiting)
+    try {
+      this.#transport.send({ parleyBus: { operations: [], confirm: number } } satisfies WorkerBatch)
+    } catch (error) {
+      this.#unconfirmed.delete(number)
+      throw new Error(`the cluster bus cannot reach the primary: ${(error as Error).message}`)
+    }
+    await waiting.promise
+  }
+
   /** Stops delivery at once and tells the relay to forget this worker's topics; later calls do nothing. */
   async close(): Promise<void> {
     if (this.#closed) return

@@ -29,6 +29,11 @@ export class LocalBus implements Bus {
     }
   }
 
+  /** In-process: ready until closed. */
+  async ping(): Promise<void> {
+    if (this.#closed) throw new Error('the bus is closed')
+  }
+
   async close(): Promise<void> {
     this.#closed = true
     this.#topics.clear()

@@ -126,6 +126,17 @@ export class RedisBus implements Bus {
     return this.#handlers.add(topic, handler)
   }
 
+  /**
+   * PING on the publishing connection (which fails fast while Redis is away, see the constructor); the
+   * subscribing connection must be ready too, or wake-ups for this node's sockets would be lost.
+   */
+  async ping(): Promise<void> {
+    if (this.#closed) throw new Error('the bus is closed')
+    if (this.#subscriber.status !== 'ready')
+      throw new Error(`redis subscriber connection is ${this.#subscriber.status}`)
+    await this.#publisher.ping()
+  }
+
   /** Stops delivery at once and quits both connections; later calls wait for the first. */
   async close(): Promise<void> {
     this.#closing ??= (async () => {

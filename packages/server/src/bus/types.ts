@@ -10,6 +10,8 @@ export interface Bus {
   /** Starts receiving `topic`; resolves once subscribed. The returned function unsubscribes. */
   subscribe(topic: string, handler: (message: string) => void): Promise<() => Promise<void>>
   close(): Promise<void>
+  /** Resolves when the bus can carry messages now (readiness, `GET /readyz`); rejects naming why not. */
+  ping(): Promise<void>
 }
 
 /**

@@ -10,6 +10,8 @@ import { createContext, createLogger } from '../deps.js'
 import { loadTls, startCoturn, type TlsPem } from '../main.js'
 import { ensureDemoUsers, type DemoCredentials } from '../services/demo.js'
 import { TurnService } from '../services/turn.js'
+import { AggregatorRegistry } from 'prom-client'
+import { startMetricsServer } from '../metrics.js'
 import { controlMessage, type ControlMessage } from './messages.js'
 
 /** How long the primary waits for its workers' graceful shutdown before it kills them. */
@@ -29,6 +31,8 @@ export interface ClusterHandle {
   demo: DemoCredentials | undefined
   /** The one supervised turnserver of `--coturn`. */
   coturn: CoturnSupervisor | undefined
+  /** `http://host:port/metrics` of `--metrics-port`: the sum over the workers. */
+  metricsUrl: string | undefined
   log: Logger
   /** Asks every worker to shut down gracefully, kills those still running after the timeout, stops coturn. */
   close(): Promise<void>
@@ -79,12 +83,32 @@ export async function startCluster(config: Config, options: ClusterOptions = {})
     await coturn?.stop()
     throw err
   }
+  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | undefined
+  if (config.metricsPort !== null) {
+    // One scrape per node: each worker answers the primary over the cluster IPC channel (prom-client's
+    // protocol, on the registry the worker gave AggregatorRegistry.setRegistries) and the values are summed.
+    const aggregator = new AggregatorRegistry()
+    try {
+      metrics = await startMetricsServer(
+        config.metricsHost,
+        config.metricsPort,
+        async () => ({ contentType: aggregator.contentType, text: await aggregator.clusterMetrics() }),
+        (err) => log.error({ err }, 'collecting metrics from the workers failed'),
+      )
+    } catch (err) {
+      await primary.close()
+      await coturn?.stop()
+      throw err
+    }
+  }
   return {
     ...listening,
     demo,
     coturn,
+    metricsUrl: metrics?.url,
     log,
     async close() {
+      await metrics?.close()
       await primary.close()
       await coturn?.stop()
     },

@@ -146,7 +146,17 @@ export class ChannelHub {
     local.sockets.add(live)
     ws.on('pong', () => (live.alive = true))
     ws.on('message', (data, isBinary) => this.#onFrame(live, data, isBinary))
-    ws.on('close', () => void this.#detach(channel.id, live))
+    const openedAt = Date.now()
+    this.#ctx.log.info({ channelId: channel.id, user: channel.username }, 'websocket connected')
+    this.#ctx.metrics?.channelSocketOpened()
+    ws.on('close', (code) => {
+      this.#ctx.log.info(
+        { channelId: channel.id, user: channel.username, code, ms: Date.now() - openedAt },
+        'websocket closed',
+      )
+      this.#ctx.metrics?.channelSocketClosed()
+      void this.#detach(channel.id, live)
+    })
     ws.on('error', (err) => this.#ctx.log.debug({ err, channelId: channel.id }, 'websocket error'))
     const attachedAt = this.#ctx.clock.now()
     await this.#ctx.store.touchChannels([channel.id], attachedAt, true)
@@ -197,6 +207,7 @@ export class ChannelHub {
     for (const frame of recent) {
       if (frame.kind === 'wrtcsSessionInvitationNotification' && !(await this.#stillRinging(frame))) continue
       this.#send(live, frame.frame)
+      this.#ctx.metrics?.notificationsReplayed(1)
     }
   }
 
@@ -258,6 +269,7 @@ export class ChannelHub {
   /** Sends frames (consecutive, in queue order, none before them undelivered) and marks them delivered. */
   async #sendAndMark(local: LocalChannel, open: LiveSocket[], frames: OutboxFrame[]): Promise<void> {
     for (const frame of frames) for (const s of open) this.#send(s, frame.frame)
+    this.#ctx.metrics?.notificationsDelivered(frames.length)
     const last = frames[frames.length - 1]!.seq
     local.deliveredUpTo = Math.max(local.deliveredUpTo ?? 0, last)
     const id = local.channel.id

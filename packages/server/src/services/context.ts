@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import type { Bus } from '../bus/types.js'
 import type { Store } from '../store/types.js'
 import type { Config } from '../config.js'
+import type { Metrics } from './metrics.js'
 
 /** A source of time, injectable so that tests can control it. */
 export interface Clock {
@@ -18,4 +19,6 @@ export interface ServiceContext {
   clock: Clock
   log: Logger
   config: Config
+  /** Counters and histograms for `/metrics`; absent (tests, admin commands): nothing is counted. */
+  metrics?: Metrics | undefined
 }

@@ -69,6 +69,7 @@ export class Notifier {
     }
     if (frames.length === 0) return
     const appended = await this.#ctx.store.appendFrames(frames)
+    this.#ctx.metrics?.notificationsQueued(appended.length)
     const byChannel = new Map<string, OutboxFrame[]>(frames.map((f) => [f.channelId, []]))
     for (const frame of appended) byChannel.get(frame.channelId)?.push(frame)
     const wakes: Promise<void>[] = []

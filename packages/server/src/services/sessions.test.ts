@@ -20,6 +20,7 @@ function recordingBus(log: string[]): Bus {
       await inner.publish(topic, message)
     },
     subscribe: (topic, handler) => inner.subscribe(topic, handler),
+    ping: () => inner.ping(),
     close: () => inner.close(),
   }
 }

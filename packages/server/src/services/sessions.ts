@@ -33,6 +33,9 @@ interface Plan {
   notes: { leg: Leg; frame: Notification }[]
   timers: Timer[]
   cancelTimers: string[]
+  /** Calls answered and ended by this plan, logged and counted once it is committed. */
+  answered: { call: Call; legId: string }[]
+  ended: Call[]
 }
 
 const emptyPlan = (): Plan => ({
@@ -43,6 +46,8 @@ const emptyPlan = (): Plan => ({
   notes: [],
   timers: [],
   cancelTimers: [],
+  answered: [],
+  ended: [],
 })
 
 /** How a call ends: which events the remaining legs get (protocol §9.5 table). */
@@ -491,6 +496,7 @@ export class SessionService {
     transition(call, 'connected')
     call.answeredLegId = leg.id
     call.answeredAt = now
+    plan.answered.push({ call, legId: leg.id })
     this.#touch(plan, call)
     plan.cancelTimers.push(this.#timerId('no-answer', call.id))
     // §11.13: the liveness clock of both legs is armed when the call is answered.
@@ -665,6 +671,7 @@ export class SessionService {
     transition(call, 'ended')
     call.endedAt = now
     call.endReason = ending.reason
+    plan.ended.push(call)
     call.negotiation = { type: 'idle' }
     this.#touch(plan, call)
     if (noAnswerPending) plan.cancelTimers.push(this.#timerId('no-answer', call.id))
@@ -934,6 +941,7 @@ export class SessionService {
             throw err
           }
         }
+        this.#report(plan)
         if (plan.error) {
           await this.#deliver(plan)
           throw plan.error
@@ -943,6 +951,45 @@ export class SessionService {
         return
       }
     })
+  }
+
+  /** The info lines (and metrics) of a committed plan: calls started, answered and ended (issue 16). */
+  #report(plan: Plan): void {
+    const log = this.#ctx.log
+    const metrics = this.#ctx.metrics
+    for (const call of plan.newCalls) {
+      log.info(
+        {
+          callId: call.id,
+          legId: call.callerLegId,
+          caller: call.callerUsername,
+          callee: call.calleeUsername,
+        },
+        'call started',
+      )
+      metrics?.callStarted()
+    }
+    for (const { call, legId } of plan.answered) {
+      const setupMs = (call.answeredAt ?? call.createdAt) - call.createdAt
+      log.info(
+        { callId: call.id, legId, caller: call.callerUsername, callee: call.calleeUsername, setupMs },
+        'call answered',
+      )
+      metrics?.callAnswered(setupMs)
+    }
+    for (const call of plan.ended) {
+      log.info(
+        {
+          callId: call.id,
+          caller: call.callerUsername,
+          callee: call.calleeUsername,
+          answered: call.answeredAt !== null,
+          reason: call.endReason,
+        },
+        'call ended',
+      )
+      metrics?.callEnded(call.answeredAt !== null ? 'answered' : 'unanswered', call.endReason ?? 'unknown')
+    }
   }
 
   async #deliver(plan: Plan): Promise<void> {

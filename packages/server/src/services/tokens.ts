@@ -79,6 +79,20 @@ export class TokenService {
 
   /** The password grant of `POST /cpaas/auth/v1/token` (protocol §3.1). */
   async passwordGrant(fields: Record<string, string | undefined>): Promise<TokenResponse> {
+    // One info line per login attempt (issue 16): the login name and the outcome, never the password.
+    const login = fields.username?.slice(0, 200)
+    try {
+      const response = await this.#passwordGrant(fields)
+      this.#ctx.log.info({ login, clientId: fields.client_id, outcome: 'success' }, 'login')
+      return response
+    } catch (err) {
+      const reason = err instanceof OAuthError ? err.message : 'internal error'
+      this.#ctx.log.info({ login, clientId: fields.client_id, outcome: 'failure', reason }, 'login')
+      throw err
+    }
+  }
+
+  async #passwordGrant(fields: Record<string, string | undefined>): Promise<TokenResponse> {
     const account = await this.#account(fields.client_id)
     if (!fields.username) throw new OAuthError(400, 'invalid_request', 'username is required')
     if (!fields.password) throw new OAuthError(400, 'invalid_request', 'password is required')

@@ -234,6 +234,12 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.getAccount(account.id)).toStrictEqual(account)
       })
 
+      it('ping() resolves on an open store and rejects once it is closed', async () => {
+        await expect(store.ping()).resolves.toBeUndefined()
+        await store.close()
+        await expect(store.ping()).rejects.toThrow()
+      })
+
       it('close() twice resolves both times', async () => {
         await store.close()
         await expect(store.close()).resolves.toBeUndefined()

@@ -261,6 +261,8 @@ export interface Store {
   /** Applies pending migrations. Idempotent. */
   migrate(): Promise<void>
   close(): Promise<void>
+  /** Resolves when the database answers a trivial query (readiness, `GET /readyz`); rejects otherwise. */
+  ping(): Promise<void>
 
   /** A named secret (e.g. the JWT signing key), created once with `create()` and then always the same. */
   getOrCreateSecret(name: string, create: () => string): Promise<string>

@@ -257,6 +257,12 @@ export class PostgresStore implements Store {
     await this.#pool.end()
   }
 
+  /** Runs `SELECT 1` on a pooled connection; rejects when PostgreSQL is unreachable or the store is closed. */
+  async ping(): Promise<void> {
+    if (this.#closed) throw new Error('the store is closed')
+    await this.#pool.query('SELECT 1')
+  }
+
   /**
    * Reads the secret, or inserts a fresh one with ON CONFLICT DO NOTHING and reads whichever value won:
    * nodes racing to create it all end up with the first committed value.

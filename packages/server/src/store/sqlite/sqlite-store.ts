@@ -140,6 +140,11 @@ export class SqliteStore implements Store {
     this.#statements.clear()
   }
 
+  /** Runs `SELECT 1`; rejects once the database is closed. */
+  async ping(): Promise<void> {
+    this.#db.prepare('SELECT 1').get()
+  }
+
   async getOrCreateSecret(name: string, create: () => string): Promise<string> {
     const run = this.#db.transaction((): string => {
       const row = this.#statement('SELECT value FROM secrets WHERE name = ?').get(name) as

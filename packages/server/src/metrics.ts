@@ -1,0 +1,210 @@
+import { createServer, type Server } from 'node:http'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Metrics } from './services/metrics.js'
+import type { Store } from './store/types.js'
+
+/** Seconds buckets of the call setup time (create → answer): people answer within seconds to a minute. */
+const SETUP_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120]
+/** Seconds buckets of store operations and HTTP requests. */
+const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+
+/**
+ * The prom-client implementation of the services' Metrics interface, on a registry of its own (one per server,
+ * so that several servers in one test process do not mix), with prom-client's default process metrics.
+ */
+export class PromMetrics implements Metrics {
+  /** The registry `/metrics` serves. */
+  readonly registry = new Registry()
+  readonly #callsStarted: Counter
+  readonly #callsAnswered: Counter
+  readonly #callsEnded: Counter<'outcome' | 'reason'>
+  readonly #activeCalls: Gauge
+  readonly #setup: Histogram
+  readonly #sockets: Gauge
+  readonly #queued: Counter
+  readonly #delivered: Counter
+  readonly #replayed: Counter
+  readonly #rateLimited: Counter<'route'>
+  readonly #http: Counter<'method' | 'route' | 'status'>
+  readonly #httpDuration: Histogram<'method' | 'route'>
+  readonly #store: Histogram<'operation'>
+
+  constructor() {
+    const registers = [this.registry]
+    // The standard names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, …) that dashboards expect.
+    collectDefaultMetrics({ register: this.registry })
+    this.#callsStarted = new Counter({ name: 'parley_calls_started_total', help: 'Calls created', registers })
+    this.#callsAnswered = new Counter({
+      name: 'parley_calls_answered_total',
+      help: 'Calls answered',
+      registers,
+    })
+    this.#callsEnded = new Counter({
+      name: 'parley_calls_ended_total',
+      help: 'Calls ended, by outcome (answered/unanswered) and end reason',
+      labelNames: ['outcome', 'reason'],
+      registers,
+    })
+    this.#activeCalls = new Gauge({
+      name: 'parley_calls_active',
+      help: 'Calls started minus calls ended by this process (the sum over nodes is the active calls)',
+      registers,
+    })
+    this.#setup = new Histogram({
+      name: 'parley_call_setup_seconds',
+      help: 'Time from call creation to answer',
+      buckets: SETUP_BUCKETS,
+      registers,
+    })
+    this.#sockets = new Gauge({
+      name: 'parley_channel_websockets',
+      help: 'Notification channel websockets connected to this process',
+      registers,
+    })
+    this.#queued = new Counter({
+      name: 'parley_notifications_queued_total',
+      help: 'Notification frames appended to channel queues',
+      registers,
+    })
+    this.#delivered = new Counter({
+      name: 'parley_notifications_delivered_total',
+      help: 'Queued notification frames sent on a websocket',
+      registers,
+    })
+    this.#replayed = new Counter({
+      name: 'parley_notifications_replayed_total',
+      help: 'Recently delivered frames sent again after a reconnect',
+      registers,
+    })
+    this.#rateLimited = new Counter({
+      name: 'parley_rate_limited_total',
+      help: 'Requests refused with 429, by route pattern',
+      labelNames: ['route'],
+      registers,
+    })
+    this.#http = new Counter({
+      name: 'parley_http_requests_total',
+      help: 'HTTP responses by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    })
+    this.#httpDuration = new Histogram({
+      name: 'parley_http_request_duration_seconds',
+      help: 'HTTP request duration by method and route pattern',
+      labelNames: ['method', 'route'],
+      buckets: FAST_BUCKETS,
+      registers,
+    })
+    this.#store = new Histogram({
+      name: 'parley_store_operation_seconds',
+      help: 'Store method latency by operation',
+      labelNames: ['operation'],
+      buckets: FAST_BUCKETS,
+      registers,
+    })
+  }
+
+  callStarted(): void {
+    this.#callsStarted.inc()
+    this.#activeCalls.inc()
+  }
+
+  callAnswered(setupMs: number): void {
+    this.#callsAnswered.inc()
+    this.#setup.observe(setupMs / 1000)
+  }
+
+  callEnded(outcome: 'answered' | 'unanswered', reason: string): void {
+    this.#callsEnded.inc({ outcome, reason })
+    this.#activeCalls.dec()
+  }
+
+  channelSocketOpened(): void {
+    this.#sockets.inc()
+  }
+
+  channelSocketClosed(): void {
+    this.#sockets.dec()
+  }
+
+  notificationsQueued(count: number): void {
+    this.#queued.inc(count)
+  }
+
+  notificationsDelivered(count: number): void {
+    this.#delivered.inc(count)
+  }
+
+  notificationsReplayed(count: number): void {
+    this.#replayed.inc(count)
+  }
+
+  rateLimited(route: string): void {
+    this.#rateLimited.inc({ route })
+  }
+
+  httpRequest(method: string, route: string, status: number, seconds: number): void {
+    this.#http.inc({ method, route, status: String(status) })
+    this.#httpDuration.observe({ method, route }, seconds)
+  }
+
+  storeOperation(operation: string, seconds: number): void {
+    this.#store.observe({ operation }, seconds)
+  }
+}
+
+/** Wraps every method of `store` so that its duration is observed as `storeOperation(name, seconds)`. */
+export function timedStore(store: Store, metrics: Metrics): Store {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown
+      if (typeof value !== 'function') return value
+      const method = value as (...args: unknown[]) => Promise<unknown>
+      // Bound to the adapter itself: its #private fields are not reachable through the proxy.
+      if (typeof property !== 'string' || property === 'close') return method.bind(target)
+      return async (...args: unknown[]) => {
+        const started = process.hrtime.bigint()
+        try {
+          return await method.apply(target, args)
+        } finally {
+          metrics.storeOperation(property, Number(process.hrtime.bigint() - started) / 1e9)
+        }
+      }
+    },
+  })
+}
+
+/** A `GET /metrics` listener of its own (never the public API port); `collect` gives the exposition text. */
+export async function startMetricsServer(
+  host: string,
+  port: number,
+  collect: () => Promise<{ contentType: string; text: string }>,
+  onError: (err: unknown) => void = () => undefined,
+): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0]
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n')
+      return
+    }
+    collect().then(
+      ({ contentType, text }) => res.writeHead(200, { 'Content-Type': contentType }).end(text),
+      (err: unknown) => {
+        onError(err)
+        res.writeHead(500, { 'Content-Type': 'text/plain' }).end('metrics unavailable\n')
+      },
+    )
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => resolve())
+  })
+  const address = server.address()
+  const actual = typeof address === 'object' && address ? address.port : port
+  const shown = host.includes(':') ? `[${host}]` : host
+  return {
+    server,
+    url: `http://${shown}:${actual}/metrics`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
