@@ -9,6 +9,7 @@ import Fastify, {
 } from 'fastify'
 import type { Services } from './deps.js'
 import { notFoundHandler, protocolErrorHandler } from './http/errors.js'
+import { installOpenApi, openApiRoutes } from './http/openapi.js'
 import { installRateLimits } from './http/rate-limits.js'
 import { tokenRoutes } from './http/routes-auth.js'
 import { channelRoutes } from './http/routes-channels.js'
@@ -69,6 +70,9 @@ export async function buildApp(
     })
   }
 
+  // First, so that it sees every route (and response schemas only document, never serialize: wire bytes unchanged).
+  await installOpenApi(app)
+
   // §4.1 MUST: `Content-Type: application/json` with an empty body (body-less DELETEs) is accepted.
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
@@ -108,6 +112,7 @@ export async function buildApp(
   channelRoutes(app, services.tokens, services.channels)
   signalingRoutes(app, services, limits)
   staticRoutes(app, ctx.config)
+  openApiRoutes(app)
 
   const hub = new ChannelHub(ctx, services.channels, services.notifier)
   app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head))
