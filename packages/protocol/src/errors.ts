@@ -2,24 +2,18 @@
  * The protocol's REST error body (protocol.md §4.4) and Parley's code table (§13.2).
  * Clients replace `%1`, `%2`… in `text` with `variables`; never put `%N` without a variable.
  */
+// Type-only imports: the SDK bundles this module and must not pull in TypeBox.
+import type { Static } from '@sinclair/typebox'
+import type { OAuthErrorBodySchema, RequestErrorBodySchema, ServiceExceptionSchema } from './schemas.js'
 
-/** A `serviceException` / `policyException`. */
-export interface ServiceException {
-  messageId: string
-  text: string
-  variables: string[]
-}
+/** A `serviceException` / `policyException` (schema: `ServiceExceptionSchema` in schemas.ts). */
+export type ServiceException = Static<typeof ServiceExceptionSchema>
 
-/** The error body of every 4xx/5xx except the token endpoint's (§4.4). */
-export interface RequestErrorBody {
-  requestError: { serviceException: ServiceException } | { policyException: ServiceException }
-}
+/** The error body of every 4xx/5xx except the token endpoint's (§4.4; schema: `RequestErrorBodySchema`). */
+export type RequestErrorBody = Static<typeof RequestErrorBodySchema>
 
-/** OAuth 2.0 error body of the token endpoint (§3.1). */
-export interface OAuthErrorBody {
-  error: 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope'
-  error_description: string
-}
+/** OAuth 2.0 error body of the token endpoint (§3.1; schema: `OAuthErrorBodySchema`). */
+export type OAuthErrorBody = Static<typeof OAuthErrorBodySchema>
 
 /** Stable error kinds with their HTTP status, `messageId` and `text` (§13.2). */
 export const PROTOCOL_ERRORS = {

@@ -1,64 +1,51 @@
 /**
  * Notification frames pushed on the channel websocket (protocol.md §9) and keepalive frames (§5.4).
  * Each frame is one JSON object with exactly one top-level key whose value is a non-null object (§9.0).
+ * The types are derived from the TypeBox schemas of notification-schemas.ts (one definition for both).
  */
+// Type-only imports: the SDK bundles this module and must not pull in TypeBox.
+import type { Static } from '@sinclair/typebox'
+import type {
+  AcceptanceNotificationSchema,
+  AnswerNotificationSchema,
+  ConnAckFrameSchema,
+  ConnCheckFrameSchema,
+  EventNotificationSchema,
+  InvitationNotificationSchema,
+  NOTIFICATION_SCHEMAS,
+  OfferNotificationSchema,
+  SessionEventTypeSchema,
+  SessionLinkSchema,
+} from './notification-schemas.js'
 
 /** `link` entry naming the recipient's own leg (§9.0). */
-export interface SessionLink {
-  href: string
-  rel: 'WebrtcSession'
-}
+export type SessionLink = Static<typeof SessionLinkSchema>
 
-export interface InvitationNotification {
-  wrtcsSessionInvitationNotification: {
-    id: string
-    link: SessionLink[]
-    offer: { sdp?: string }
-    originatorAddress: string
-    originatorName: string
-    tParticipantAddress: string
-  }
-}
-export interface AcceptanceNotification {
-  wrtcsAcceptanceNotification: { id: string; link: SessionLink[]; answer: { sdp: string } }
-}
-export interface AnswerNotification {
-  wrtcsAnswerNotification: { id: string; link: SessionLink[]; answer: { sdp: string } }
-}
-export interface OfferNotification {
-  wrtcsOfferNotification: { id: string; link: SessionLink[]; offer: { sdp?: string } }
-}
+/** `wrtcsSessionInvitationNotification` (§9.1). */
+export type InvitationNotification = Static<typeof InvitationNotificationSchema>
+/** `wrtcsAcceptanceNotification` (§9.2). */
+export type AcceptanceNotification = Static<typeof AcceptanceNotificationSchema>
+/** `wrtcsAnswerNotification` (§9.3). */
+export type AnswerNotification = Static<typeof AnswerNotificationSchema>
+/** `wrtcsOfferNotification` (§9.4). */
+export type OfferNotification = Static<typeof OfferNotificationSchema>
 /** The three event types clients act on (§9.5). */
-export type SessionEventType = 'Ringing' | 'SessionEnded' | 'Cancelled'
-export interface EventNotification {
-  wrtcsEventNotification: {
-    id: string
-    eventType: SessionEventType
-    link: SessionLink[]
-    statusCode: number
-    reasonText: string
-  }
-}
+export type SessionEventType = Static<typeof SessionEventTypeSchema>
+/** `wrtcsEventNotification` (§9.5). */
+export type EventNotification = Static<typeof EventNotificationSchema>
 
 /** Any notification Parley sends. */
 export type Notification =
   InvitationNotification | AcceptanceNotification | AnswerNotification | OfferNotification | EventNotification
 
 /** The top-level key of a notification. */
-export type NotificationKind =
-  | 'wrtcsSessionInvitationNotification'
-  | 'wrtcsAcceptanceNotification'
-  | 'wrtcsAnswerNotification'
-  | 'wrtcsOfferNotification'
-  | 'wrtcsEventNotification'
+export type NotificationKind = keyof typeof NOTIFICATION_SCHEMAS
 
-/** Keepalive frames (§5.4). */
-export interface ConnCheckFrame {
-  connCheck: { interval?: number }
-}
-export interface ConnAckFrame {
-  connAck: Record<string, never>
-}
+/** Keepalive ping (§5.4). */
+export type ConnCheckFrame = Static<typeof ConnCheckFrameSchema>
+/** Keepalive pong (§5.4). */
+export type ConnAckFrame = Static<typeof ConnAckFrameSchema>
+/** The pong Parley sends (§5.4). */
 export const CONN_ACK: ConnAckFrame = { connAck: {} }
 
 /** Status codes and reason texts of `wrtcsEventNotification` (§9.5 table). */

@@ -1,6 +1,7 @@
 /**
- * Request body schemas of the REST API (protocol.md §5–§8, §14), as TypeBox JSON schemas so that the
- * server validates them with its JSON-schema validator and both sides share the static types.
+ * Request and response body schemas of the REST API (protocol.md §3–§8, §14), as TypeBox JSON schemas: the
+ * server validates requests with them, documents every body with them (`GET /openapi.json`), and both sides
+ * share the static types.
  * Extra fields are allowed everywhere: clients add fields that we do not read (§9.0 "extra fields are harmless").
  */
 import { Type, type Static } from '@sinclair/typebox'
@@ -93,45 +94,145 @@ export const TransferBody = Type.Object({
 })
 export type TransferBody = Static<typeof TransferBody>
 
-/** Success bodies (§5.1, §6.2, §7.2, §8.1, §8.2). */
-export interface ChannelResponse {
-  notificationChannel: {
-    callbackURL: string
-    channelData: { channelURL: string }
-    channelLifetime: number
-    channelType: 'websockets'
-    clientCorrelator?: string
-    resourceURL: string
-  }
-}
-export interface SubscriptionResponse {
-  wrtcsNotificationSubscription: {
-    callbackReference: { notifyURL: string }
-    clientCorrelator?: string
-    resourceURL: string
-  }
-}
-export interface TurnCredentialsResponse {
-  /** `urls` is a Parley extension (the server's TURN/STUN URLs); Kandy clients read only the other two (§7.2). */
-  wrtcsTurnCredentials: { username: string; password: string; urls?: string[] }
-}
-export interface SessionCreateResponse {
-  wrtcsSession: { resourceURL: string; tParticipantAddress: string; clientCorrelator?: string }
-}
-export type SessionStatusValue = 'Initiated' | 'Ringing' | 'Connected'
-export interface SessionStatusResponse {
-  wrtcsSessionStatus: { status: SessionStatusValue }
-}
+/**
+ * `POST /cpaas/auth/v1/token` form fields (§3.1, RFC 6749 §4.3.2 and §6). Documentation only: the token endpoint
+ * reads the form itself so that every failure is an OAuth 2.0 error body (§3.1), never a validation error.
+ */
+export const TokenRequestForm = Type.Object(
+  {
+    grant_type: Type.Union([Type.Literal('password'), Type.Literal('refresh_token')], {
+      description: 'password: log in with username and password; refresh_token: renew with the refresh token',
+    }),
+    client_id: Type.String({ description: "the account's client ID" }),
+    username: Type.Optional(
+      Type.String({ description: 'login, `user@domain` or `user` (grant_type=password)' }),
+    ),
+    password: Type.Optional(Type.String({ description: 'grant_type=password' })),
+    refresh_token: Type.Optional(Type.String({ description: 'grant_type=refresh_token' })),
+    scope: Type.Optional(
+      Type.String({ description: 'echoed in the response; `openid` in the Kandy quickstart' }),
+    ),
+  },
+  { description: 'application/x-www-form-urlencoded, each field given once' },
+)
+export type TokenRequestForm = Static<typeof TokenRequestForm>
 
 /** Token endpoint success body (§3.1). */
-export interface TokenResponse {
-  access_token: string
-  id_token: string
-  token_type: 'Bearer'
-  expires_in: number
-  refresh_token: string
-  scope: string
-}
+export const TokenResponse = Type.Object({
+  access_token: Type.String({ description: 'JWT; `Authorization: Bearer` and the websocket `access_token`' }),
+  id_token: Type.String({ description: 'JWT whose payload clients decode (§3.3)' }),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer({ description: 'access token lifetime, seconds' }),
+  refresh_token: Type.String(),
+  scope: Type.String(),
+})
+export type TokenResponse = Static<typeof TokenResponse>
+
+/** `POST …/channels` success body (§5.1). */
+export const ChannelResponse = Type.Object({
+  notificationChannel: Type.Object({
+    callbackURL: Type.String({
+      description: 'opaque, unique per channel; send it back as `notifyURL` (§6.2)',
+    }),
+    channelData: Type.Object({
+      channelURL: Type.String({ description: 'absolute path of the websocket, without query (§2.3)' }),
+    }),
+    channelLifetime: Type.Integer(),
+    channelType: Type.Literal('websockets'),
+    clientCorrelator: Type.Optional(Type.String()),
+    resourceURL: Type.String({ description: 'ends with `/channels/{channelId}`' }),
+  }),
+})
+export type ChannelResponse = Static<typeof ChannelResponse>
+
+/** `PUT {channel resourceURL}/channelLifetime` success body (§14.3). */
+export const ChannelLifetimeResponse = Type.Object({
+  notificationChannelLifetime: Type.Object({ channelLifetime: Type.Integer() }),
+})
+export type ChannelLifetimeResponse = Static<typeof ChannelLifetimeResponse>
+
+/** `POST …/subscriptions` success body (§6.2). */
+export const SubscriptionResponse = Type.Object({
+  wrtcsNotificationSubscription: Type.Object({
+    callbackReference: Type.Object({ notifyURL: Type.String() }),
+    clientCorrelator: Type.Optional(Type.String()),
+    resourceURL: Type.String({ description: 'ends with `/subscriptions/{subscriptionId}`' }),
+  }),
+})
+export type SubscriptionResponse = Static<typeof SubscriptionResponse>
+
+/** `POST …/turn` success body (§7.2). */
+export const TurnCredentialsResponse = Type.Object({
+  wrtcsTurnCredentials: Type.Object({
+    username: Type.String({ description: '`<expiry>:<username>` (§7.3)' }),
+    password: Type.String({ description: 'base64(HMAC-SHA1(secret, username)) (§7.3)' }),
+    urls: Type.Optional(
+      Type.Array(Type.String(), {
+        description: "Parley extension: the server's TURN/STUN URLs (Kandy clients ignore it)",
+      }),
+    ),
+  }),
+})
+export type TurnCredentialsResponse = Static<typeof TurnCredentialsResponse>
+
+/** `POST …/sessions` success body (§8.1). */
+export const SessionCreateResponse = Type.Object({
+  wrtcsSession: Type.Object({
+    resourceURL: Type.String({ description: "ends with `sessions/{legId}`: the caller's leg" }),
+    tParticipantAddress: Type.String(),
+    clientCorrelator: Type.Optional(Type.String()),
+  }),
+})
+export type SessionCreateResponse = Static<typeof SessionCreateResponse>
+
+/** The call states a status request echoes (§8.2). */
+export const SessionStatusValue = Type.Union([
+  Type.Literal('Initiated'),
+  Type.Literal('Ringing'),
+  Type.Literal('Connected'),
+])
+export type SessionStatusValue = Static<typeof SessionStatusValue>
+
+/** `PUT …/sessions/{legId}/status` success body (§8.2). */
+export const SessionStatusResponse = Type.Object({
+  wrtcsSessionStatus: Type.Object({ status: SessionStatusValue }),
+})
+export type SessionStatusResponse = Static<typeof SessionStatusResponse>
+
+/** The inner fields of a `serviceException` / `policyException` (§4.4); the type lives in errors.ts. */
+export const ServiceExceptionSchema = Type.Object({
+  messageId: Type.String({ description: 'the error code, e.g. SVC0002 (§13.2)' }),
+  text: Type.String({ description: '`%1`, `%2`… stand for the variables' }),
+  variables: Type.Array(Type.String()),
+})
+
+/** The error body of every 4xx/5xx of the REST API but the token endpoint's (§4.4). */
+export const RequestErrorBodySchema = Type.Object(
+  {
+    requestError: Type.Union([
+      Type.Object({ serviceException: ServiceExceptionSchema }),
+      Type.Object({ policyException: ServiceExceptionSchema }),
+    ]),
+  },
+  { description: 'The protocol error body (protocol §4.4)' },
+)
+
+/** OAuth 2.0 error body of the token endpoint (§3.1, RFC 6749 §5.2). */
+export const OAuthErrorBodySchema = Type.Object(
+  {
+    error: Type.Union([
+      Type.Literal('invalid_request'),
+      Type.Literal('invalid_client'),
+      Type.Literal('invalid_grant'),
+      Type.Literal('unsupported_grant_type'),
+      Type.Literal('invalid_scope'),
+      Type.Literal('too_many_requests'),
+      Type.Literal('server_error'),
+    ]),
+    error_description: Type.String(),
+  },
+  { description: 'OAuth 2.0 error body of the token endpoint (protocol §3.1)' },
+)
 
 /** Claims of the id token that clients read (§3.3). */
 export interface IdTokenClaims {

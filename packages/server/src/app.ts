@@ -10,6 +10,7 @@ import Fastify, {
 import type { Services } from './deps.js'
 import { notFoundHandler, protocolErrorHandler } from './http/errors.js'
 import { healthRoutes } from './http/health.js'
+import { installOpenApi, openApiRoutes } from './http/openapi.js'
 import { installRateLimits } from './http/rate-limits.js'
 import { installRequestLog, requestId } from './http/request-log.js'
 import { tokenRoutes } from './http/routes-auth.js'
@@ -75,6 +76,9 @@ export async function buildApp(
   })
   installRequestLog(app, ctx.metrics)
 
+  // First, so that it sees every route (and response schemas only document, never serialize: wire bytes unchanged).
+  await installOpenApi(app)
+
   // §4.1 MUST: `Content-Type: application/json` with an empty body (body-less DELETEs) is accepted.
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
@@ -116,6 +120,7 @@ export async function buildApp(
   signalingRoutes(app, services, limits)
   staticRoutes(app, ctx.config)
   anonymousDemoRoutes(app, ctx.config)
+  openApiRoutes(app)
 
   const hub = new ChannelHub(ctx, services.channels, services.notifier)
   app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head))

@@ -1,8 +1,10 @@
+import { TokenRequestForm, TokenResponse } from '@parley/protocol'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { clientCredentialsOf } from './client-credentials.js'
 import { OAuthError } from '../services/errors.js'
 import type { TokenService } from '../services/tokens.js'
 import { oauthErrorHandler } from './errors.js'
+import { documentBody, oauthErrors, reply as response } from './openapi.js'
 import type { Limiters } from './rate-limits.js'
 
 /**
@@ -32,7 +34,29 @@ async function clientCredentialsGrant(
  * error bodies.
  */
 export function tokenRoutes(app: FastifyInstance, tokens: TokenService, limits: Limiters): void {
-  app.post('/cpaas/auth/v1/token', { errorHandler: oauthErrorHandler }, async (request, reply) => {
+  const schema = {
+    tags: ['Tokens'],
+    operationId: 'token',
+    summary: 'Issue tokens (password, refresh-token or client-credentials grant)',
+    description:
+      'OAuth 2.0 token endpoint (protocol §3.1): a form-encoded body, no Authorization header. Failures use the ' +
+      'OAuth 2.0 error body, not the protocol error body.',
+    response: {
+      200: response('Access, id and refresh tokens', TokenResponse, {
+        'Cache-Control': { type: 'string', enum: ['no-store'] },
+      }),
+      ...oauthErrors({
+        400: 'invalid_request (not a form, a missing or repeated field), invalid_grant, unsupported_grant_type',
+        401: 'invalid_client: unknown client_id, or a wrong project key or secret (client_credentials)',
+        413: 'invalid_request: body too large',
+        429: 'too_many_requests: per-address, per-login or per-key budget spent',
+        500: 'server_error',
+      }),
+    },
+  }
+  // The form is read by the handler, not validated by fastify: every malformed form gets an OAuth error body.
+  const config = { swaggerTransform: documentBody('application/x-www-form-urlencoded', TokenRequestForm) }
+  app.post('/cpaas/auth/v1/token', { errorHandler: oauthErrorHandler, schema, config }, async (request, reply) => {
     // RFC 6749 §4.3.2, §6: the token request is form-encoded (as the quickstart sends it, §3.1). A JSON body
     // with the same fields is another API; refuse it rather than issue tokens for it.
     const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()

@@ -1,13 +1,21 @@
-import { ChannelCreateBody, ChannelLifetimeBody } from '@parley/protocol'
+import {
+  ChannelCreateBody,
+  ChannelLifetimeBody,
+  ChannelLifetimeResponse,
+  ChannelResponse,
+} from '@parley/protocol'
 import type { FastifyInstance } from 'fastify'
 import type { ChannelService } from '../services/channels.js'
 import type { TokenService } from '../services/tokens.js'
 import { requireUser } from './auth.js'
+import { BEARER, pathParams, protocolErrors, reply as response } from './openapi.js'
 
 interface ChannelParams {
   username: string
   channelId: string
 }
+
+const tags = ['Notification channel']
 
 /** Notification channel routes (protocol §5.1, §5.2, §14.3). */
 export function channelRoutes(app: FastifyInstance, tokens: TokenService, channels: ChannelService): void {
@@ -16,7 +24,21 @@ export function channelRoutes(app: FastifyInstance, tokens: TokenService, channe
 
   app.post<{ Params: { username: string }; Body: ChannelCreateBody }>(
     base,
-    { onRequest: authenticate, schema: { body: ChannelCreateBody } },
+    {
+      onRequest: authenticate,
+      schema: {
+        tags,
+        operationId: 'createChannel',
+        summary: 'Create a websocket notification channel (protocol §5.1)',
+        security: BEARER,
+        params: pathParams('username'),
+        body: ChannelCreateBody,
+        response: {
+          201: response('The channel, with its websocket URL and callbackURL', ChannelResponse),
+          ...protocolErrors(400, 401, 403, 413, 415, 500),
+        },
+      },
+    },
     async (request, reply) => {
       const nc = request.body.notificationChannel
       const body = await channels.create(request.actor, {
@@ -30,7 +52,18 @@ export function channelRoutes(app: FastifyInstance, tokens: TokenService, channe
 
   app.delete<{ Params: ChannelParams }>(
     `${base}/:channelId`,
-    { onRequest: authenticate },
+    {
+      onRequest: authenticate,
+      schema: {
+        tags,
+        operationId: 'deleteChannel',
+        summary: 'Delete the channel, its subscriptions and queue (protocol §5.2)',
+        description: 'Sockets still open close with 1001. 204 for an unknown channel too.',
+        security: BEARER,
+        params: pathParams('username', 'channelId'),
+        response: { 204: response('Deleted'), ...protocolErrors(401, 403, 500) },
+      },
+    },
     async (request, reply) => {
       await channels.remove(request.actor, request.params.channelId)
       return reply.code(204).send()
@@ -39,7 +72,21 @@ export function channelRoutes(app: FastifyInstance, tokens: TokenService, channe
 
   app.put<{ Params: ChannelParams; Body: ChannelLifetimeBody }>(
     `${base}/:channelId/channelLifetime`,
-    { onRequest: authenticate, schema: { body: ChannelLifetimeBody } },
+    {
+      onRequest: authenticate,
+      schema: {
+        tags,
+        operationId: 'setChannelLifetime',
+        summary: 'Extend the channel lifetime (protocol §14.3)',
+        security: BEARER,
+        params: pathParams('username', 'channelId'),
+        body: ChannelLifetimeBody,
+        response: {
+          200: response('The new lifetime', ChannelLifetimeResponse),
+          ...protocolErrors(400, 401, 403, 404, 413, 415, 500),
+        },
+      },
+    },
     async (request, reply) => {
       const lifetime = request.body.notificationChannelLifetime.channelLifetime
       return reply

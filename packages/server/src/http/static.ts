@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Config } from '../config.js'
 import { fillDemoPage } from './demo-page.js'
 import { sendProtocolError } from './errors.js'
+import { protocolErrors } from './openapi.js'
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -39,12 +40,39 @@ async function sendFile(reply: FastifyReply, dir: string | null, name: string): 
     .send(content)
 }
 
+/** The documentation of a file route: 200 with the file, or 404 when it is not there (or not configured). */
+function fileSchema(operationId: string, summary: string, type: string) {
+  const mediaType = type.split(';')[0]!
+  return {
+    tags: ['Static'],
+    operationId,
+    summary,
+    response: {
+      200: { description: summary, content: { [mediaType]: { schema: { type: 'string' } } } },
+      ...protocolErrors(404),
+    },
+  }
+}
+
 /** The SDK bundles at `/sdk/…` and the demo at `/`: a fixed list of files, nothing else from disk. */
 export function staticRoutes(app: FastifyInstance, config: Config): void {
   for (const name of ['parley.js', 'parley.min.js', 'parley.js.map', 'parley.min.js.map']) {
-    app.get(`/sdk/${name}`, (_req, reply) => sendFile(reply, config.sdkDir, name))
+    const ext = name.slice(name.lastIndexOf('.'))
+    const schema = fileSchema(
+      `sdk-${name.replace(/\./g, '-')}`,
+      ext === '.map'
+        ? `Source map of /sdk/${name.slice(0, -4)}`
+        : `SDK bundle (IIFE: window.Parley, window.Kandy)`,
+      TYPES[ext]!,
+    )
+    app.get(`/sdk/${name}`, { schema }, (_req, reply) => sendFile(reply, config.sdkDir, name))
   }
-  app.get('/', async (request, reply) => {
+  const demo = fileSchema(
+    'demoPage',
+    'The demo page (when the server has the demo directory)',
+    TYPES['.html']!,
+  )
+  app.get('/', { schema: demo }, async (request, reply) => {
     if (!config.demoDir) return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
     let template: string
     try {
