@@ -16,6 +16,7 @@ import { signalingRoutes } from './http/routes-signaling.js'
 import { staticRoutes } from './http/static.js'
 import { ChannelHub } from './realtime/channel-hub.js'
 import type { ServiceContext } from './services/context.js'
+import { findDemoDirectory } from './services/demo.js'
 
 /** The HTTP application and its websocket hub. */
 export interface App {
@@ -107,7 +108,7 @@ export async function buildApp(
   tokenRoutes(app, services.tokens, limits)
   channelRoutes(app, services.tokens, services.channels)
   signalingRoutes(app, services, limits)
-  staticRoutes(app, ctx.config)
+  staticRoutes(app, ctx.config, () => findDemoDirectory(ctx))
 
   const hub = new ChannelHub(ctx, services.channels, services.notifier)
   app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head))

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Config } from '../config.js'
-import { fillDemoPage } from './demo-page.js'
+import type { DemoDirectory } from '../services/demo.js'
+import { fillAppPage, fillDemoPage } from './demo-page.js'
 import { sendProtocolError } from './errors.js'
 
 const TYPES: Record<string, string> = {
@@ -12,18 +13,31 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json',
 }
 
+const CSP_COMMON =
+  "default-src 'self'; connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; " +
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
 /** Security headers of the pages Parley serves. The seed demo uses inline script and handlers, hence 'unsafe-inline'. */
 const PAGE_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'X-Frame-Options': 'DENY',
-  'Content-Security-Policy':
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'; " +
-    "media-src 'self' blob: mediastream:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'Content-Security-Policy': `${CSP_COMMON}; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'`,
   'Permissions-Policy': 'camera=(self), microphone=(self), display-capture=(self)',
 }
 
-async function sendFile(reply: FastifyReply, dir: string | null, name: string): Promise<FastifyReply> {
+/** The calling app at `/` has no inline script or style, so its policy allows only the server's own files. */
+const APP_HEADERS = {
+  ...PAGE_HEADERS,
+  'Content-Security-Policy': `${CSP_COMMON}; script-src 'self'; style-src 'self'`,
+}
+
+async function sendFile(
+  reply: FastifyReply,
+  dir: string | null,
+  name: string,
+  headers: Record<string, string> = PAGE_HEADERS,
+): Promise<FastifyReply> {
   if (!dir) return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
   let content: Buffer
   try {
@@ -33,29 +47,55 @@ async function sendFile(reply: FastifyReply, dir: string | null, name: string): 
   }
   const ext = name.slice(name.lastIndexOf('.'))
   return reply
-    .headers(PAGE_HEADERS)
+    .headers(headers)
     .header('Cache-Control', 'no-cache')
     .type(TYPES[ext] ?? 'application/octet-stream')
     .send(content)
 }
 
-/** The SDK bundles at `/sdk/…` and the demo at `/`: a fixed list of files, nothing else from disk. */
-export function staticRoutes(app: FastifyInstance, config: Config): void {
+async function sendPage(
+  reply: FastifyReply,
+  dir: string | null,
+  name: string,
+  headers: Record<string, string>,
+  fill: (template: string) => string | Promise<string>,
+): Promise<FastifyReply> {
+  if (!dir) return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
+  let template: string
+  try {
+    template = await readFile(join(dir, name), 'utf8')
+  } catch {
+    return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
+  }
+  const page = await fill(template)
+  return reply.headers(headers).header('Cache-Control', 'no-cache').type(TYPES['.html']!).send(page)
+}
+
+/**
+ * The SDK bundles at `/sdk/…`, the calling app at `/` (with its files under `/app/`) and the seed's Kandy
+ * quickstart at `/quickstart`: a fixed list of files, nothing else from disk. `demoDirectory` tells the
+ * app the demo account's client ID and users when the server runs with `--demo`.
+ */
+export function staticRoutes(
+  app: FastifyInstance,
+  config: Config,
+  demoDirectory: () => Promise<DemoDirectory | undefined> = async () => undefined,
+): void {
   for (const name of ['parley.js', 'parley.min.js', 'parley.js.map', 'parley.min.js.map']) {
     app.get(`/sdk/${name}`, (_req, reply) => sendFile(reply, config.sdkDir, name))
   }
-  app.get('/', async (request, reply) => {
-    if (!config.demoDir) return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
-    let template: string
-    try {
-      template = await readFile(join(config.demoDir, 'index.html'), 'utf8')
-    } catch {
-      return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
-    }
-    return reply
-      .headers(PAGE_HEADERS)
-      .header('Cache-Control', 'no-cache')
-      .type(TYPES['.html']!)
-      .send(fillDemoPage(template, config, request.headers.host))
-  })
+  const appDir = config.demoDir && join(config.demoDir, 'app')
+  for (const name of ['app.js', 'app.css']) {
+    app.get(`/app/${name}`, (_req, reply) => sendFile(reply, appDir, name, APP_HEADERS))
+  }
+  app.get('/', (_request, reply) =>
+    sendPage(reply, appDir, 'index.html', APP_HEADERS, async (t) =>
+      fillAppPage(t, config, await demoDirectory()),
+    ),
+  )
+  app.get('/quickstart', (request, reply) =>
+    sendPage(reply, config.demoDir, 'index.html', PAGE_HEADERS, (t) =>
+      fillDemoPage(t, config, request.headers.host),
+    ),
+  )
 }
