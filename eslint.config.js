@@ -44,6 +44,11 @@ export default tseslint.config(
     languageOptions: { globals: globals.node },
   },
   {
+    // The calling app at / (demo/app): plain browser script on the SDK's window.Parley.
+    files: ['demo/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { ...globals.browser, Parley: 'readonly' } },
+  },
+  {
     files: ['packages/server/src/**/*.ts'],
     rules: {
       // Server layers: http/, realtime/ → services/ → store/, bus/ (interfaces) ← adapters.

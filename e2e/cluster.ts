@@ -326,7 +326,7 @@ ${upstreams.map((u) => `    server ${u};`).join('\n')}
       throw new Error(`nginx exited:\n${proc.output()}`)
     }
     if (
-      await fetch(`${url}/`).then(
+      await fetch(`${url}/quickstart`).then(
         () => true,
         () => false,
       )

@@ -26,8 +26,8 @@ afterAll(async () => {
 
 beforeEach(async () => {
   platform = await startDemoPlatform({ timings: { livenessMs: 75_000, noAnswerMs: 60_000 } })
-  const a = await openPage(browser, `${platform.url}/`)
-  const b = await openPage(browser, `${platform.url}/`)
+  const a = await openPage(browser, `${platform.url}/quickstart`)
+  const b = await openPage(browser, `${platform.url}/quickstart`)
   contexts = [a.context, b.context]
   alice = a.page
   bob = b.page

@@ -44,7 +44,7 @@ async function connectedPair(extra: object = FAST_RECONNECT): Promise<Pair> {
   const pages: Page[] = []
   let bobContext!: BrowserContext
   for (const name of ['alice', 'bob']) {
-    const { context, page } = await openPage(browser, `${platform!.url}/`)
+    const { context, page } = await openPage(browser, `${platform!.url}/quickstart`)
     contexts.push(context)
     if (name === 'bob') bobContext = context
     await setupSdk(page, platform!, name, extra)

@@ -155,7 +155,7 @@ export async function openUsers(
 ): Promise<UserPage[]> {
   const users: UserPage[] = []
   for (const name of names) {
-    const { context, page } = await openPage(browser, `${platform.url}/`)
+    const { context, page } = await openPage(browser, `${platform.url}/quickstart`)
     users.push({ name, context, page })
     await loginAndSubscribe(page, platform.clientId, `${name}@example.com`, platform.passwords[name]!)
     await recordEvents(page)

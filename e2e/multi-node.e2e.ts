@@ -101,7 +101,7 @@ interface User {
 
 /** Opens the demo at `url` (a node or nginx), logs `name` in and subscribes through the demo's UI. */
 async function openUser(url: string, name: 'alice' | 'bob'): Promise<User> {
-  const { context, page } = await openPage(browser, `${url}/`)
+  const { context, page } = await openPage(browser, `${url}/quickstart`)
   const user: User = { name, context, page, sockets: [] }
   users.push(user)
   // The websocket API hides handshake headers from the page; the DevTools protocol shows them.

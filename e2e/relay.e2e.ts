@@ -36,7 +36,7 @@ describe('TURN relay through the supervised coturn', () => {
     }
     const pages = []
     for (const name of ['alice', 'bob']) {
-      const { context, page } = await openPage(browser, `${platform.url}/`)
+      const { context, page } = await openPage(browser, `${platform.url}/quickstart`)
       contexts.push(context)
       await setupSdk(page, platform, name, call)
       await page.evaluate(

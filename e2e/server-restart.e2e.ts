@@ -96,7 +96,7 @@ describe('server killed and restarted mid-call', () => {
     const target = { clientId, passwords } as unknown as TestPlatform
     const pages: Page[] = []
     for (const name of ['alice', 'bob']) {
-      const { context, page } = await openPage(browser, `http://127.0.0.1:${port}/`)
+      const { context, page } = await openPage(browser, `http://127.0.0.1:${port}/quickstart`)
       contexts.push(context)
       await setupSdk(page, target, name, { connectivity: { reconnectDelay: 300, reconnectLimit: 0 } })
       await autoAnswerAndRecord(page)

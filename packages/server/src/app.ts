@@ -20,6 +20,7 @@ import { staticRoutes } from './http/static.js'
 import { anonymousDemoRoutes } from './http/demo-anonymous.js'
 import { ChannelHub } from './realtime/channel-hub.js'
 import type { ServiceContext } from './services/context.js'
+import { findDemoDirectory } from './services/demo.js'
 
 /** The HTTP application and its websocket hub. */
 export interface App {
@@ -118,7 +119,7 @@ export async function buildApp(
   tokenRoutes(app, services.tokens, limits)
   channelRoutes(app, services.tokens, services.channels)
   signalingRoutes(app, services, limits)
-  staticRoutes(app, ctx.config)
+  staticRoutes(app, ctx.config, () => findDemoDirectory(ctx))
   anonymousDemoRoutes(app, ctx.config)
   openApiRoutes(app)
 

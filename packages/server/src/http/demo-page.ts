@@ -27,3 +27,29 @@ export function fillDemoPage(
     .replaceAll('$KANDYSTUN2$', stun[1] ?? stun[0] ?? '')
     .replaceAll('$KANDY$', 'Parley')
 }
+
+/** What the calling app at `/` learns from the server, in its `#parley-config` JSON block. */
+export interface AppPageConfig {
+  /** ICE servers from `--turn-url` (TURN credentials are fetched by the SDK). */
+  iceServers: { urls: string }[]
+  /** With `--demo`: the demo account's client ID and user logins (never passwords). */
+  demo?: { clientId: string; users: string[] }
+}
+
+/**
+ * Fills the calling app's page (demo/app/index.html): its `$PARLEY_CONFIG$` placeholder, inside a
+ * `<script type="application/json">` block (data, not script, so the page's CSP needs no inline script),
+ * becomes the JSON of `AppPageConfig`, with `<` escaped so that no value can close the block.
+ */
+export function fillAppPage(
+  template: string,
+  config: Pick<Config, 'turnUrls'>,
+  demo: { clientId: string; users: string[] } | undefined,
+): string {
+  const page: AppPageConfig = { iceServers: config.turnUrls.map((urls) => ({ urls })) }
+  if (demo) page.demo = { clientId: demo.clientId, users: demo.users }
+  const json = JSON.stringify(page)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028|\u2029/g, '')
+  return template.replace('"$PARLEY_CONFIG$"', () => json)
+}

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Config } from '../config.js'
-import { fillDemoPage } from './demo-page.js'
+import type { DemoDirectory } from '../services/demo.js'
+import { fillAppPage, fillDemoPage } from './demo-page.js'
 import { sendProtocolError } from './errors.js'
 import { protocolErrors } from './openapi.js'
 
@@ -13,18 +14,31 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json',
 }
 
+const CSP_COMMON =
+  "default-src 'self'; connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; " +
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
 /** Security headers of the pages Parley serves. The seed demo uses inline script and handlers, hence 'unsafe-inline'. */
 const PAGE_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'X-Frame-Options': 'DENY',
-  'Content-Security-Policy':
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'; " +
-    "media-src 'self' blob: mediastream:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'Content-Security-Policy': `${CSP_COMMON}; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'`,
   'Permissions-Policy': 'camera=(self), microphone=(self), display-capture=(self)',
 }
 
-async function sendFile(reply: FastifyReply, dir: string | null, name: string): Promise<FastifyReply> {
+/** The calling app at `/` has no inline script or style, so its policy allows only the server's own files. */
+const APP_HEADERS = {
+  ...PAGE_HEADERS,
+  'Content-Security-Policy': `${CSP_COMMON}; script-src 'self'; style-src 'self'`,
+}
+
+async function sendFile(
+  reply: FastifyReply,
+  dir: string | null,
+  name: string,
+  headers: Record<string, string> = PAGE_HEADERS,
+): Promise<FastifyReply> {
   if (!dir) return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
   let content: Buffer
   try {
@@ -34,7 +48,7 @@ async function sendFile(reply: FastifyReply, dir: string | null, name: string): 
   }
   const ext = name.slice(name.lastIndexOf('.'))
   return reply
-    .headers(PAGE_HEADERS)
+    .headers(headers)
     .header('Cache-Control', 'no-cache')
     .type(TYPES[ext] ?? 'application/octet-stream')
     .send(content)
@@ -54,8 +68,34 @@ function fileSchema(operationId: string, summary: string, type: string) {
   }
 }
 
-/** The SDK bundles at `/sdk/…` and the demo at `/`: a fixed list of files, nothing else from disk. */
-export function staticRoutes(app: FastifyInstance, config: Config): void {
+async function sendPage(
+  reply: FastifyReply,
+  dir: string | null,
+  name: string,
+  headers: Record<string, string>,
+  fill: (template: string) => string | Promise<string>,
+): Promise<FastifyReply> {
+  if (!dir) return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
+  let template: string
+  try {
+    template = await readFile(join(dir, name), 'utf8')
+  } catch {
+    return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
+  }
+  const page = await fill(template)
+  return reply.headers(headers).header('Cache-Control', 'no-cache').type(TYPES['.html']!).send(page)
+}
+
+/**
+ * The SDK bundles at `/sdk/…`, the calling app at `/` (with its files under `/app/`) and the seed's Kandy
+ * quickstart at `/quickstart`: a fixed list of files, nothing else from disk. `demoDirectory` tells the
+ * app the demo account's client ID and users when the server runs with `--demo`.
+ */
+export function staticRoutes(
+  app: FastifyInstance,
+  config: Config,
+  demoDirectory: () => Promise<DemoDirectory | undefined> = async () => undefined,
+): void {
   for (const name of ['parley.js', 'parley.min.js', 'parley.js.map', 'parley.min.js.map']) {
     const ext = name.slice(name.lastIndexOf('.'))
     const schema = fileSchema(
@@ -67,23 +107,29 @@ export function staticRoutes(app: FastifyInstance, config: Config): void {
     )
     app.get(`/sdk/${name}`, { schema }, (_req, reply) => sendFile(reply, config.sdkDir, name))
   }
-  const demo = fileSchema(
-    'demoPage',
-    'The demo page (when the server has the demo directory)',
+  const appDir = config.demoDir && join(config.demoDir, 'app')
+  for (const name of ['app.js', 'app.css']) {
+    const schema = fileSchema(
+      `app-${name.replace(/\./g, '-')}`,
+      `Script or style sheet of the calling app at /`,
+      TYPES[name.slice(name.lastIndexOf('.'))]!,
+    )
+    app.get(`/app/${name}`, { schema }, (_req, reply) => sendFile(reply, appDir, name, APP_HEADERS))
+  }
+  const appPage = fileSchema('appPage', 'The calling app (when the server has the demo directory)', TYPES['.html']!)
+  app.get('/', { schema: appPage }, (_request, reply) =>
+    sendPage(reply, appDir, 'index.html', APP_HEADERS, async (t) =>
+      fillAppPage(t, config, await demoDirectory()),
+    ),
+  )
+  const quickstart = fileSchema(
+    'quickstartPage',
+    "The Kandy quickstart's demo page, unchanged but for the script tag",
     TYPES['.html']!,
   )
-  app.get('/', { schema: demo }, async (request, reply) => {
-    if (!config.demoDir) return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
-    let template: string
-    try {
-      template = await readFile(join(config.demoDir, 'index.html'), 'utf8')
-    } catch {
-      return sendProtocolError(reply, 'UNKNOWN_RESOURCE')
-    }
-    return reply
-      .headers(PAGE_HEADERS)
-      .header('Cache-Control', 'no-cache')
-      .type(TYPES['.html']!)
-      .send(fillDemoPage(template, config, request.headers.host))
-  })
+  app.get('/quickstart', { schema: quickstart }, (request, reply) =>
+    sendPage(reply, config.demoDir, 'index.html', PAGE_HEADERS, (t) =>
+      fillDemoPage(t, config, request.headers.host),
+    ),
+  )
 }
