@@ -11,6 +11,7 @@ import { browserDetails, type BrowserDetails } from './core/browser.js'
 import { cloneConfig, defaultConfig, mergeConfig, type Config, type ConfigMeta } from './core/config.js'
 import { EventBus, type AnyListener, type GlobalListener } from './core/event-bus.js'
 import { consoleHandler, LogLevels, Logger } from './core/logger.js'
+import type { ParleyConfigUpdate } from './core/parley-config.js'
 import { readTokens, type Tokens } from './core/tokens.js'
 import type { SdpHandlerFunction } from './core/types.js'
 import { VERSION } from './core/version.js'
@@ -115,7 +116,7 @@ export interface Api {
   getVersion(): string
   destroy(): void
   getConfig(): Config
-  updateConfig(newConfigValues: object): void
+  updateConfig(newConfigValues: ParleyConfigUpdate): void
   on(type: string, listener: (payload?: any) => void): void // eslint-disable-line @typescript-eslint/no-explicit-any
   off(type: string, listener: (payload?: any) => void): void // eslint-disable-line @typescript-eslint/no-explicit-any
   subscribe(listener: (type: string, args: unknown[]) => void): void

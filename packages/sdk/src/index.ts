@@ -1,11 +1,26 @@
 /**
- * Parley browser SDK — the Kandy CPaaS call API (shared/spec/sdk-api.md).
+ * Parley browser SDK — the Kandy CPaaS call API (docs/sdk-api.md).
  * The only entry point: `create(config)` and `sdpHandlers`, plus types.
+ *
+ * @packageDocumentation
  */
 import { createClient, sdpHandlers, type Api } from './client.js'
+import type { ParleyConfig } from './core/parley-config.js'
 
-/** Creates one independent SDK instance (sdk-api §1). */
-export function create(config: object): Api {
+/**
+ * Creates one independent SDK instance (sdk-api §1). Several instances may coexist; they share no
+ * state. Never throws because of the configuration: an invalid or unknown value is logged at `warn`
+ * naming its key and the default is kept; a missing `server.base` or `clientCorrelator` is logged at
+ * `error` and the server requests fail later through the normal error events.
+ *
+ * ```ts
+ * const client = create({
+ *   authentication: { server: { base: 'parley.example.com' }, clientCorrelator: 'my-app' },
+ * })
+ * client.on('call:receive', ({ callId }) => client.call.answer(callId, { audio: true }))
+ * ```
+ */
+export function create(config: ParleyConfig): Api {
   return createClient(config)
 }
 
@@ -14,7 +29,29 @@ export type { Api, CallApi, ConnectionApi, MediaApi, ServicesApi, WSConnectionOb
 export type { CallObject } from './call/call.js'
 export type { CallState } from './call/states.js'
 export type { CodecSelector } from './call/sdp.js'
-export type { Config, ConfigInput } from './core/config.js'
+export type {
+  AuthenticationConfig,
+  CallConfig,
+  Config,
+  ConfigInput,
+  ConnectivityConfig,
+  LogsConfig,
+  NotificationsConfig,
+  SubscriptionConfig,
+} from './core/config.js'
+export type {
+  AuthenticationOptions,
+  CallOptions,
+  ConnectivityOptions,
+  LogActionsOptions,
+  LogsOptions,
+  NotificationsOptions,
+  ParleyConfig,
+  ParleyConfigUpdate,
+  PeerConfigOptions,
+  ServerOptions,
+  SubscriptionOptions,
+} from './core/parley-config.js'
 export type { BasicError } from './core/errors.js'
 export type { LogEntry, LogHandler, LogLevel } from './core/logger.js'
 export type {
