@@ -27,7 +27,7 @@ export function create(config: ParleyConfig): Api {
 export { sdpHandlers }
 export type { Api, CallApi, ConnectionApi, MediaApi, ServicesApi, WSConnectionObject } from './client.js'
 export type { CallObject } from './call/call.js'
-export type { CallState } from './call/states.js'
+export type { CallState, CallStates, MediaConnectionStates } from './call/states.js'
 export type { CodecSelector } from './call/sdp.js'
 export type {
   AuthenticationConfig,
@@ -35,35 +35,47 @@ export type {
   Config,
   ConfigInput,
   ConnectivityConfig,
+  DeepPartial,
   LogsConfig,
   NotificationsConfig,
   SubscriptionConfig,
 } from './core/config.js'
 export type {
-  AuthenticationOptions,
-  CallOptions,
-  ConnectivityOptions,
+  ParleyAuthenticationConfig,
+  ParleyCallConfig,
+  ParleyConnectivityConfig,
   LogActionsOptions,
-  LogsOptions,
-  NotificationsOptions,
+  ParleyLogsConfig,
+  ParleyNotificationsConfig,
   ParleyConfig,
   ParleyConfigUpdate,
-  PeerConfigOptions,
-  ServerOptions,
-  SubscriptionOptions,
+  ParleyPeerConfig,
+  ParleyServerConfig,
+  ParleySubscriptionConfig,
 } from './core/parley-config.js'
 export type { BasicError } from './core/errors.js'
-export type { LogEntry, LogHandler, LogLevel } from './core/logger.js'
+export type { LogEntry, LogHandler, LogLevel, LogLevels, LogTarget } from './core/logger.js'
+export type { BrowserDetails } from './core/browser.js'
+export type { SubscriptionInfo } from './signalling/subscriptions.js'
 export type {
+  BandwidthControls,
+  CallMedia,
+  CallOptions,
+  DSCPControls,
+  IceCheckReason,
   IceCollectionCheckFunction,
   IceCollectionCheckResult,
   IceCollectionInfo,
   IceServer,
+  IceTimeouts,
+  LegacyIceCollectionCheck,
+  MediaConstraint,
   MediaOffered,
   PeerConfig,
   SdpHandlerFunction,
   SdpHandlerInfo,
   SdpObject,
+  VideoOptions,
 } from './core/types.js'
 export type { DeviceInfo, DevicesObject } from './media/devices.js'
 export type { MediaObject, TrackObject } from './media/track-registry.js'

@@ -14,7 +14,7 @@ import type {
 } from './types.js'
 
 /** Where the Parley server is (sdk-api §1.1). */
-export interface ServerOptions {
+export interface ParleyServerConfig {
   /**
    * Host name of the Parley server, used for REST requests and the notification websocket.
    * Required. No scheme and no path. **[Parley extension]** `'host:port'` is accepted too.
@@ -33,9 +33,9 @@ export interface ServerOptions {
 }
 
 /** `config.authentication` (sdk-api §1.1). */
-export interface AuthenticationOptions {
+export interface ParleyAuthenticationConfig {
   /** The Parley server. */
-  server: ServerOptions
+  server: ParleyServerConfig
   /**
    * Identifier of this application instance on this device, sent with every request. Required.
    * It need not be unique: the server routes by notification channel, not by correlator.
@@ -44,7 +44,7 @@ export interface AuthenticationOptions {
 }
 
 /** `RTCConfiguration` plus `sdpSemantics`, passed to every `RTCPeerConnection` (sdk-api §5.1.6). */
-export interface PeerConfigOptions {
+export interface ParleyPeerConfig {
   /** STUN/TURN servers. Entries with an empty URL are skipped. */
   iceServers?: IceServer[]
   /** Parley negotiates unified-plan only; `'plan-b'` is accepted, logged and treated as unified-plan. */
@@ -66,9 +66,9 @@ export interface PeerConfigOptions {
 }
 
 /** `config.call` (sdk-api §1.2). Every key is optional; the defaults are those of the reference SDK. */
-export interface CallOptions {
+export interface ParleyCallConfig {
   /** 5.x home of `iceServers` and `sdpSemantics`. Default `{ sdpSemantics: 'unified-plan', iceServers: [] }`. */
-  defaultPeerConfig?: PeerConfigOptions
+  defaultPeerConfig?: ParleyPeerConfig
   /** 4.x (seed) place of the ICE server list; moved into `defaultPeerConfig.iceServers`. */
   iceServers?: IceServer[]
   /** 4.x place of `sdpSemantics`; moved into `defaultPeerConfig.sdpSemantics`. */
@@ -114,7 +114,7 @@ export interface CallOptions {
 }
 
 /** `config.connectivity`: liveness checks and reconnection of the notification websocket (sdk-api §1.3). */
-export interface ConnectivityOptions {
+export interface ParleyConnectivityConfig {
   /** How liveness is checked, and who sends the pings. Default `{ type: 'pingPong', responsibleParty: 'client' }`. */
   method?: {
     /** `pingPong` expects a pong for every ping; `keepAlive` expects nothing back. */
@@ -141,7 +141,7 @@ export interface ConnectivityOptions {
 }
 
 /** `config.subscription` (sdk-api §1.4). */
-export interface SubscriptionOptions {
+export interface ParleySubscriptionConfig {
   /** Seconds of notification channel lifetime requested; refreshed before it runs out. Default `3600`. */
   channelLifetime?: number
   /** Seconds a subscribe or unsubscribe may take before `subscription:error`. Default `20`. */
@@ -151,7 +151,7 @@ export interface SubscriptionOptions {
 }
 
 /** `config.notifications` (sdk-api §1.5). */
-export interface NotificationsOptions {
+export interface ParleyNotificationsConfig {
   /** How many recent notification ids are remembered to drop duplicates; `0` disables it. Default `100`. */
   idCacheLength?: number
 }
@@ -173,7 +173,7 @@ export interface LogActionsOptions {
 }
 
 /** `config.logs` (sdk-api §1.6). */
-export interface LogsOptions {
+export interface ParleyLogsConfig {
   /** Minimum level delivered to the handler, case-insensitive. Default `'debug'`. */
   logLevel?: LogLevel | Uppercase<LogLevel>
   /** Receives every entry at or above `logLevel`. Default: the browser console. */
@@ -200,22 +200,22 @@ export interface LogsOptions {
  */
 export interface ParleyConfig {
   /** The server and this application's correlator. Required. */
-  authentication: AuthenticationOptions
+  authentication: ParleyAuthenticationConfig
   /** Calls: ICE, SDP handling, ringing, audits. */
-  call?: CallOptions
+  call?: ParleyCallConfig
   /** Websocket liveness and reconnection. */
-  connectivity?: ConnectivityOptions
+  connectivity?: ParleyConnectivityConfig
   /** Notification channel and service subscription lifetimes. */
-  subscription?: SubscriptionOptions
+  subscription?: ParleySubscriptionConfig
   /** Duplicate notification detection. */
-  notifications?: NotificationsOptions
+  notifications?: ParleyNotificationsConfig
   /** Log level and handler. */
-  logs?: LogsOptions
+  logs?: ParleyLogsConfig
 }
 
 /** The values `updateConfig` accepts: any part of {@link ParleyConfig}, merged key by key. */
 export type ParleyConfigUpdate = {
   [K in keyof ParleyConfig]?: K extends 'authentication'
-    ? { server?: Partial<ServerOptions>; clientCorrelator?: string }
+    ? { server?: Partial<ParleyServerConfig>; clientCorrelator?: string }
     : ParleyConfig[K]
 }
