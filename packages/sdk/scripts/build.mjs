@@ -1,10 +1,12 @@
 // Builds the SDK (architecture §7):
-//   dist/index.js      ESM bundle (+ .d.ts from tsc --emitDeclarationOnly)
+//   dist/index.js      ESM bundle, self-contained (the protocol package and sdp-transform are bundled in)
+//   dist/index.d.ts    its types in one self-contained file (dts-bundle-generator; sdp-transform's inlined)
 //   dist/parley.js     IIFE for <script> tags: defines window.Parley and window.Kandy (same object)
 //   dist/parley.min.js the same, minified
-// and prints the minified and gzipped size of parley.min.js (target ≤ 40 kB gzipped).
+// and LICENSE (a copy of the repository's, for the published package), and prints the minified and
+// gzipped size of parley.min.js (target ≤ 40 kB gzipped).
 import { execFileSync } from 'node:child_process'
-import { readFileSync, rmSync, mkdirSync } from 'node:fs'
+import { copyFileSync, readFileSync, rmSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
@@ -53,18 +55,26 @@ await build({
   sourcemap: true,
 })
 
+// One declaration file with no imports: the published package must not need @parley/protocol (private)
+// nor @types/sdp-transform. tsc -p tsconfig.json (typecheck) still checks the sources themselves.
 execFileSync(
   process.execPath,
   [
-    join(root, '../../node_modules/typescript/bin/tsc'),
-    '-p',
+    join(root, '../../node_modules/dts-bundle-generator/dist/bin/dts-bundle-generator.js'),
+    '--silent',
+    '--no-banner',
+    '--export-referenced-types=false',
+    '--project',
     join(root, 'tsconfig.json'),
-    '--emitDeclarationOnly',
+    '--external-inlines',
+    'sdp-transform',
+    '-o',
+    join(dist, 'index.d.ts'),
+    join(root, 'src/index.ts'),
   ],
-  {
-    stdio: 'inherit',
-  },
+  { stdio: 'inherit' },
 )
+copyFileSync(join(root, '../../LICENSE'), join(root, 'LICENSE'))
 
 const min = readFileSync(join(dist, 'parley.min.js'))
 const gz = gzipSync(min, { level: 9 }).length

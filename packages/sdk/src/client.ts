@@ -11,8 +11,15 @@ import { browserDetails, type BrowserDetails } from './core/browser.js'
 import { cloneConfig, defaultConfig, mergeConfig, type Config, type ConfigMeta } from './core/config.js'
 import { EventBus, type AnyListener, type GlobalListener } from './core/event-bus.js'
 import { consoleHandler, LogLevels, Logger } from './core/logger.js'
+import type { ParleyConfigUpdate } from './core/parley-config.js'
 import { readTokens, type Tokens } from './core/tokens.js'
-import type { SdpHandlerFunction } from './core/types.js'
+import type {
+  BandwidthControls,
+  CallMedia,
+  CallOptions,
+  SdpHandlerFunction,
+  VideoOptions,
+} from './core/types.js'
 import { VERSION } from './core/version.js'
 import { Devices, type DevicesObject } from './media/devices.js'
 import type { MediaEngine } from './media/engine.js'
@@ -38,96 +45,185 @@ export interface ClientDeps {
   location?: { host: string; protocol: string }
 }
 
-/** `connection.getSocketState()` (sdk-api §4). */
+/** `connection.getSocketState()`: the notification websocket's state (sdk-api §4). */
 export interface WSConnectionObject {
+  /** The websocket is open. */
   connected: boolean
+  /** Liveness checks (pings or keep-alives) are running. */
   pinging: boolean
+  /** `connectivity.method` in force. */
   method: { type?: string; responsibleParty?: string }
+  /** The platform, `'cpaas'`. */
   platform: string
+  /** `connectivity.pingInterval` in force, in milliseconds. */
   pingInterval: number
+  /** `connectivity.reconnectLimit` in force. */
   reconnectLimit: number
+  /** `connectivity.reconnectDelay` in force, in milliseconds. */
   reconnectDelay: number
+  /** `connectivity.reconnectTimeMultiplier` in force. */
   reconnectTimeMultiplier: number
+  /** `connectivity.reconnectTimeLimit` in force, in milliseconds. */
   reconnectTimeLimit: number
+  /** `connectivity.autoReconnect` in force. */
   autoReconnect: boolean
+  /** `connectivity.maxMissedPings` in force. */
   maxMissedPings: number
+  /** How the access token is passed to the websocket. */
   webSocketOAuthMode: string
+  /** Where the websocket is (or was last) connected. */
   wsInfo: { protocol?: string; server?: string; port?: number; url?: string; params?: string }
+  /** Time (ms since the epoch) of the last message from the server. */
   lastContact: number
 }
 
+/** `client.services`: subscriptions to the `call` service over a notification channel (sdk-api §3). */
 export interface ServicesApi {
+  /**
+   * Subscribes to services, e.g. `subscribe(['call'], 'websocket')` (4.x) or
+   * `subscribe([{ service: 'call' }], { type: 'websocket' })` (5.x). Emits `subscription:change`
+   * when it starts and when it ends, `subscription:error` on failure.
+   */
   subscribe(
     services: Array<string | { service: string; params?: object }>,
     options?: string | { type?: string },
   ): void
+  /** Unsubscribes from services; the channel is closed with the last one. */
   unsubscribe(services: string[], type?: string): void
+  /** The current subscriptions and whether an operation is pending. */
   getSubscriptions(): SubscriptionInfo
 }
 
+/** `client.connection`: the notification websocket (sdk-api §4). */
 export interface ConnectionApi {
+  /** The websocket's state. */
   getSocketState(platform?: string): WSConnectionObject
+  /** Starts or stops the liveness checks at run time (`connectivity.checkConnectivity`). */
   enableConnectivityChecking(enable: boolean): void
+  /** Closes the websocket and reconnects at once. */
   resetConnection(): void
 }
 
+/**
+ * `client.call`: voice and video calls (sdk-api §5). No function throws because of the call's state:
+ * a failure is reported through events (`call:start`, `call:stateChange`, `call:operation`, … with
+ * `error`); an unknown `callId` fails with `call:7`.
+ */
 export interface CallApi {
-  make(destination: string, media: object, options?: object): string
-  answer(callId: string, media: object, options?: object): void
+  /**
+   * Starts an outgoing call and returns its id at once (state `Initiating`); `call:start` reports
+   * the outcome. Needs an active `call` subscription and at least one of `audio`, `video`, `screen`.
+   */
+  make(destination: string, media: CallMedia, options?: CallOptions): string
+  /** Answers an incoming call in `Initiated` or `Ringing`; the call becomes `Connected`. */
+  answer(callId: string, media: CallMedia, options?: CallOptions): void
+  /** Declines an incoming call; the caller is told (transition 603). */
   reject(callId: string): void
+  /** Drops an incoming call on this client only; the caller is not told. */
   ignore(callId: string): void
+  /** With `ringingFeedbackMode: 'manual'`: tells the caller this client is alerting. */
   sendRingingFeedback(callId: string): void
+  /** Holds the call from this side: media stops both ways, tracks are kept for `unhold`. */
   hold(callId: string): void
+  /** Ends this side's hold; the call is `Connected` again unless the other side holds too. */
   unhold(callId: string): void
+  /** Ends the call from any non-terminal state. */
   end(callId: string): void
+  /** Snapshots of every call, ended ones included. */
   getAll(): CallObject[]
+  /** A snapshot of one call, or `undefined` for an unknown id. */
   getById(callId: string): CallObject | undefined
-  addMedia(callId: string, media?: object, options?: object): void
-  removeMedia(callId: string, tracks: string[], options?: object): void
-  startVideo(callId: string, videoOptions?: object, options?: object): void
+  /** Adds local media (e.g. a second video or a screen) to a `Connected` call and renegotiates. */
+  addMedia(callId: string, media?: CallMedia, options?: CallOptions): void
+  /** Stops and removes local tracks of a `Connected` call and renegotiates. */
+  removeMedia(callId: string, tracks: string[], options?: { bandwidth?: BandwidthControls }): void
+  /** Adds camera video to a `Connected` call. */
+  startVideo(callId: string, videoOptions?: VideoOptions, options?: CallOptions): void
+  /** Removes the camera video of a `Connected` call. */
   stopVideo(callId: string): void
+  /** Plays DTMF tones (`0-9`, `*`, `#`, `,` for a pause) into the call, RFC 4733 when negotiated. */
   sendDTMF(callId: string, tone: string, duration?: number, intertoneGap?: number): void
+  /** `RTCStatsReport` of the call, or of one of its tracks; also emitted as `call:statsReceived`. */
   getStats(callId: string, trackId?: string): Promise<Map<string, unknown>>
-  replaceTrack(callId: string, trackId: string, media?: object): void
+  /** Replaces a local track by a new one of the same kind without renegotiation. */
+  replaceTrack(callId: string, trackId: string, media?: CallMedia): void
+  /** The browser's codecs of a kind; also emitted as `call:availableCodecs`. */
   getAvailableCodecs(kind: 'audio' | 'video'): Promise<RTCRtpCodec[]>
+  /** Replaces `call.sdpHandlers` for later negotiations. */
   setSdpHandlers(sdpHandlers: SdpHandlerFunction[]): void
+  /** Re-establishes the media connection (ICE restart), e.g. after `mediaConnectionState` became `'failed'`. */
   restartMedia(callId: string): void
+  /** Forwards an incoming, unanswered call to another destination. */
   forward(callId: string, destination: string): void
+  /** Blind transfer of a locally held call: its remote party is connected to `destination`. */
   directTransfer(callId: string, destination: string): void
+  /** Announced transfer of two locally held calls: their remote parties are joined and both calls here end. */
   consultativeTransfer(callId: string, otherCallId: string): void
+  /** The call state names, e.g. `states.CONNECTED === 'Connected'`. */
   states: typeof CallStates
+  /** The media connection state names. */
   mediaConnectionStates: typeof MediaConnectionStates
 }
 
+/** `client.media`: devices, tracks and rendering (sdk-api §6). */
 export interface MediaApi {
+  /** The known input and output devices. */
   getDevices(): DevicesObject
+  /** A media object by id. */
   getById(mediaId: string): MediaObject | undefined
+  /** A local or remote track by id. */
   getTrackById(trackId: string): TrackObject | undefined
+  /** Asks for microphone and camera permission ahead of a call and refreshes the device lists. */
   initializeDevices(constraints?: { audio?: boolean; video?: boolean }): void
+  /** Renders tracks into the element matching a CSS selector, one `<audio>` or `<video>` per track. */
   renderTracks(trackIds: string[], cssSelector: string, options?: { speakerId?: string }): void
+  /** Removes the elements rendering the tracks from that container; the tracks are not stopped. */
   removeTracks(trackIds: string[], cssSelector: string): void
+  /** Mutes tracks: silence or black frames (a local track is muted for the remote party too). */
   muteTracks(trackIds: string[]): void
+  /** Unmutes tracks. */
   unmuteTracks(trackIds: string[]): void
 }
 
-/** The object `create` returns (sdk-api §2). */
+/** The object `create` returns: one SDK instance (sdk-api §2). */
 export interface Api {
+  /** The SDK's version. */
   getVersion(): string
+  /** Ends every call, closes the websocket and releases the instance (on the next task). */
   destroy(): void
+  /** A copy of the effective configuration, defaults and normalisations applied. */
   getConfig(): Config
-  updateConfig(newConfigValues: object): void
+  /** Merges values into the configuration, key by key; invalid values are logged and ignored. */
+  updateConfig(newConfigValues: ParleyConfigUpdate): void
+  /**
+   * Adds a listener of one event type, e.g. `call:receive`, `call:stateChange`, `call:tracksAdded`,
+   * `subscription:change`, `ws:change`, `media:trackRendered`, `request:error` (sdk-api §2.5, §3.4, §5.4, §6.8).
+   * The listener gets the event's payload object.
+   */
   on(type: string, listener: (payload?: any) => void): void // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Removes a listener added with `on`. */
   off(type: string, listener: (payload?: any) => void): void // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Adds a listener of every event; it gets the event type and its arguments. */
   subscribe(listener: (type: string, args: unknown[]) => void): void
+  /** Removes a listener added with `subscribe`. */
   unsubscribe(listener: (type: string, args: unknown[]) => void): void
+  /** The current user's id (from the id token) and access token; `undefined` before `setTokens`. */
   getUserInfo(): { username: string | undefined; token: string | undefined }
+  /** Stores the access and id tokens (from the server's token endpoint) for every request; call again to renew. */
   setTokens(params: { accessToken: string; idToken: string }): void
+  /** 4.x name of `setTokens` (`bearerAccessToken` or `accessToken`). */
   setCredentials(credentials: { bearerAccessToken?: string; accessToken?: string; idToken: string }): void
+  /** The browser's name and version. */
   getBrowserDetails(): BrowserDetails
+  /** Log level names for `logs.logLevel`. */
   logger: { levels: typeof LogLevels }
+  /** Service subscriptions. */
   services: ServicesApi
+  /** The notification websocket. */
   connection: ConnectionApi
+  /** Calls. */
   call: CallApi
+  /** Devices, tracks and rendering. */
   media: MediaApi
 }
 
@@ -440,5 +536,5 @@ export function createClient(input: unknown, deps: ClientDeps = {}): Api {
   return api
 }
 
-/** `sdpHandlers` helper exported next to `create` (sdk-api §7). */
+/** SDP handler factories (sdk-api §7): `createCodecRemover(codecs)` makes a handler that strips codecs. */
 export const sdpHandlers = { createCodecRemover }

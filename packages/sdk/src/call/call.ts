@@ -10,20 +10,35 @@ import { CallStateMachine, isTerminal, type CallState } from './states.js'
 
 /** Snapshot returned by `call.getById` / `call.getAll` (sdk-api §5.1.1). */
 export interface CallObject {
+  /** Call id (returned by `make`, or given by `call:receive`). */
   id: string
+  /** Who placed the call (`user@domain`). */
   from: string
+  /** Who the call was placed to. */
   to: string
+  /** Side of this client. */
   direction: 'outgoing' | 'incoming'
+  /** One of the `call.states` values. */
   state: CallState
+  /** One of the `call.mediaConnectionStates` values; `'new'` until a peer connection exists. */
   mediaConnectionState: string
+  /** This side has the call on hold. */
   localHold: boolean
+  /** The other side has the call on hold. */
   remoteHold: boolean
+  /** Ids of the local tracks on the call (being sent); empty while held and after the end. */
   localTracks: string[]
+  /** Ids of the remote tracks on the call; empty while held and after the end. */
   remoteTracks: string[]
+  /** Incoming calls only: the media kinds the caller offered. */
   mediaOffered?: MediaOffered
+  /** The other party: its user id (`displayNumber`) and display name when known. */
   remoteParticipant: { displayNumber?: string; displayName?: string }
+  /** Bandwidth limits in force (`{}` when none). */
   bandwidth: { call?: number; audio?: number; video?: number }
+  /** Milliseconds since the epoch when the call object was created. */
   startTime: number
+  /** Milliseconds since the epoch when the call reached `Ended` or `Cancelled`. */
   endTime?: number
 }
 

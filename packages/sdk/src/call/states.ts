@@ -12,6 +12,7 @@
  * Incoming calls may go Initiating → Ringing directly (automatic ringing feedback, R2);
  * On Hold → On Hold records a change of the hold flags (double hold, M3–M6).
  */
+/** The call state names (`client.call.states`, sdk-api §5.2.1). */
 export const CallStates = {
   INITIATING: 'Initiating',
   INITIATED: 'Initiated',
@@ -22,6 +23,7 @@ export const CallStates = {
   ON_HOLD: 'On Hold',
   ENDED: 'Ended',
 } as const
+/** A call state name, one of the {@link CallStates} values. */
 export type CallState = (typeof CallStates)[keyof typeof CallStates]
 
 /** Mirror of `RTCPeerConnection.iceConnectionState` (sdk-api §5.2.2). */

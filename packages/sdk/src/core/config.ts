@@ -14,11 +14,13 @@ import type {
   SdpHandlerFunction,
 } from './types.js'
 
+/** Effective `authentication` section (see `ParleyAuthenticationConfig` for the meaning of each key). */
 export interface AuthenticationConfig {
   server: { base?: string; protocol: 'http' | 'https'; port: number; version: 'v1' }
   clientCorrelator?: string
 }
 
+/** Effective `call` section, defaults filled in (see `ParleyCallConfig`). */
 export interface CallConfig {
   defaultPeerConfig: PeerConfig
   serverTurnCredentials: boolean
@@ -40,6 +42,7 @@ export interface CallConfig {
   trickleIceMode: 'NONE'
 }
 
+/** Effective `connectivity` section (see `ParleyConnectivityConfig`). */
 export interface ConnectivityConfig {
   method: { type: 'pingPong' | 'keepAlive'; responsibleParty: 'client' | 'server' }
   pingInterval: number
@@ -52,16 +55,19 @@ export interface ConnectivityConfig {
   checkConnectivity: boolean
 }
 
+/** Effective `subscription` section (see `ParleySubscriptionConfig`). */
 export interface SubscriptionConfig {
   channelLifetime: number
   timeout: number
   expires?: number
 }
 
+/** Effective `notifications` section (see `ParleyNotificationsConfig`). */
 export interface NotificationsConfig {
   idCacheLength: number
 }
 
+/** Effective `logs` section (see `ParleyLogsConfig`). */
 export interface LogsConfig {
   logLevel: LogLevel
   handler?: LogHandler
@@ -79,8 +85,12 @@ export interface Config {
   logs: LogsConfig
 }
 
-/** Deep-partial input accepted by `create` and `updateConfig` (validated at run time). */
+/**
+ * Loosely typed deep-partial configuration, validated only at run time. Kept for compatibility;
+ * prefer `ParleyConfig` and `ParleyConfigUpdate`.
+ */
 export type ConfigInput = { [K in keyof Config]?: DeepPartial<Config[K]> & Record<string, unknown> }
+/** `T` with every key optional, recursively (functions and arrays kept whole). */
 export type DeepPartial<T> = T extends (...args: never[]) => unknown
   ? T
   : T extends readonly unknown[]

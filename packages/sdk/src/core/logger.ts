@@ -3,6 +3,7 @@
  * Every entry goes through `logs.handler` (default: the browser console) when its level is at or
  * above `logs.logLevel`.
  */
+/** The log level names (`client.logger.levels`). */
 export const LogLevels = {
   SILENT: 'silent',
   ERROR: 'error',
@@ -10,6 +11,7 @@ export const LogLevels = {
   INFO: 'info',
   DEBUG: 'debug',
 } as const
+/** A log level name, from `'silent'` (nothing) to `'debug'` (everything). */
 export type LogLevel = (typeof LogLevels)[keyof typeof LogLevels]
 
 const RANK: Record<LogLevel, number> = { silent: 0, error: 1, warn: 2, info: 3, debug: 4 }
@@ -21,21 +23,28 @@ export function parseLogLevel(value: unknown): LogLevel | undefined {
   return v in RANK ? (v as LogLevel) : undefined
 }
 
+/** What a log entry is about: `name` is `type`, or `type` and `id`. */
 export interface LogTarget {
   type: string
   id?: string
   name: string
 }
 
+/** One log entry, as a `logs.handler` receives it (sdk-api §1.6). */
 export interface LogEntry {
+  /** Milliseconds since the epoch. */
   timestamp: number
+  /** Console method to use: `'debug'`, `'info'`, `'warn'`, `'error'`, `'log'` or a timer method. */
   method: string
+  /** Level the entry was produced at. */
   level: string
   target: LogTarget
+  /** The first item is the human-readable text. */
   messages: unknown[]
   timer?: object
 }
 
+/** Receives every log entry at or above `logs.logLevel`. */
 export type LogHandler = (entry: LogEntry) => void
 
 /** The default handler: timestamp, target and level prefix, then the console method. */

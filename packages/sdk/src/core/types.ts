@@ -39,6 +39,7 @@ export interface IceCollectionInfo {
   rtcLocalSessionDescription: string
 }
 
+/** The configured timeouts passed to the ICE collection check. */
 export interface IceTimeouts {
   iceCollectionIdealTimeout: number
   iceCollectionMaxTimeout: number
@@ -51,6 +52,7 @@ export interface IceCollectionCheckResult {
   wait?: number
 }
 
+/** Decides when ICE gathering is good enough to continue an operation (sdk-api §5.1.9). */
 export type IceCollectionCheckFunction = (
   info: IceCollectionInfo,
   timeouts: IceTimeouts,
@@ -71,6 +73,7 @@ export type LegacyIceCollectionCheck = (
 /** SDP in the object form of sdp-transform's `parse` (sdk-api §5.1.11). */
 export type SdpObject = SessionDescription
 
+/** What an SDP handler is called for (sdk-api §5.1.11). */
 export interface SdpHandlerInfo {
   callId: string
   type: RTCSdpType
@@ -78,6 +81,7 @@ export interface SdpHandlerInfo {
   endpoint: 'local' | 'remote'
 }
 
+/** Rewrites an SDP (object form) before it is applied or sent; returns the SDP to continue with. */
 export type SdpHandlerFunction = (
   newSdp: SdpObject,
   info: SdpHandlerInfo,
@@ -88,4 +92,56 @@ export type SdpHandlerFunction = (
 export interface MediaOffered {
   audio: boolean
   video: boolean
+}
+
+/** A media constraint: a bare value, or an exact or ideal one (sdk-api §5.1.2). */
+export type MediaConstraint = string | number | { exact?: string | number; ideal?: string | number }
+
+/** Camera constraints (sdk-api §5.3). */
+export interface VideoOptions {
+  deviceId?: MediaConstraint
+  height?: MediaConstraint
+  width?: MediaConstraint
+  frameRate?: MediaConstraint
+}
+
+/** The media of `make`, `answer`, `addMedia` and `replaceTrack` (sdk-api §5.3). */
+export interface CallMedia {
+  /** Send audio. Default `false`. */
+  audio?: boolean
+  /** Microphone constraints. */
+  audioOptions?: { deviceId?: MediaConstraint }
+  /** Send camera video. Default `false`. */
+  video?: boolean
+  /** Camera constraints. */
+  videoOptions?: VideoOptions
+  /** Share the screen. Default `false`. */
+  screen?: boolean
+  /** Screen capture constraints. */
+  screenOptions?: { height?: MediaConstraint; width?: MediaConstraint; frameRate?: MediaConstraint }
+}
+
+/** Received-bandwidth limits in kbit/s (sdk-api §5.1.4). */
+export interface BandwidthControls {
+  /** Total of all media. */
+  call?: number
+  /** Received audio. */
+  audio?: number
+  /** Received video. */
+  video?: number
+}
+
+/** DSCP network priority of outgoing packets per media kind (sdk-api §5.1.5). Default `'low'` each. */
+export interface DSCPControls {
+  audioNetworkPriority?: RTCPriorityType
+  videoNetworkPriority?: RTCPriorityType
+  screenNetworkPriority?: RTCPriorityType
+}
+
+/** Options of call operations that negotiate media (sdk-api §5.3). */
+export interface CallOptions {
+  /** Limits on the media received from the remote party. */
+  bandwidth?: BandwidthControls
+  /** Network priority of outgoing media. */
+  dscpControls?: DSCPControls
 }
