@@ -56,43 +56,49 @@ export function tokenRoutes(app: FastifyInstance, tokens: TokenService, limits: 
   }
   // The form is read by the handler, not validated by fastify: every malformed form gets an OAuth error body.
   const config = { swaggerTransform: documentBody('application/x-www-form-urlencoded', TokenRequestForm) }
-  app.post('/cpaas/auth/v1/token', { errorHandler: oauthErrorHandler, schema, config }, async (request, reply) => {
-    // RFC 6749 §4.3.2, §6: the token request is form-encoded (as the quickstart sends it, §3.1). A JSON body
-    // with the same fields is another API; refuse it rather than issue tokens for it.
-    const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
-    const body = request.body
-    if (mediaType !== 'application/x-www-form-urlencoded' || typeof body !== 'object' || body === null) {
-      throw new OAuthError(400, 'invalid_request', 'expected a form-encoded body')
-    }
-    const fields: Record<string, string | undefined> = {}
-    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
-      if (typeof value === 'string') fields[key] = value
-      else if (value !== undefined) throw new OAuthError(400, 'invalid_request', `${key} must be given once`)
-    }
-    const grant = fields.grant_type
-    const tooMany = () => new OAuthError(429, 'too_many_requests', 'Too many token requests; retry later')
-    // Password guessing is slowed per address and per login (429 with Retry-After), before any hashing;
-    // anonymous grants per address and per project key (issue 15) instead of per login.
-    if (!(await limits.tokenByAddress(request, reply))) throw tooMany()
-    if (grant === 'client_credentials') {
-      if (
-        !(await limits.anonymousByAddress(request, reply)) ||
-        !(await limits.anonymousByKey(request, reply))
-      )
+  app.post(
+    '/cpaas/auth/v1/token',
+    { errorHandler: oauthErrorHandler, schema, config },
+    async (request, reply) => {
+      // RFC 6749 §4.3.2, §6: the token request is form-encoded (as the quickstart sends it, §3.1). A JSON body
+      // with the same fields is another API; refuse it rather than issue tokens for it.
+      const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+      const body = request.body
+      if (mediaType !== 'application/x-www-form-urlencoded' || typeof body !== 'object' || body === null) {
+        throw new OAuthError(400, 'invalid_request', 'expected a form-encoded body')
+      }
+      const fields: Record<string, string | undefined> = {}
+      for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+        if (typeof value === 'string') fields[key] = value
+        else if (value !== undefined)
+          throw new OAuthError(400, 'invalid_request', `${key} must be given once`)
+      }
+      const grant = fields.grant_type
+      const tooMany = () => new OAuthError(429, 'too_many_requests', 'Too many token requests; retry later')
+      // Password guessing is slowed per address and per login (429 with Retry-After), before any hashing;
+      // anonymous grants per address and per project key (issue 15) instead of per login.
+      if (!(await limits.tokenByAddress(request, reply))) throw tooMany()
+      if (grant === 'client_credentials') {
+        if (
+          !(await limits.anonymousByAddress(request, reply)) ||
+          !(await limits.anonymousByKey(request, reply))
+        )
+          throw tooMany()
+      } else if (!(await limits.tokenByLogin(request, reply))) {
         throw tooMany()
-    } else if (!(await limits.tokenByLogin(request, reply))) {
-      throw tooMany()
-    }
-    if (!grant) throw new OAuthError(400, 'invalid_request', 'grant_type is required')
-    const response =
-      grant === 'password'
-        ? await tokens.passwordGrant(fields)
-        : grant === 'refresh_token'
-          ? await tokens.refreshGrant(fields)
-          : grant === 'client_credentials'
-            ? await clientCredentialsGrant(tokens, request, reply, fields)
-            : undefined
-    if (!response) throw new OAuthError(400, 'unsupported_grant_type', `grant_type ${grant} is not supported`)
-    return reply.code(200).header('Cache-Control', 'no-store').type('application/json').send(response)
-  })
+      }
+      if (!grant) throw new OAuthError(400, 'invalid_request', 'grant_type is required')
+      const response =
+        grant === 'password'
+          ? await tokens.passwordGrant(fields)
+          : grant === 'refresh_token'
+            ? await tokens.refreshGrant(fields)
+            : grant === 'client_credentials'
+              ? await clientCredentialsGrant(tokens, request, reply, fields)
+              : undefined
+      if (!response)
+        throw new OAuthError(400, 'unsupported_grant_type', `grant_type ${grant} is not supported`)
+      return reply.code(200).header('Cache-Control', 'no-store').type('application/json').send(response)
+    },
+  )
 }

@@ -116,7 +116,11 @@ export function staticRoutes(
     )
     app.get(`/app/${name}`, { schema }, (_req, reply) => sendFile(reply, appDir, name, APP_HEADERS))
   }
-  const appPage = fileSchema('appPage', 'The calling app (when the server has the demo directory)', TYPES['.html']!)
+  const appPage = fileSchema(
+    'appPage',
+    'The calling app (when the server has the demo directory)',
+    TYPES['.html']!,
+  )
   app.get('/', { schema: appPage }, (_request, reply) =>
     sendPage(reply, appDir, 'index.html', APP_HEADERS, async (t) =>
       fillAppPage(t, config, await demoDirectory()),
