@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import {
@@ -9,6 +9,7 @@ import {
 } from './admin/anonymous-commands.js'
 import { startCluster } from './cluster/primary.js'
 import { ConfigError, makeConfig, parseServeConfig, SERVE_OPTIONS } from './config.js'
+import { StoreUrlError } from './store/index.js'
 import { createContext } from './deps.js'
 import { startServer } from './main.js'
 import { AdminError, createAccount, createUser, deleteUser, listUsers } from './services/accounts.js'
@@ -25,13 +26,83 @@ Commands:
   calls list [--limit N] [--client-id ID]   call records as JSON lines
 ${ANONYMOUS_USAGE}
 
-Every admin command takes --db URL (env PARLEY_DB; default sqlite:./data/parley.db).
+Every admin command takes --db URL (env PARLEY_DB; default sqlite:./data/parley.db), and --create to create a
+missing directory of a sqlite: file (otherwise a mistyped path is an error, not a new empty database).
 
-serve options (each also as an environment variable):
-${Object.entries(SERVE_OPTIONS)
-  .map(([name, o]) => `  --${name.padEnd(18)} ${o.env.padEnd(24)} ${o.help}`)
-  .join('\n')}
+Run \`parley serve --help\` for the server's flags, \`parley <command> --help\` for one command.
+Exit codes: 0 done, 1 operational error (one line on stderr), 2 wrong command line.
 `
+
+/** `parley serve --help`: every flag with its environment variable and default (the SERVE_OPTIONS table). */
+export function serveHelp(): string {
+  const rows = Object.entries(SERVE_OPTIONS).map(([name, o]) => {
+    const flag = `--${name}${o.type === 'string' ? ' VALUE' : ''}${'multiple' in o ? ' (repeatable)' : ''}`
+    return `  ${flag}\n      ${o.help}\n      env ${o.env}, default: ${o.default}`
+  })
+  return `Usage: parley serve [options]
+
+Runs the platform: the REST API under /cpaas/…, channel websockets, the demo at /, the SDK at /sdk/,
+health at /healthz and /readyz, the OpenAPI document at /openapi.json.
+Precedence: flags > PARLEY_* environment > --config file > defaults.
+
+Options:
+${rows.join('\n')}
+  -h, --help
+      this text
+`
+}
+
+/** The lines of USAGE for one command (`parley user --help`, `parley user create --help`). */
+function commandHelp(command: string, sub: string | undefined): string | undefined {
+  const prefix = sub ? `  ${command} ${sub}` : `  ${command} `
+  const lines = USAGE.split('\n').filter((l) => l.startsWith(prefix))
+  if (lines.length === 0) return undefined
+  return `Usage:\n${lines.map((l) => '  parley ' + l.trimStart()).join('\n')}\n\nEvery admin command takes --db URL (env PARLEY_DB; default sqlite:./data/parley.db).\n`
+}
+
+/** The version of the server package (`parley --version`). */
+export function parleyVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
+}
+
+/**
+ * One line for an operator out of an error of the running system (a port in use, an unreachable database, an
+ * unreadable file), or undefined when the error is not one of those.
+ */
+export function operationalMessage(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string }
+  switch (e?.code) {
+    case 'EADDRINUSE':
+      return `cannot listen on ${e.address ?? ''}:${e.port ?? ''}: the address is in use (another parley, or choose --port)`
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${e.address ?? ''}: no such local address (check --host)`
+    case 'EACCES':
+    case 'EPERM':
+      return e.syscall === 'listen' || e.syscall === 'bind'
+        ? `cannot listen on port ${e.port ?? ''}: permission denied (ports below 1024 need privileges)`
+        : `permission denied: ${e.path ?? e.message}`
+    case 'ENOENT':
+      return `no such file or directory: ${e.path ?? e.message}`
+    case 'ECONNREFUSED':
+      return `connection refused by ${e.address ?? ''}:${e.port ?? ''} (is the database or Redis running? check --db and --redis)`
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot resolve host ${e.hostname ?? ''} (check --db and --redis)`
+    case 'ETIMEDOUT':
+      return `connection timed out: ${e.message}`
+    case '28P01':
+    case '28000':
+    case '3D000':
+      return `PostgreSQL refused the connection: ${e.message} (check --db)`
+    case 'SQLITE_CANTOPEN':
+      return `cannot open the SQLite database: ${e.message} (check --db)`
+    default:
+      return undefined
+  }
+}
 
 /** Where the built SDK and the demo page live, relative to this file (dist/cli.js or src/cli.ts). */
 function assetDir(relative: string): string | null {
@@ -47,8 +118,28 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
   const [command, sub, ...rest] = argv
   try {
     if (!command || command === '--help' || command === 'help' || command === '-h') {
-      print(USAGE)
-      return command ? 0 : 2
+      if (command) {
+        print(USAGE)
+        return 0
+      }
+      process.stderr.write(`parley: which command? (see parley --help)\n`)
+      return 2
+    }
+    if (command === '--version' || command === '-v' || command === 'version') {
+      print(parleyVersion())
+      return 0
+    }
+    const wantsHelp = argv.slice(1).some((a) => a === '--help' || a === '-h')
+    if (command === 'serve' && wantsHelp) {
+      print(serveHelp())
+      return 0
+    }
+    if (wantsHelp) {
+      const help = commandHelp(command, sub === '--help' || sub === '-h' ? undefined : sub)
+      if (!help)
+        throw new UsageError(`unknown command "${command}${sub && !sub.startsWith('-') ? ' ' + sub : ''}"`)
+      print(help)
+      return 0
     }
     if (command === 'serve') return await serve(argv.slice(1))
     if (isAnonymousCommand(command)) {
@@ -66,21 +157,24 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
       username: { type: 'string' },
       password: { type: 'string' },
       limit: { type: 'string' },
+      create: { type: 'boolean' },
     } as const
-    let values: { [k in keyof typeof options]?: string }
+    let values: { [k in Exclude<keyof typeof options, 'create'>]?: string } & { create?: boolean }
     try {
       values = parseArgs({ args: rest, options, strict: true, allowPositionals: false }).values
     } catch (err) {
       throw new UsageError((err as Error).message)
     }
-    const need = (name: keyof typeof options): string => {
+    const need = (name: Exclude<keyof typeof options, 'create'>): string => {
       const v = values[name]
       if (!v) throw new UsageError(`${key.trim()} needs --${name}`)
       return v
     }
     const db = values.db ?? process.env.PARLEY_DB ?? 'sqlite:./data/parley.db'
     const run = async <T>(fn: (ctx: ServiceContext) => Promise<T>): Promise<T> => {
-      const ctx = await createContext(makeConfig({ db, logLevel: 'silent' }))
+      const ctx = await createContext(
+        makeConfig({ db, logLevel: 'silent', createDb: values.create === true }),
+      )
       try {
         return await fn(ctx)
       } finally {
@@ -146,14 +240,30 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`parley: ${err.message}\n\n${USAGE}`)
+      const hint =
+        command === 'serve' ? 'parley serve --help' : command ? `parley ${command} --help` : 'parley --help'
+      process.stderr.write(`parley: ${err.message} (see ${hint})\n`)
       return 2
     }
-    if (err instanceof AdminError || err instanceof ConfigError) {
+    if (err instanceof ConfigError && command === 'serve') {
+      process.stderr.write(`parley: ${err.message} (see parley serve --help)\n`)
+      return 2
+    }
+    if (err instanceof AdminError || err instanceof ConfigError || err instanceof StoreUrlError) {
       process.stderr.write(`parley: ${err.message}\n`)
       return 1
     }
-    throw err
+    const known = operationalMessage(err)
+    if (known) {
+      process.stderr.write(`parley: ${known}\n`)
+      return 1
+    }
+    // Anything else is a bug or an error without a known shape: one line, the details at debug level.
+    process.stderr.write(`parley: ${(err as Error)?.message?.split('\n')[0] ?? String(err)}\n`)
+    const level = process.env.PARLEY_LOG_LEVEL ?? argv[argv.indexOf('--log-level') + 1]
+    if (level === 'debug' || level === 'trace') process.stderr.write(`${(err as Error)?.stack ?? ''}\n`)
+    else process.stderr.write('parley: (run with --log-level debug for the details)\n')
+    return 1
   }
 }
 
@@ -179,12 +289,19 @@ async function serve(argv: string[]): Promise<number> {
     },
     'parley is listening',
   )
-  process.stdout.write(`\nParley is running at ${server.url}\n`)
+  // For the person at the terminal: on stderr, in a block of its own, so that stdout stays JSON log lines.
+  const lines = [
+    '',
+    '────────────────────────────────────────────────────────────',
+    `Parley is running at ${server.url}`,
+  ]
   if (server.demo) {
-    process.stdout.write(`\nDemo account created (shown once):\n  Client ID: ${server.demo.clientId}\n`)
-    for (const u of server.demo.users) process.stdout.write(`  ${u.login}  password: ${u.password}\n`)
-    process.stdout.write(`Open ${server.url}/ in two browser tabs, log in as the two users and call.\n\n`)
+    lines.push('', 'Demo account created (shown once):', `  Client ID: ${server.demo.clientId}`)
+    for (const u of server.demo.users) lines.push(`  ${u.login}  password: ${u.password}`)
+    lines.push(`Open ${server.url}/ in two browser tabs, log in as the two users and call.`)
   }
+  lines.push('Ctrl-C stops it.', '────────────────────────────────────────────────────────────', '')
+  process.stderr.write(lines.join('\n') + '\n')
   // Ctrl-C reaches every process of the terminal's group, and `npm start` forwards it once more: a repeated
   // signal during the graceful shutdown must not kill the process (that is npm's exit 130), so the handlers
   // stay installed until the server has closed.

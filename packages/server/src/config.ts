@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { extname } from 'node:path'
 import { parseArgs } from 'node:util'
+import { parse as parseYaml } from 'yaml'
 
 /** Protocol timers (protocol §11.13 table); tests shorten them. */
 export interface Timings {
@@ -45,6 +48,11 @@ export interface Config {
    * cluster primary over that many worker processes sharing the port (see cluster/primary.ts).
    */
   workers: number
+  /**
+   * Create a missing directory of a `sqlite:` file (`--create`, or `--demo` on the default path); otherwise a
+   * missing directory is a start-up error.
+   */
+  createDb: boolean
   /** `redis://…` of the bus shared by the nodes of a multi-node deployment; unset: the in-process bus. */
   redis?: string | undefined
   tls: { cert: string; key: string } | 'self-signed' | null
@@ -154,6 +162,9 @@ export const DEFAULT_TIMINGS: Timings = {
   socketPingMs: 30_000,
 }
 
+/** The `--db` default: a SQLite file under ./data of the working directory. */
+export const DEFAULT_DB = 'sqlite:./data/parley.db'
+
 /** A complete configuration with defaults, overridable field by field (used by tests and the CLI). */
 export function makeConfig(
   overrides: Partial<Omit<Config, 'timings'>> & { timings?: Partial<Timings> } = {},
@@ -165,6 +176,7 @@ export function makeConfig(
     port: 8080,
     db: 'sqlite:./data/parley.db',
     workers: 1,
+    createDb: true,
     tls: null,
     turnUrls: [],
     turnSecret: undefined,
@@ -191,146 +203,206 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError'
 }
 
-/** `parley serve` flags; each has a `PARLEY_*` environment equivalent (README "Configuration"). */
+/** One `parley serve` flag: its type, environment variable, default as shown by `--help`, and help text. */
+export interface ServeOption {
+  type: 'string' | 'boolean'
+  multiple?: true
+  env: string
+  default: string
+  help: string
+}
+
+/**
+ * `parley serve` flags; each has a `PARLEY_*` environment equivalent and is a key of the `--config` file
+ * (README "Configuration"). The one table behind the flags, the environment, the config file and `--help`.
+ */
 export const SERVE_OPTIONS = {
-  host: { type: 'string', env: 'PARLEY_HOST', help: 'address to listen on (default 127.0.0.1)' },
-  port: { type: 'string', env: 'PARLEY_PORT', help: 'port of the API, websocket and demo (default 8080)' },
+  config: {
+    type: 'string',
+    env: 'PARLEY_CONFIG',
+    default: 'none',
+    help: 'YAML (.yaml/.yml) or JSON (.json) file whose keys are these flags without --',
+  },
+  host: { type: 'string', env: 'PARLEY_HOST', default: '127.0.0.1', help: 'address to listen on' },
+  port: { type: 'string', env: 'PARLEY_PORT', default: '8080', help: 'port of the API, websocket and demo' },
   db: {
     type: 'string',
     env: 'PARLEY_DB',
-    help: 'store URL: sqlite:./data/parley.db (default), sqlite::memory:, postgres://…[?schema=NAME]',
+    default: 'sqlite:./data/parley.db',
+    help: 'store URL: sqlite:PATH, sqlite::memory:, postgres://…[?schema=NAME]',
   },
   workers: {
     type: 'string',
     env: 'PARLEY_WORKERS',
-    help: 'worker processes sharing the port, or auto (one per core); default 1 (no extra process)',
+    default: '1',
+    help: 'worker processes sharing the port, or auto (one per core); 1 runs no extra process',
   },
   redis: {
     type: 'string',
     env: 'PARLEY_REDIS',
-    help: 'redis://… bus shared by several nodes (default: in-process bus, one node)',
+    default: 'in-process bus (one node)',
+    help: 'redis://… bus shared by several nodes',
   },
-  'tls-cert': { type: 'string', env: 'PARLEY_TLS_CERT', help: 'PEM certificate file (with --tls-key)' },
-  'tls-key': { type: 'string', env: 'PARLEY_TLS_KEY', help: 'PEM private key file' },
+  create: {
+    type: 'boolean',
+    env: 'PARLEY_CREATE',
+    default: 'off (on with --demo and the default --db)',
+    help: 'create the directory of a sqlite: --db file when it is missing',
+  },
+  'tls-cert': {
+    type: 'string',
+    env: 'PARLEY_TLS_CERT',
+    default: 'none (plain HTTP)',
+    help: 'PEM certificate file (with --tls-key)',
+  },
+  'tls-key': { type: 'string', env: 'PARLEY_TLS_KEY', default: 'none', help: 'PEM private key file' },
   'tls-self-signed': {
     type: 'boolean',
     env: 'PARLEY_TLS_SELF_SIGNED',
+    default: 'off',
     help: 'serve HTTPS/WSS with a certificate for localhost/127.0.0.1 generated at start-up',
   },
   'turn-url': {
     type: 'string',
     multiple: true,
     env: 'PARLEY_TURN_URL',
+    default: 'none (with --coturn: turn:127.0.0.1:3478)',
     help: 'TURN/STUN URL given to clients, repeatable (env: comma-separated)',
   },
-  'turn-secret': { type: 'string', env: 'PARLEY_TURN_SECRET', help: 'shared secret of the TURN REST API' },
+  'turn-secret': {
+    type: 'string',
+    env: 'PARLEY_TURN_SECRET',
+    default: 'random, kept in the store',
+    help: 'shared secret of the TURN REST API',
+  },
   'turn-ttl': {
     type: 'string',
     env: 'PARLEY_TURN_TTL',
-    help: 'TURN credential lifetime in seconds (default 86400)',
+    default: '86400',
+    help: 'TURN credential lifetime in seconds',
   },
   coturn: {
     type: 'boolean',
     env: 'PARLEY_COTURN',
+    default: 'off',
     help: "start and supervise Debian's turnserver at the first --turn-url, sharing --turn-secret",
   },
   'coturn-allow-loopback': {
     type: 'boolean',
     env: 'PARLEY_COTURN_ALLOW_LOOPBACK',
+    default: 'off',
     help: 'let coturn relay to loopback peers (tests only; private ranges stay denied)',
   },
-  'coturn-realm': { type: 'string', env: 'PARLEY_COTURN_REALM', help: 'TURN realm (default parley)' },
+  'coturn-realm': { type: 'string', env: 'PARLEY_COTURN_REALM', default: 'parley', help: 'TURN realm' },
   'coturn-user-quota': {
     type: 'string',
     env: 'PARLEY_COTURN_USER_QUOTA',
-    help: 'concurrent TURN allocations per user (default 10)',
+    default: '10',
+    help: 'concurrent TURN allocations per user',
   },
   'coturn-total-quota': {
     type: 'string',
     env: 'PARLEY_COTURN_TOTAL_QUOTA',
-    help: 'concurrent TURN allocations in total (default 1000)',
+    default: '1000',
+    help: 'concurrent TURN allocations in total',
   },
   'coturn-min-port': {
     type: 'string',
     env: 'PARLEY_COTURN_MIN_PORT',
-    help: 'lowest relay port (default 49152)',
+    default: '49152',
+    help: 'lowest relay port',
   },
   'coturn-max-port': {
     type: 'string',
     env: 'PARLEY_COTURN_MAX_PORT',
-    help: 'highest relay port (default 65535)',
+    default: '65535',
+    help: 'highest relay port',
   },
   'rate-limit-token': {
     type: 'string',
     env: 'PARLEY_RATE_LIMIT_TOKEN',
-    help: 'token requests per minute per client address (default 60)',
+    default: '60',
+    help: 'token requests per minute per client address',
   },
   'rate-limit-login': {
     type: 'string',
     env: 'PARLEY_RATE_LIMIT_LOGIN',
-    help: 'token requests per minute per login name (default 10)',
+    default: '10',
+    help: 'token requests per minute per login name',
   },
   'max-calls-per-user': {
     type: 'string',
     env: 'PARLEY_MAX_CALLS_PER_USER',
-    help: 'concurrent calls a user may have when starting another (default 10)',
+    default: '10',
+    help: 'concurrent calls a user may have when starting another',
   },
   'rate-limit-calls': {
     type: 'string',
     env: 'PARLEY_RATE_LIMIT_CALLS',
-    help: 'calls a user may start per minute (default 60)',
+    default: '60',
+    help: 'calls a user may start per minute',
   },
   'token-ttl': {
     type: 'string',
     env: 'PARLEY_TOKEN_TTL',
-    help: 'access token lifetime in seconds (default 3600)',
+    default: '3600',
+    help: 'access token lifetime in seconds',
   },
   'log-level': {
     type: 'string',
     env: 'PARLEY_LOG_LEVEL',
-    help: 'fatal|error|warn|info|debug|trace|silent (default info)',
+    default: 'info',
+    help: 'fatal|error|warn|info|debug|trace|silent',
   },
   domain: {
     type: 'string',
     env: 'PARLEY_DOMAIN',
-    help: 'domain for logins given without @ (default parley.local)',
+    default: 'parley.local',
+    help: 'domain for logins given without @',
   },
   demo: {
     type: 'boolean',
     env: 'PARLEY_DEMO',
+    default: 'off',
     help: 'on an empty database, create a demo account with users alice and bob and print their credentials',
   },
   'anonymous-token-ttl': {
     type: 'string',
     env: 'PARLEY_ANONYMOUS_TOKEN_TTL',
-    help: 'lifetime of anonymous (client_credentials) tokens in seconds (default 900)',
+    default: '900',
+    help: 'lifetime of anonymous (client_credentials) tokens in seconds',
   },
   'max-anonymous-calls': {
     type: 'string',
     env: 'PARLEY_MAX_ANONYMOUS_CALLS',
-    help: 'concurrent anonymous calls per account (default 20)',
+    default: '20',
+    help: 'concurrent anonymous calls per account',
   },
   'rate-limit-anonymous-key': {
     type: 'string',
     env: 'PARLEY_RATE_LIMIT_ANONYMOUS_KEY',
-    help: 'client_credentials token requests per minute per project key (default 120)',
+    default: '120',
+    help: 'client_credentials token requests per minute per project key',
   },
   'rate-limit-anonymous-address': {
     type: 'string',
     env: 'PARLEY_RATE_LIMIT_ANONYMOUS_ADDRESS',
-    help: 'client_credentials token requests per minute per client address (default 10)',
+    default: '10',
+    help: 'client_credentials token requests per minute per client address',
   },
   'metrics-port': {
     type: 'string',
     env: 'PARLEY_METRICS_PORT',
-    help: 'serve Prometheus GET /metrics on this port, a listener of its own (default: off)',
+    default: 'off',
+    help: 'serve Prometheus GET /metrics on this port, a listener of its own',
   },
   'metrics-host': {
     type: 'string',
     env: 'PARLEY_METRICS_HOST',
-    help: 'address of the metrics listener (default 127.0.0.1)',
+    default: '127.0.0.1',
+    help: 'address of the metrics listener',
   },
-} as const
+} as const satisfies Record<string, ServeOption>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -351,7 +423,60 @@ function workerCount(text: string): number {
   return n
 }
 
-/** Parses `parley serve` flags, falling back to `PARLEY_*` variables, into a validated Config. */
+/**
+ * Reads a `--config` file: YAML (`.yaml`, `.yml`) or JSON (`.json`) whose keys are the `parley serve` flags
+ * without `--`. Values are checked against the flag's type here, so that a mistake names the key and the file;
+ * numbers are accepted where a flag takes a number (ports, counts), arrays where it is repeatable.
+ */
+export function loadConfigFile(path: string): Record<string, string | boolean | string[]> {
+  const ext = extname(path).toLowerCase()
+  if (!['.yaml', '.yml', '.json'].includes(ext))
+    throw new ConfigError(`--config ${path}: the file must end in .yaml, .yml or .json`)
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(
+      `--config ${path}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    )
+  }
+  let doc: unknown
+  try {
+    doc = ext === '.json' ? JSON.parse(text) : parseYaml(text)
+  } catch (err) {
+    throw new ConfigError(
+      `--config ${path}: not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`,
+    )
+  }
+  if (doc === null || doc === undefined) return {}
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new ConfigError(`--config ${path}: expected a mapping of flag names to values`)
+  const out: Record<string, string | boolean | string[]> = {}
+  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    const def = (SERVE_OPTIONS as Record<string, ServeOption>)[key]
+    if (!def || key === 'config')
+      throw new ConfigError(
+        `--config ${path}: unknown key "${key}" (the keys are the parley serve flags without --)`,
+      )
+    if (value === null || value === undefined) continue
+    const wrong = (expected: string) =>
+      new ConfigError(`--config ${path}: "${key}" must be ${expected}, got ${JSON.stringify(value)}`)
+    if (def.type === 'boolean') {
+      if (typeof value !== 'boolean') throw wrong('true or false')
+      out[key] = value
+    } else if (def.multiple) {
+      const list = Array.isArray(value) ? value : [value]
+      if (!list.every((v) => typeof v === 'string')) throw wrong('a string or a list of strings')
+      out[key] = list as string[]
+    } else {
+      if (typeof value !== 'string' && typeof value !== 'number') throw wrong('a string or a number')
+      out[key] = String(value)
+    }
+  }
+  return out
+}
+
+/** Parses `parley serve` flags, falling back to `PARLEY_*` variables, then the `--config` file, into a Config. */
 export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: Partial<Config> = {}): Config {
   const options = Object.fromEntries(
     Object.entries(SERVE_OPTIONS).map(([k, v]) => [
@@ -365,11 +490,14 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
   } catch (err) {
     throw new ConfigError((err as Error).message)
   }
+  const configFile = (values.config as string | undefined) ?? (env.PARLEY_CONFIG || undefined)
+  const file = configFile ? loadConfigFile(configFile) : {}
+  // Precedence: flags > PARLEY_* environment > the --config file > defaults.
   const get = (name: keyof typeof SERVE_OPTIONS): string | boolean | string[] | undefined => {
     if (values[name] !== undefined) return values[name]
     const def = SERVE_OPTIONS[name]
     const raw = env[def.env]
-    if (raw === undefined || raw === '') return undefined
+    if (raw === undefined || raw === '') return file[name]
     if (def.type === 'boolean') return raw === '1' || raw.toLowerCase() === 'true'
     if ('multiple' in def)
       return raw
@@ -456,6 +584,8 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
   }
   if (str('domain')) cfg.domain = str('domain')!.toLowerCase()
   if (get('demo') === true) cfg.demo = true
+  // The quickstart's `serve --demo` on the default path makes ./data; anything else must exist or say --create.
+  cfg.createDb = get('create') === true || (cfg.demo && cfg.db === DEFAULT_DB)
   // Anonymous click-to-call (issue 15).
   const anon = [
     ['anonymous-token-ttl', 'tokenTtl'],

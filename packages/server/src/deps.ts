@@ -56,6 +56,7 @@ export async function createContext(
     overrides.store ??
     (await openStore(config.db, {
       onError: (err) => log.warn({ err }, 'database connection error'),
+      createDirectory: config.createDb,
     }))
   let bus = overrides.bus
   if (!bus && config.redis) {

@@ -32,6 +32,7 @@ const OPTIONS = {
   ttl: { type: 'string' },
   key: { type: 'string' },
   destination: { type: 'string' },
+  create: { type: 'boolean' },
 } as const
 
 /** Whether `parley <command> …` is one of these commands. */
@@ -50,20 +51,20 @@ export async function runAnonymousCommand(
 ): Promise<number> {
   const [command, sub, ...rest] = argv
   const name = `${command ?? ''} ${sub ?? ''}`.trim()
-  let values: { [k in keyof typeof OPTIONS]?: string }
+  let values: { [k in Exclude<keyof typeof OPTIONS, 'create'>]?: string } & { create?: boolean }
   try {
     values = parseArgs({ args: rest, options: OPTIONS, strict: true, allowPositionals: false }).values
   } catch (err) {
     throw new AnonymousUsageError((err as Error).message)
   }
-  const need = (option: keyof typeof OPTIONS): string => {
+  const need = (option: Exclude<keyof typeof OPTIONS, 'create'>): string => {
     const v = values[option]
     if (!v) throw new AnonymousUsageError(`${name} needs --${option}`)
     return v
   }
   const db = values.db ?? env.PARLEY_DB ?? 'sqlite:./data/parley.db'
   const run = async <T>(fn: (ctx: ServiceContext) => Promise<T>): Promise<T> => {
-    const ctx = await createContext(makeConfig({ db, logLevel: 'silent' }))
+    const ctx = await createContext(makeConfig({ db, logLevel: 'silent', createDb: values.create === true }))
     try {
       return await fn(ctx)
     } finally {

@@ -1,4 +1,5 @@
-import { resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { PostgresStore } from './postgres/postgres-store.js'
 import { SqliteStore } from './sqlite/sqlite-store.js'
 import type { Store } from './types.js'
@@ -13,6 +14,16 @@ export interface OpenStoreOptions {
   cwd?: string
   /** Called with errors of idle database connections (PostgreSQL), e.g. to log them. */
   onError?: (error: Error) => void
+  /**
+   * Create the directory of a `sqlite:` file when it is missing (`--create`). Off, a missing directory is an
+   * error: a mistyped path must not become a new, empty platform.
+   */
+  createDirectory?: boolean
+}
+
+/** A `--db` URL that cannot be opened as written (the CLI reports it in one line). */
+export class StoreUrlError extends Error {
+  override readonly name = 'StoreUrlError'
 }
 
 const ACCEPTED_FORMS =
@@ -47,11 +58,16 @@ function createStore(url: string, options: OpenStoreOptions): Store {
     if (path === ':memory:') return new SqliteStore(':memory:')
     // `sqlite://…` would read as a host name in URL syntax; refuse it rather than guess what was meant.
     if (path === '' || path.startsWith('//'))
-      throw new Error(`--db: bad sqlite URL; expected ${ACCEPTED_FORMS}`)
-    return new SqliteStore(resolve(cwd, path))
+      throw new StoreUrlError(`--db: bad sqlite URL; expected ${ACCEPTED_FORMS}`)
+    const file = resolve(cwd, path)
+    if (!options.createDirectory && !existsSync(dirname(file)))
+      throw new StoreUrlError(
+        `--db: the directory ${dirname(file)} does not exist; create it, or pass --create to have it created`,
+      )
+    return new SqliteStore(file)
   }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]
-  throw new Error(
+  throw new StoreUrlError(
     `--db: unsupported database URL${scheme ? ` (scheme "${scheme}:")` : ''}; expected ${ACCEPTED_FORMS}`,
   )
 }

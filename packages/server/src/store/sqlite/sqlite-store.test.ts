@@ -264,14 +264,22 @@ describe('openStore()', () => {
 
   it('openStore("sqlite:/abs/path.db") opens the file at that absolute path', async () => {
     const file = join(tempRoot, 'absolute', 'parley.db')
-    store = await openStore(`sqlite:${file}`)
+    store = await openStore(`sqlite:${file}`, { createDirectory: true })
     await store.createAccount({ id: 'acc', clientId: 'client', name: 'Acme', createdAt: 1 })
     expect(existsSync(file)).toBe(true)
   })
 
+  it('openStore() of a sqlite: file in a missing directory refuses, naming it, and creates nothing', async () => {
+    const dir = join(tempRoot, 'typo', 'nested')
+    await expect(openStore(`sqlite:${join(dir, 'parley.db')}`)).rejects.toThrow(
+      `--db: the directory ${dir} does not exist; create it, or pass --create to have it created`,
+    )
+    expect(existsSync(join(tempRoot, 'typo'))).toBe(false)
+  })
+
   it('openStore("sqlite:./data/parley.db") resolves the path against the working directory', async () => {
     const cwd = join(tempRoot, 'cwd')
-    store = await openStore('sqlite:./data/parley.db', { cwd })
+    store = await openStore('sqlite:./data/parley.db', { cwd, createDirectory: true })
     expect(existsSync(join(cwd, 'data', 'parley.db'))).toBe(true)
   })
 

@@ -92,6 +92,7 @@ export class SqliteStore implements Store {
   /** Opens (creating if needed) the database at `filename`, or an in-memory one for `':memory:'`. */
   constructor(filename: string) {
     const memory = filename === ':memory:'
+    // The caller (openStore) decides whether a missing directory may be created (`--create`).
     if (!memory) mkdirSync(dirname(filename), { recursive: true })
     this.#db = new Database(filename)
     // WAL lets readers run while one writer commits; NORMAL is durable across process crashes in WAL
