@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a benchmark inside a private loopback-only network namespace (shared/design/testing.md), like the
+# Runs a benchmark inside a private loopback-only network namespace (docs/testing.md), like the
 # browser tests. Usage: bench/run.sh bench/call-setup.ts [args]
 set -euo pipefail
 cd "$(dirname "$0")/.."

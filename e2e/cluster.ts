@@ -1,6 +1,6 @@
 /**
  * Private backing services and Parley nodes as child processes, for tests and benchmarks that run inside a
- * loopback-only network namespace (shared/design/testing.md "Databases and bus"): PostgreSQL initialised
+ * loopback-only network namespace (docs/testing.md "Databases and bus"): PostgreSQL initialised
  * into a temporary directory, Redis without persistence, `parley serve` nodes and nginx in front of them.
  * Every `stop()` is idempotent and also works on a process that already died (or was killed on purpose).
  */

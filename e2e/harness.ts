@@ -3,7 +3,7 @@ import { startTestPlatform, type TestPlatform } from '@parley/test-kit'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
 
-/** Launch flags that work on these machines (shared/design/testing.md). */
+/** Launch flags that work on these machines (docs/testing.md). */
 export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the browser tests inside a private network namespace with only loopback (shared/design/testing.md):
+# Runs the browser tests inside a private network namespace with only loopback (docs/testing.md):
 # server, browsers and media stay on 127.0.0.1. Extra arguments go to vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."

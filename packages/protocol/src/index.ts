@@ -1,4 +1,4 @@
-/** The CPaaS wire contract shared by Parley's SDK and server (shared/spec/protocol.md). */
+/** The CPaaS wire contract shared by Parley's SDK and server (docs/protocol.md). */
 export * from './paths.js'
 export * from './errors.js'
 export * from './schemas.js'

@@ -91,7 +91,10 @@ describe('parley errors: one line, a documented exit code', () => {
     expectOneLine(r, /^parley: Unknown option '--prot'.*\(see parley serve --help\)$/)
     const admin = await run(['user', 'create', '--client-id', 'x'])
     expect(admin.code).toBe(2)
-    expectOneLine(admin, /^parley: user create needs --username \(see parley user --help\)$/)
+    expectOneLine(admin, /^parley: user create needs --username \(see parley user create --help\)$/)
+    const unknown = await run(['frob'])
+    expect(unknown.code).toBe(2)
+    expectOneLine(unknown, /^parley: unknown command "frob" \(see parley --help\)$/)
   })
 
   it('a port in use is one line, exit 1', async () => {
@@ -145,6 +148,14 @@ describe('parley errors: one line, a documented exit code', () => {
     const wrong = await run(['serve'], { PARLEY_CONFIG: file })
     expect(wrong.code).toBe(2)
     expectOneLine(wrong, new RegExp(`^parley: --config ${file}: "coturn" must be true or false, got "yes"`))
+    // A value of the right type that is invalid is reported where it was written: the file, or the variable.
+    writeFileSync(file, 'port: 99999\n')
+    const invalid = await run(['serve', '--config', file])
+    expect(invalid.code).toBe(2)
+    expectOneLine(invalid, new RegExp(`^parley: --config ${file}: key "port": --port must be`))
+    const fromEnv = await run(['serve'], { PARLEY_PORT: 'x' })
+    expect(fromEnv.code).toBe(2)
+    expectOneLine(fromEnv, /^parley: PARLEY_PORT: --port must be/)
   })
 })
 

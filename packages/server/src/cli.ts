@@ -240,8 +240,15 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
     }
   } catch (err) {
     if (err instanceof UsageError) {
+      const withSub = sub && !sub.startsWith('-') ? `${command} ${sub}` : command
       const hint =
-        command === 'serve' ? 'parley serve --help' : command ? `parley ${command} --help` : 'parley --help'
+        command === 'serve'
+          ? 'parley serve --help'
+          : command && withSub && commandHelp(command, sub && !sub.startsWith('-') ? sub : undefined)
+            ? `parley ${withSub} --help`
+            : command && commandHelp(command, undefined)
+              ? `parley ${command} --help`
+              : 'parley --help'
       process.stderr.write(`parley: ${err.message} (see ${hint})\n`)
       return 2
     }

@@ -493,11 +493,17 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
   const configFile = (values.config as string | undefined) ?? (env.PARLEY_CONFIG || undefined)
   const file = configFile ? loadConfigFile(configFile) : {}
   // Precedence: flags > PARLEY_* environment > the --config file > defaults.
+  // Where each value came from, so that an invalid one is reported where the operator wrote it.
+  const sources = new Map<string, string>()
   const get = (name: keyof typeof SERVE_OPTIONS): string | boolean | string[] | undefined => {
     if (values[name] !== undefined) return values[name]
     const def = SERVE_OPTIONS[name]
     const raw = env[def.env]
-    if (raw === undefined || raw === '') return file[name]
+    if (raw === undefined || raw === '') {
+      if (file[name] !== undefined) sources.set(name, `--config ${configFile}: key "${name}": `)
+      return file[name]
+    }
+    sources.set(name, `${def.env}: `)
     if (def.type === 'boolean') return raw === '1' || raw.toLowerCase() === 'true'
     if ('multiple' in def)
       return raw
@@ -507,7 +513,21 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
     return raw
   }
   const str = (name: keyof typeof SERVE_OPTIONS) => get(name) as string | undefined
+  try {
+    return buildServeConfig(get, str, base)
+  } catch (err) {
+    const flag = err instanceof ConfigError ? /^--([a-z-]+)/.exec(err.message)?.[1] : undefined
+    const source = flag ? sources.get(flag) : undefined
+    throw source ? new ConfigError(source + (err as Error).message) : err
+  }
+}
 
+/** Validates the values `get` finds (flags, env or file) into a Config; errors name the flag. */
+function buildServeConfig(
+  get: (name: keyof typeof SERVE_OPTIONS) => string | boolean | string[] | undefined,
+  str: (name: keyof typeof SERVE_OPTIONS) => string | undefined,
+  base: Partial<Config>,
+): Config {
   const cfg = makeConfig(base)
   if (str('host')) cfg.host = str('host')!
   if (str('port')) cfg.port = str('port') === '0' ? 0 : positiveInt('port', str('port')!, 65535) // 0: any free port

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 
-/** PostgreSQL of the test machines (shared/design/testing.md: trust auth, database `test`). */
+/** PostgreSQL of the test machines (docs/testing.md: trust auth, database `test`). */
 export const TEST_POSTGRES_URL = process.env.PARLEY_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test'
 /** Redis of the test machines. */
 export const TEST_REDIS_URL = process.env.PARLEY_TEST_REDIS ?? 'redis://127.0.0.1:6379'
 
 const HOW_TO_START =
-  'start it with the commands in ../shared/design/testing.md ("Databases and bus"), or run .ci/run, which does'
+  'start it with the commands in docs/testing.md ("Databases and bus"), or run .ci/run, which does'
 
 /**
  * Whether a backing service answers. Under CI (`CI` set) an unreachable service is an error, not a reason

@@ -1,6 +1,6 @@
 /**
  * A fake Parley server for SDK tests: a `fetch` and a `WebSocket` class that play the server's part
- * of shared/spec/protocol.md — channels (§5.1), subscriptions (§6.2), TURN (§7), sessions (§8),
+ * of docs/protocol.md — channels (§5.1), subscriptions (§6.2), TURN (§7), sessions (§8),
  * notifications (§9) and the routing of §11 between users of the same fake server.
  * Every request is recorded; `intercept` lets a test answer a request itself.
  */

@@ -4,7 +4,7 @@ import type { Config } from '../config.js'
 const SAFE_HOST = /^[A-Za-z0-9.\-:[\]]{1,255}$/
 
 /**
- * Fills the placeholders of the seed quickstart's page (shared/seed) from the server's configuration, so that
+ * Fills the placeholders of the seed quickstart's page (demo/index.html) from the server's configuration, so that
  * the page's own origin is the Parley server: `$KANDYFQDN$` becomes the host (with port) the browser used,
  * the token URL's scheme follows the server's (the seed hard-codes `https://`), `$KANDYTURNn$`/`$KANDYSTUNn$`
  * become the configured `--turn-url`s (empty when none: the SDK skips ICE servers without a URL).
