@@ -7,6 +7,7 @@ import { PromMetrics, timedStore } from './metrics.js'
 import { ChannelService } from './services/channels.js'
 import { systemClock, type Clock, type ServiceContext } from './services/context.js'
 import { Notifier } from './services/notifier.js'
+import { NumberService } from './services/numbers.js'
 import { Scheduler } from './services/scheduler.js'
 import { SessionService } from './services/sessions.js'
 import { TokenService } from './services/tokens.js'
@@ -87,6 +88,8 @@ export interface Services {
   channels: ChannelService
   turn: TurnService
   scheduler: Scheduler
+  /** Telephone number lookups for PSTN routing (inbound number → user, caller ID). */
+  numbers: NumberService
 }
 
 /** Builds the services over a context; loads the secrets they need. */
@@ -98,5 +101,5 @@ export async function createServices(ctx: ServiceContext): Promise<Services> {
   const turn = new TurnService(ctx)
   await turn.init()
   const scheduler = new Scheduler(ctx, sessions, channels)
-  return { tokens, notifier, sessions, channels, turn, scheduler }
+  return { tokens, notifier, sessions, channels, turn, scheduler, numbers: new NumberService(ctx) }
 }
