@@ -110,6 +110,25 @@ describe('rtpengine ng client against a real rtpengine', () => {
     expect(await call.end()).toBe(true)
   })
 
+  it('Opus reaches the browser only when the trunk offers it, and the trunk only when asked for', async () => {
+    const opusOffer = trunkSdp(40_030)
+      .replace('RTP/AVP 0 8 101', 'RTP/AVP 96 0 8 101')
+      .replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:96 opus/48000/2\r\na=rtpmap:0 PCMU/8000')
+    const inbound = new GatewayCall(rtp, `opus-in-${Date.now()}`, 'b', 't')
+    expect(audioLine(await inbound.offerToBrowser(opusOffer)).payloads).toStrictEqual(['96', '0', '8', '101'])
+    const plain = new GatewayCall(rtp, `g711-in-${Date.now()}`, 'b', 't')
+    expect(audioLine(await plain.offerToBrowser(trunkSdp(40_040))).payloads).toStrictEqual(['0', '8', '101'])
+    const outbound = new GatewayCall(rtp, `opus-out-${Date.now()}`, 'b', 't', { opus: true })
+    expect(audioLine(await outbound.offerToTrunk(CHROMIUM_OFFER)).payloads).toStrictEqual([
+      '111',
+      '0',
+      '8',
+      '110',
+      '126',
+    ])
+    for (const call of [inbound, plain, outbound]) expect(await call.end()).toBe(true)
+  })
+
   it('a refused command names rtpengine and its reason', async () => {
     await expect(rtp.answer('no-such-call', 'a', 'b', trunkSdp(40_020))).rejects.toThrow(
       /^rtpengine at udp:127\.0\.0\.1:\d+ refused answer: /,

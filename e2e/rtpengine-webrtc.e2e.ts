@@ -121,6 +121,20 @@ describe('Chromium ↔ rtpengine ↔ plain RTP (the WebRTC/RTP flag sets)', () =
     await p.evaluate(`window.pc.setRemoteDescription({ type: 'answer', sdp: ${JSON.stringify(answer)} })`)
     trunk.sendTo(rtpengineTrunkPort)
     await expectAudioBothWays(p, trunk)
+
+    // Hold toward the trunk: rtpengine stops forwarding the browser's media ('block media'), then resumes.
+    await rtp.blockMedia(call.callId, call.browserTag, true)
+    await new Promise((r) => setTimeout(r, 300)) // packets already in flight
+    const blockedAt = trunk.received
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(trunk.received - blockedAt, 'PCMU packets forwarded while blocked').toBeLessThanOrEqual(2)
+    await rtp.blockMedia(call.callId, call.browserTag, false)
+    const resumedAt = trunk.received
+    await waitFor(
+      async () => trunk!.received > resumedAt + 10,
+      10_000,
+      'media toward the trunk after unblock',
+    )
     expect(await call.end()).toBe(true)
   })
 
