@@ -7,6 +7,7 @@ import {
   isAnonymousCommand,
   runAnonymousCommand,
 } from './admin/anonymous-commands.js'
+import { isNumberCommand, NUMBER_USAGE, NumberUsageError, runNumberCommand } from './admin/number-commands.js'
 import { startCluster } from './cluster/primary.js'
 import { ConfigError, makeConfig, parseServeConfig, SERVE_OPTIONS } from './config.js'
 import { StoreUrlError } from './store/index.js'
@@ -25,6 +26,7 @@ Commands:
   user delete --client-id ID --username USER@DOMAIN
   calls list [--limit N] [--client-id ID]   call records as JSON lines
 ${ANONYMOUS_USAGE}
+${NUMBER_USAGE}
 
 Every admin command takes --db URL (env PARLEY_DB; default sqlite:./data/parley.db), and --create to create a
 missing directory of a sqlite: file (otherwise a mistyped path is an error, not a new empty database).
@@ -147,6 +149,13 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
         return await runAnonymousCommand(argv, print)
       } catch (err) {
         throw err instanceof AnonymousUsageError ? new UsageError(err.message) : err
+      }
+    }
+    if (isNumberCommand(command)) {
+      try {
+        return await runNumberCommand(argv, print)
+      } catch (err) {
+        throw err instanceof NumberUsageError ? new UsageError(err.message) : err
       }
     }
     const key = `${command} ${sub ?? ''}`

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os'
 import { extname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parse as parseYaml } from 'yaml'
+import { parseRtpengineAddress } from './media-gateway/rtpengine-client.js'
 
 /** Protocol timers (protocol §11.13 table); tests shorten them. */
 export interface Timings {
@@ -86,6 +87,36 @@ export interface Config {
   metricsHost: string
   /** Anonymous click-to-call (`client_credentials` grant, issue 15). */
   anonymous: AnonymousSettings
+  /** The media gateway of PSTN calls (`--rtpengine`, `--rtpengine-spawn`; issue 11); null: none. */
+  rtpengine: RtpengineSettings | null
+}
+
+/** Where Parley's rtpengine listens for ng commands, and whether Parley starts it. */
+export interface RtpengineSettings {
+  host: string
+  port: number
+  /** Total time one ng command may take, retransmissions included. */
+  timeoutMs: number
+  /** `--rtpengine-spawn`: start and supervise a local rtpengine (media-gateway/rtpengine-supervisor.ts). */
+  spawn: RtpengineSpawnSettings | null
+}
+
+/** Settings of the supervised rtpengine. */
+export interface RtpengineSpawnSettings {
+  /** rtpengine's `--interface`: the address media ports open on, `IP` or `IP!ADVERTISED` behind 1:1 NAT. */
+  interface: string
+  minPort: number
+  maxPort: number
+}
+
+/** The ng address `--rtpengine-spawn` listens on when `--rtpengine` names none (rtpengine's usual port). */
+export const DEFAULT_RTPENGINE_ADDRESS = 'udp:127.0.0.1:2223'
+
+/** Defaults of `--rtpengine-spawn` (the media port range of Debian's rtpengine.conf). */
+export const DEFAULT_RTPENGINE_SPAWN: RtpengineSpawnSettings = {
+  interface: '127.0.0.1',
+  minPort: 30000,
+  maxPort: 40000,
 }
 
 /** Limits of anonymous callers (README "Anonymous calls"). */
@@ -193,6 +224,7 @@ export function makeConfig(
     sdkDir: null,
     metricsPort: null,
     metricsHost: '127.0.0.1',
+    rtpengine: null,
     ...rest,
     timings: { ...DEFAULT_TIMINGS, ...timings },
   }
@@ -401,6 +433,36 @@ export const SERVE_OPTIONS = {
     env: 'PARLEY_METRICS_HOST',
     default: '127.0.0.1',
     help: 'address of the metrics listener',
+  },
+  rtpengine: {
+    type: 'string',
+    env: 'PARLEY_RTPENGINE',
+    default: `none (with --rtpengine-spawn: ${DEFAULT_RTPENGINE_ADDRESS})`,
+    help: 'udp:HOST:PORT of the rtpengine media gateway (ng protocol) for PSTN calls',
+  },
+  'rtpengine-spawn': {
+    type: 'boolean',
+    env: 'PARLEY_RTPENGINE_SPAWN',
+    default: 'off',
+    help: "start and supervise Debian's rtpengine (package rtpengine-daemon) listening at --rtpengine",
+  },
+  'rtpengine-interface': {
+    type: 'string',
+    env: 'PARLEY_RTPENGINE_INTERFACE',
+    default: DEFAULT_RTPENGINE_SPAWN.interface,
+    help: 'address the spawned rtpengine opens media ports on: IP, or IP!PUBLIC-IP behind 1:1 NAT',
+  },
+  'rtpengine-min-port': {
+    type: 'string',
+    env: 'PARLEY_RTPENGINE_MIN_PORT',
+    default: String(DEFAULT_RTPENGINE_SPAWN.minPort),
+    help: 'lowest media (RTP) port of the spawned rtpengine',
+  },
+  'rtpengine-max-port': {
+    type: 'string',
+    env: 'PARLEY_RTPENGINE_MAX_PORT',
+    default: String(DEFAULT_RTPENGINE_SPAWN.maxPort),
+    help: 'highest media (RTP) port of the spawned rtpengine',
   },
 } as const satisfies Record<string, ServeOption>
 
@@ -617,6 +679,11 @@ function buildServeConfig(
     const text = str(flag)
     if (text) cfg.anonymous[field] = positiveInt(flag, text)
   }
+  cfg.rtpengine = rtpengineSettings(str('rtpengine'), get('rtpengine-spawn') === true, {
+    interface: str('rtpengine-interface'),
+    minPort: str('rtpengine-min-port'),
+    maxPort: str('rtpengine-max-port'),
+  })
   const metricsPort = str('metrics-port')
   if (metricsPort) cfg.metricsPort = metricsPort === '0' ? 0 : positiveInt('metrics-port', metricsPort, 65535)
   if (str('metrics-host')) {
@@ -624,4 +691,44 @@ function buildServeConfig(
     cfg.metricsHost = str('metrics-host')!
   }
   return cfg
+}
+
+/** `--rtpengine` and `--rtpengine-spawn` with its settings → RtpengineSettings, or null when neither is set. */
+function rtpengineSettings(
+  address: string | undefined,
+  spawn: boolean,
+  spawnFlags: { interface: string | undefined; minPort: string | undefined; maxPort: string | undefined },
+): RtpengineSettings | null {
+  if (!spawn) {
+    const stray = Object.entries({
+      'rtpengine-interface': spawnFlags.interface,
+      'rtpengine-min-port': spawnFlags.minPort,
+      'rtpengine-max-port': spawnFlags.maxPort,
+    }).find(([, v]) => v !== undefined)
+    if (stray) throw new ConfigError(`--${stray[0]} goes with --rtpengine-spawn`)
+    if (!address) return null
+  }
+  let parsed: { host: string; port: number }
+  try {
+    parsed = parseRtpengineAddress(address ?? DEFAULT_RTPENGINE_ADDRESS)
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
+  if (!spawn) return { ...parsed, timeoutMs: 3_000, spawn: null }
+  const settings: RtpengineSpawnSettings = { ...DEFAULT_RTPENGINE_SPAWN }
+  if (spawnFlags.interface !== undefined) {
+    // rtpengine's syntax: [NAME/]IP[!ADVERTISED-IP]; passed on as one argument, never through a shell.
+    if (!/^([A-Za-z0-9_-]+\/)?[0-9A-Fa-f.:]+(![0-9A-Fa-f.:]+)?$/.test(spawnFlags.interface))
+      throw new ConfigError(
+        `--rtpengine-interface must be IP or IP!ADVERTISED-IP (rtpengine's --interface), got "${spawnFlags.interface}"`,
+      )
+    settings.interface = spawnFlags.interface
+  }
+  if (spawnFlags.minPort !== undefined)
+    settings.minPort = positiveInt('rtpengine-min-port', spawnFlags.minPort, 65535)
+  if (spawnFlags.maxPort !== undefined)
+    settings.maxPort = positiveInt('rtpengine-max-port', spawnFlags.maxPort, 65535)
+  if (settings.minPort > settings.maxPort)
+    throw new ConfigError('--rtpengine-min-port must not exceed --rtpengine-max-port')
+  return { ...parsed, timeoutMs: 3_000, spawn: settings }
 }

@@ -3,10 +3,14 @@ import { LocalBus } from './bus/local-bus.js'
 import { RedisBus } from './bus/redis-bus.js'
 import type { Bus } from './bus/types.js'
 import type { Config } from './config.js'
+import { RtpengineClient } from './media-gateway/rtpengine-client.js'
+import { RtpengineSupervisor } from './media-gateway/rtpengine-supervisor.js'
+import type { MediaGateway } from './media-gateway/types.js'
 import { PromMetrics, timedStore } from './metrics.js'
 import { ChannelService } from './services/channels.js'
 import { systemClock, type Clock, type ServiceContext } from './services/context.js'
 import { Notifier } from './services/notifier.js'
+import { NumberService } from './services/numbers.js'
 import { Scheduler } from './services/scheduler.js'
 import { SessionService } from './services/sessions.js'
 import { TokenService } from './services/tokens.js'
@@ -49,7 +53,15 @@ export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pin
  */
 export async function createContext(
   config: Config,
-  overrides: { store?: Store; bus?: Bus; clock?: Clock; log?: Logger; metrics?: PromMetrics } = {},
+  overrides: {
+    store?: Store
+    bus?: Bus
+    clock?: Clock
+    log?: Logger
+    metrics?: PromMetrics
+    /** A media gateway to use instead of the one `--rtpengine` names (tests). */
+    mediaGateway?: MediaGateway
+  } = {},
 ): Promise<ServiceContext & { metrics?: PromMetrics | undefined }> {
   const log = overrides.log ?? createLogger(config)
   const store =
@@ -76,6 +88,53 @@ export async function createContext(
     log,
     config,
     metrics,
+    ...(overrides.mediaGateway ? { mediaGateway: overrides.mediaGateway } : {}),
+  }
+}
+
+/** The media gateway of a server, with the rtpengine it supervises (`--rtpengine-spawn`). */
+export interface MediaGatewayHandle {
+  gateway: MediaGateway
+  supervisor: RtpengineSupervisor | undefined
+  /** Closes the client, then stops the supervised rtpengine. */
+  close(): Promise<void>
+}
+
+/**
+ * The optional media gateway (issue 11): undefined when neither `--rtpengine` nor `--rtpengine-spawn` is set.
+ * With `--rtpengine-spawn` a local rtpengine is started first and this resolves once it answers (or rejects with
+ * one line, e.g. naming the rtpengine-daemon package); with `--rtpengine` alone an rtpengine that does not
+ * answer is logged, not fatal: `/readyz` reports it until it does.
+ */
+export async function createMediaGateway(
+  config: Config,
+  log: Logger,
+): Promise<MediaGatewayHandle | undefined> {
+  const settings = config.rtpengine
+  if (!settings) return undefined
+  let supervisor: RtpengineSupervisor | undefined
+  if (settings.spawn) {
+    supervisor = new RtpengineSupervisor({ host: settings.host, port: settings.port, ...settings.spawn }, log)
+    await supervisor.start()
+  }
+  const gateway = new RtpengineClient({
+    host: settings.host,
+    port: settings.port,
+    timeoutMs: settings.timeoutMs,
+  })
+  if (!supervisor) {
+    await gateway.ping().then(
+      () => log.info({ rtpengine: gateway.address }, 'rtpengine answers'),
+      (err: unknown) => log.warn({ err }, 'rtpengine does not answer yet; PSTN calls fail until it does'),
+    )
+  }
+  return {
+    gateway,
+    supervisor,
+    async close() {
+      await gateway.close()
+      await supervisor?.stop()
+    },
   }
 }
 
@@ -87,6 +146,8 @@ export interface Services {
   channels: ChannelService
   turn: TurnService
   scheduler: Scheduler
+  /** Telephone number lookups for PSTN routing (inbound number → user, caller ID). */
+  numbers: NumberService
 }
 
 /** Builds the services over a context; loads the secrets they need. */
@@ -98,5 +159,5 @@ export async function createServices(ctx: ServiceContext): Promise<Services> {
   const turn = new TurnService(ctx)
   await turn.init()
   const scheduler = new Scheduler(ctx, sessions, channels)
-  return { tokens, notifier, sessions, channels, turn, scheduler }
+  return { tokens, notifier, sessions, channels, turn, scheduler, numbers: new NumberService(ctx) }
 }

@@ -4,7 +4,13 @@ import type { Logger } from 'pino'
 import { generate } from 'selfsigned'
 import { buildApp } from './app.js'
 import type { Config } from './config.js'
-import { createContext, createServices, type Services } from './deps.js'
+import {
+  createContext,
+  createMediaGateway,
+  createServices,
+  type MediaGatewayHandle,
+  type Services,
+} from './deps.js'
 import type { ChannelHub } from './realtime/channel-hub.js'
 import { CoturnSupervisor, turnUrlAddress } from './coturn.js'
 import type { ServiceContext } from './services/context.js'
@@ -24,6 +30,8 @@ export interface ServerHandle {
   demo: DemoCredentials | undefined
   /** The supervised turnserver of `--coturn`. */
   coturn: CoturnSupervisor | undefined
+  /** The media gateway of `--rtpengine` / `--rtpengine-spawn` (also `ctx.mediaGateway`). */
+  media: MediaGatewayHandle | undefined
   /** `http://host:port/metrics` of `--metrics-port` (not in a cluster worker: its primary serves the sum). */
   metricsUrl: string | undefined
   /** Graceful stop: refuse new work, finish in-flight requests, close sockets with 1001, close the store. */
@@ -85,9 +93,15 @@ export async function startServer(
   const ctx = await createContext(config, overrides)
   const services = await createServices(ctx)
   let coturn: CoturnSupervisor | undefined
+  let media: MediaGatewayHandle | undefined
   try {
     coturn = config.coturn ? await startCoturn(config, services.turn.secret, ctx.log) : undefined
+    if (ctx.mediaGateway === undefined) {
+      media = await createMediaGateway(config, ctx.log)
+      ctx.mediaGateway = media?.gateway
+    }
   } catch (err) {
+    await coturn?.stop()
     await ctx.bus.close()
     await ctx.store.close()
     throw err
@@ -101,6 +115,7 @@ export async function startServer(
   try {
     await app.listen({ host: config.host, port: config.port })
   } catch (err) {
+    await media?.close()
     await coturn?.stop()
     throw err
   }
@@ -131,6 +146,7 @@ export async function startServer(
       await services.scheduler.stop()
       await hub.close()
       await app.close()
+      await media?.close()
       await coturn?.stop()
       await ctx.bus.close()
       await ctx.store.close()
@@ -145,11 +161,12 @@ export async function startServer(
       await services.scheduler.stop()
       await hub.close()
       await app.close()
+      await media?.close()
       await coturn?.stop()
       await ctx.bus.close()
       await ctx.store.close()
     })())
-  return { url, port, app, hub, ctx, services, demo, coturn, metricsUrl: metricsServer?.url, close }
+  return { url, port, app, hub, ctx, services, demo, coturn, media, metricsUrl: metricsServer?.url, close }
 }
 
 /**

@@ -6,6 +6,7 @@ import { clusterWorkerTransport } from '../bus/cluster-ipc.js'
 import { ClusterBusRelay } from '../bus/cluster-relay.js'
 import type { Config } from '../config.js'
 import type { CoturnSupervisor } from '../coturn.js'
+import { RtpengineSupervisor } from '../media-gateway/rtpengine-supervisor.js'
 import { createContext, createLogger } from '../deps.js'
 import { loadTls, startCoturn, type TlsPem } from '../main.js'
 import { ensureDemoUsers, type DemoCredentials } from '../services/demo.js'
@@ -65,21 +66,37 @@ export async function startCluster(config: Config, options: ClusterOptions = {})
   const log = createLogger(config).child({ role: 'primary' })
   const { demo, turnSecret } = await prepareStore(config, log)
   const coturn = config.coturn ? await startCoturn(config, turnSecret!, log) : undefined
+  // `--rtpengine-spawn`: the node's one rtpengine, started here; the workers talk to it as to any --rtpengine.
+  let rtpengine: RtpengineSupervisor | undefined
   let https: TlsPem | undefined
   try {
+    if (config.rtpengine?.spawn) {
+      rtpengine = new RtpengineSupervisor(
+        { host: config.rtpengine.host, port: config.rtpengine.port, ...config.rtpengine.spawn },
+        log,
+      )
+      await rtpengine.start()
+    }
     https = await loadTls(config)
   } catch (err) {
+    await rtpengine?.stop()
     await coturn?.stop()
     throw err
   }
   // Workers run the ordinary server; the duties done above are not theirs.
-  const workerConfig: Config = { ...config, demo: false, coturn: null }
+  const workerConfig: Config = {
+    ...config,
+    demo: false,
+    coturn: null,
+    rtpengine: config.rtpengine && { ...config.rtpengine, spawn: null },
+  }
   const primary = new Primary(workerConfig, https, log, options)
   let listening: { url: string; port: number }
   try {
     listening = await primary.start()
   } catch (err) {
     await primary.close()
+    await rtpengine?.stop()
     await coturn?.stop()
     throw err
   }
@@ -97,6 +114,7 @@ export async function startCluster(config: Config, options: ClusterOptions = {})
       )
     } catch (err) {
       await primary.close()
+      await rtpengine?.stop()
       await coturn?.stop()
       throw err
     }
@@ -110,6 +128,7 @@ export async function startCluster(config: Config, options: ClusterOptions = {})
     async close() {
       await metrics?.close()
       await primary.close()
+      await rtpengine?.stop()
       await coturn?.stop()
     },
   }

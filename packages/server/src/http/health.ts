@@ -24,26 +24,30 @@ async function check(probe: () => Promise<void>, timeoutMs: number): Promise<str
 }
 
 /**
- * `GET /healthz` (the process serves) and `GET /readyz` (the store and the bus answer): no auth, cheap, for
- * load balancers and orchestrators. 503 names each dependency that failed.
+ * `GET /healthz` (the process serves) and `GET /readyz` (the store and the bus answer, and the media gateway
+ * when one is configured): no auth, cheap, for load balancers and orchestrators. 503 names each dependency
+ * that failed.
  */
 export function healthRoutes(
   app: FastifyInstance,
-  ctx: Pick<ServiceContext, 'store' | 'bus'>,
+  ctx: Pick<ServiceContext, 'store' | 'bus' | 'mediaGateway'>,
   timeoutMs = READY_CHECK_TIMEOUT_MS,
 ): void {
   app.get('/healthz', async (_request, reply) =>
     reply.header('Cache-Control', 'no-store').send({ status: 'ok' }),
   )
   app.get('/readyz', async (_request, reply) => {
-    const [store, bus] = await Promise.all([
+    const gateway = ctx.mediaGateway
+    const [store, bus, rtpengine] = await Promise.all([
       check(() => ctx.store.ping(), timeoutMs),
       check(() => ctx.bus.ping(), timeoutMs),
+      gateway ? check(() => gateway.ping(), timeoutMs) : undefined,
     ])
-    const ok = store === 'ok' && bus === 'ok'
+    const ok = store === 'ok' && bus === 'ok' && (rtpengine === undefined || rtpengine === 'ok')
+    const checks = rtpengine === undefined ? { store, bus } : { store, bus, rtpengine }
     return reply
       .code(ok ? 200 : 503)
       .header('Cache-Control', 'no-store')
-      .send({ status: ok ? 'ok' : 'unavailable', checks: { store, bus } })
+      .send({ status: ok ? 'ok' : 'unavailable', checks })
   })
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import type { Bus } from '../bus/types.js'
 import type { Store } from '../store/types.js'
 import type { Config } from '../config.js'
+import type { MediaGateway } from '../media-gateway/types.js'
 import type { Metrics } from './metrics.js'
 
 /** A source of time, injectable so that tests can control it. */
@@ -21,4 +22,6 @@ export interface ServiceContext {
   config: Config
   /** Counters and histograms for `/metrics`; absent (tests, admin commands): nothing is counted. */
   metrics?: Metrics | undefined
+  /** The media gateway of PSTN calls (`--rtpengine`); absent when none is configured. */
+  mediaGateway?: MediaGateway | undefined
 }

@@ -9,6 +9,7 @@ import type {
   NewOutboxFrame,
   Store,
   Subscription,
+  PhoneNumber,
   ProjectKey,
   Timer,
   User,
@@ -1358,6 +1359,138 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await store.cancelTimer(uid('timer'))
 
         expect(await claim(base + 99)).toStrictEqual([kept])
+      })
+    })
+    describe('telephone numbers', () => {
+      /** A random E.164 number: numbers are unique across the server, and a PostgreSQL run shares its schema. */
+      function randomNumber(): string {
+        return `+1${String(2_000_000_000 + Math.floor(Math.random() * 7_999_999_999))}`
+      }
+
+      function makeNumber(accountId: string, overrides: Partial<PhoneNumber> = {}): PhoneNumber {
+        return {
+          number: randomNumber(),
+          accountId,
+          userId: null,
+          assignedAt: null,
+          createdAt: NOW,
+          ...overrides,
+        }
+      }
+
+      it('a number round-trips unassigned and assigned, and lists per account oldest first', async () => {
+        const account = await seedAccount()
+        const other = await seedAccount()
+        const user = await seedUser(account.id)
+        const free = makeNumber(account.id)
+        const assigned = makeNumber(account.id, { userId: user.id, assignedAt: NOW + 5, createdAt: NOW + 1 })
+        await store.createPhoneNumber(free)
+        await store.createPhoneNumber(assigned)
+        await store.createPhoneNumber(makeNumber(other.id))
+        expect(await store.getPhoneNumber(free.number)).toStrictEqual(free)
+        expect(await store.getPhoneNumber(assigned.number)).toStrictEqual(assigned)
+        expect(await store.getPhoneNumber(randomNumber())).toBeUndefined()
+        expect(await store.listPhoneNumbers(account.id)).toStrictEqual([free, assigned])
+        expect((await store.listPhoneNumbers()).map((n) => n.number)).toEqual(
+          expect.arrayContaining([free.number, assigned.number]),
+        )
+      })
+
+      it('createPhoneNumber() of a number the server has, in any account, throws DuplicateError(number)', async () => {
+        const account = await seedAccount()
+        const other = await seedAccount()
+        const taken = makeNumber(account.id)
+        await store.createPhoneNumber(taken)
+        await expectDuplicate(
+          store.createPhoneNumber(makeNumber(other.id, { number: taken.number })),
+          'number',
+        )
+        expect(await store.getPhoneNumber(taken.number)).toStrictEqual(taken)
+      })
+
+      it('createPhoneNumber() with a user of another account fails and stores nothing', async () => {
+        const account = await seedAccount()
+        const stranger = await seedUser()
+        const number = makeNumber(account.id, { userId: stranger.id, assignedAt: NOW })
+        await expect(store.createPhoneNumber(number)).rejects.toThrow()
+        expect(await store.getPhoneNumber(number.number)).toBeUndefined()
+      })
+
+      it('listPhoneNumbersByUser() orders by assignment: the first assigned is first (the caller ID)', async () => {
+        const account = await seedAccount()
+        const user = await seedUser(account.id)
+        const later = makeNumber(account.id, { createdAt: NOW })
+        const earlier = makeNumber(account.id, { createdAt: NOW + 1 })
+        await store.createPhoneNumber(later)
+        await store.createPhoneNumber(earlier)
+        expect(await store.listPhoneNumbersByUser(user.id)).toStrictEqual([])
+        expect(await store.assignPhoneNumber(earlier.number, user.id, NOW + 10)).toBe(true)
+        expect(await store.assignPhoneNumber(later.number, user.id, NOW + 20)).toBe(true)
+        expect(await store.listPhoneNumbersByUser(user.id)).toStrictEqual([
+          { ...earlier, userId: user.id, assignedAt: NOW + 10 },
+          { ...later, userId: user.id, assignedAt: NOW + 20 },
+        ])
+      })
+
+      it('assignPhoneNumber() moves a number between users of its account, unassigns with null', async () => {
+        const account = await seedAccount()
+        const alice = await seedUser(account.id)
+        const bob = await seedUser(account.id)
+        const number = makeNumber(account.id, { userId: alice.id, assignedAt: NOW })
+        await store.createPhoneNumber(number)
+        expect(await store.assignPhoneNumber(number.number, bob.id, NOW + 7)).toBe(true)
+        expect(await store.getPhoneNumber(number.number)).toStrictEqual({
+          ...number,
+          userId: bob.id,
+          assignedAt: NOW + 7,
+        })
+        expect(await store.listPhoneNumbersByUser(alice.id)).toStrictEqual([])
+        expect(await store.assignPhoneNumber(number.number, null, NOW + 8)).toBe(true)
+        expect(await store.getPhoneNumber(number.number)).toStrictEqual({
+          ...number,
+          userId: null,
+          assignedAt: null,
+        })
+      })
+
+      it('assignPhoneNumber() to a user of another account, or of an unknown number, changes nothing', async () => {
+        const account = await seedAccount()
+        const user = await seedUser(account.id)
+        const stranger = await seedUser()
+        const number = makeNumber(account.id, { userId: user.id, assignedAt: NOW })
+        await store.createPhoneNumber(number)
+        expect(await store.assignPhoneNumber(number.number, stranger.id, NOW + 1)).toBe(false)
+        expect(await store.assignPhoneNumber(number.number, uid('user'), NOW + 1)).toBe(false)
+        expect(await store.assignPhoneNumber(randomNumber(), user.id, NOW + 1)).toBe(false)
+        expect(await store.getPhoneNumber(number.number)).toStrictEqual(number)
+      })
+
+      it('deleteUser() leaves their numbers with the account, unassigned', async () => {
+        const account = await seedAccount()
+        const user = await seedUser(account.id)
+        const kept = await seedUser(account.id)
+        const mine = makeNumber(account.id, { userId: user.id, assignedAt: NOW })
+        const theirs = makeNumber(account.id, { userId: kept.id, assignedAt: NOW })
+        await store.createPhoneNumber(mine)
+        await store.createPhoneNumber(theirs)
+        expect(await store.deleteUser(user.id)).toBe(true)
+        expect(await store.getPhoneNumber(mine.number)).toStrictEqual({
+          ...mine,
+          userId: null,
+          assignedAt: null,
+        })
+        expect(await store.getPhoneNumber(theirs.number)).toStrictEqual(theirs)
+        expect(await store.listPhoneNumbersByUser(user.id)).toStrictEqual([])
+      })
+
+      it('deletePhoneNumber() removes the number once', async () => {
+        const account = await seedAccount()
+        const number = makeNumber(account.id)
+        await store.createPhoneNumber(number)
+        expect(await store.deletePhoneNumber(number.number)).toBe(true)
+        expect(await store.deletePhoneNumber(number.number)).toBe(false)
+        expect(await store.getPhoneNumber(number.number)).toBeUndefined()
+        expect(await store.listPhoneNumbers(account.id)).toStrictEqual([])
       })
     })
     describe('anonymous calls (project keys, allow-list, ephemeral identities)', () => {

@@ -221,6 +221,21 @@ export interface AnonymousIdentity {
   createdAt: number
 }
 
+/**
+ * A telephone number of an account (issue 11): the address of inbound PSTN calls, and, for the user it is
+ * assigned to, the caller ID of outbound ones. Unique across the whole server.
+ */
+export interface PhoneNumber {
+  /** E.164 (ITU-T E.164): `+`, then 2 to 15 digits, the first not 0. */
+  number: string
+  accountId: string
+  /** The user it is assigned to (a user of `accountId`), or null. */
+  userId: string | null
+  /** When it was assigned to that user, or null when unassigned; a user's first number is their caller ID. */
+  assignedAt: number | null
+  createdAt: number
+}
+
 /** "Frames of `channelId` up to `uptoSeq` are delivered" (`Store.markDeliveredMany`). */
 export interface DeliveryMark {
   channelId: string
@@ -280,7 +295,10 @@ export interface Store {
   /** Users of the account whose login's local part (before the last `@`) equals `localPart`. */
   listUsersByLocalPart(accountId: string, localPart: string): Promise<User[]>
   listUsers(accountId?: string): Promise<User[]>
-  /** Deletes the user; returns false when there was none. Their channels and subscriptions go too. */
+  /**
+   * Deletes the user; returns false when there was none. Their channels and subscriptions go too; their
+   * telephone numbers stay with the account, unassigned.
+   */
   deleteUser(id: string): Promise<boolean>
 
   createChannel(channel: Channel): Promise<void>
@@ -379,4 +397,22 @@ export interface Store {
   listExpiredAnonymousIdentities(now: number, limit: number): Promise<AnonymousIdentity[]>
   /** Active legs of the account's anonymous identities (their ongoing calls). */
   countActiveAnonymousLegs(accountId: string): Promise<number>
+
+  /**
+   * Adds a telephone number (unassigned, or assigned when `userId` is set: that user must be of the account).
+   * Throws DuplicateError('number') when the server has it already, in any account.
+   */
+  createPhoneNumber(phoneNumber: PhoneNumber): Promise<void>
+  getPhoneNumber(number: string): Promise<PhoneNumber | undefined>
+  /** Numbers of one account (or of all), oldest first. */
+  listPhoneNumbers(accountId?: string): Promise<PhoneNumber[]>
+  /** The user's numbers in assignment order (earliest `assignedAt` first; ties by number): the first is the caller ID. */
+  listPhoneNumbersByUser(userId: string): Promise<PhoneNumber[]>
+  /**
+   * Assigns the number to `userId` at `at` (null: unassigns it). False, changing nothing, when there is no
+   * such number or the user is not of the number's account.
+   */
+  assignPhoneNumber(number: string, userId: string | null, at: number): Promise<boolean>
+  /** Returns false when there was none. */
+  deletePhoneNumber(number: string): Promise<boolean>
 }

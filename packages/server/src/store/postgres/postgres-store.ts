@@ -18,6 +18,7 @@ import type {
   User,
   AnonymousDestination,
   AnonymousIdentity,
+  PhoneNumber,
   ProjectKey,
 } from '../types.js'
 import {
@@ -49,6 +50,8 @@ import {
   toProjectKey,
 } from '../anonymous-rows.js'
 import type { DestinationRow, IdentityRow, ProjectKeyRow } from '../anonymous-rows.js'
+import { NUMBER_COLUMNS, toPhoneNumber } from '../number-rows.js'
+import type { PhoneNumberRow } from '../number-rows.js'
 import { migrations } from './migrations.js'
 
 const { toAccount, toUser, toChannel, toSubscription, toOutboxFrame, toCall, toCallRecord, toLeg, toTimer } =
@@ -157,6 +160,7 @@ const DUPLICATE_FIELDS: Record<string, string> = {
   subscriptions_pkey: 'id',
   subscriptions_channel_id_key: 'channelId',
   project_keys_pkey: 'id',
+  phone_numbers_pkey: 'number',
 }
 
 // SQLSTATEs (PostgreSQL manual, appendix A).
@@ -369,7 +373,15 @@ export class PostgresStore implements Store {
 
   async deleteUser(id: string): Promise<boolean> {
     // Channels, and through them subscriptions and outbox, go by ON DELETE CASCADE; calls and legs stay.
-    return (await this.#count('DELETE FROM users WHERE id = $1', [id])) > 0
+    // Numbers stay with the account, unassigned (their user_id would be cleared by ON DELETE SET NULL too).
+    return this.#transaction(async (client) => {
+      await this.#exec(
+        client,
+        'UPDATE phone_numbers SET user_id = NULL, assigned_at = NULL WHERE user_id = $1',
+        [id],
+      )
+      return ((await this.#exec(client, 'DELETE FROM users WHERE id = $1', [id])).rowCount ?? 0) > 0
+    })
   }
 
   async createChannel(channel: Channel): Promise<void> {
@@ -804,6 +816,70 @@ export class PostgresStore implements Store {
       [accountId],
     )
     return Number(rows[0]?.n ?? 0)
+  }
+
+  async createPhoneNumber(phoneNumber: PhoneNumber): Promise<void> {
+    const { number, accountId, userId, assignedAt, createdAt } = phoneNumber
+    let changes: number
+    try {
+      // The user, when given, must be of the number's account: checked in the statement itself.
+      changes = await this.#count(
+        `INSERT INTO phone_numbers (${NUMBER_COLUMNS}) SELECT $1, $2, $3::text, $4::bigint, $5 ` +
+          'WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = $3::text AND account_id = $2)',
+        [number, accountId, userId, userId === null ? null : (assignedAt ?? createdAt), createdAt],
+      )
+    } catch (error) {
+      const field =
+        error instanceof DatabaseError && error.code === UNIQUE_VIOLATION && error.constraint
+          ? DUPLICATE_FIELDS[error.constraint]
+          : undefined
+      throw field ? new DuplicateError(field) : error
+    }
+    if (changes === 0) throw new Error(`user ${userId ?? ''} is not of account ${accountId}`)
+  }
+
+  async getPhoneNumber(number: string): Promise<PhoneNumber | undefined> {
+    const rows = await this.#rows<PhoneNumberRow>(
+      `SELECT ${NUMBER_COLUMNS} FROM phone_numbers WHERE number = $1`,
+      [number],
+    )
+    return rows[0] && toPhoneNumber(rows[0])
+  }
+
+  async listPhoneNumbers(accountId?: string): Promise<PhoneNumber[]> {
+    const rows =
+      accountId === undefined
+        ? await this.#rows<PhoneNumberRow>(
+            `SELECT ${NUMBER_COLUMNS} FROM phone_numbers ORDER BY created_at, number`,
+          )
+        : await this.#rows<PhoneNumberRow>(
+            `SELECT ${NUMBER_COLUMNS} FROM phone_numbers WHERE account_id = $1 ORDER BY created_at, number`,
+            [accountId],
+          )
+    return rows.map(toPhoneNumber)
+  }
+
+  async listPhoneNumbersByUser(userId: string): Promise<PhoneNumber[]> {
+    const rows = await this.#rows<PhoneNumberRow>(
+      `SELECT ${NUMBER_COLUMNS} FROM phone_numbers WHERE user_id = $1 ORDER BY assigned_at, number`,
+      [userId],
+    )
+    return rows.map(toPhoneNumber)
+  }
+
+  async assignPhoneNumber(number: string, userId: string | null, at: number): Promise<boolean> {
+    const n = await this.#count(
+      'UPDATE phone_numbers p SET user_id = $2::text, ' +
+        'assigned_at = CASE WHEN $2::text IS NULL THEN NULL ELSE $3::bigint END ' +
+        'WHERE p.number = $1 AND ($2::text IS NULL OR EXISTS ' +
+        '(SELECT 1 FROM users u WHERE u.id = $2::text AND u.account_id = p.account_id))',
+      [number, userId, at],
+    )
+    return n > 0
+  }
+
+  async deletePhoneNumber(number: string): Promise<boolean> {
+    return (await this.#count('DELETE FROM phone_numbers WHERE number = $1', [number])) > 0
   }
 
   async #rows<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {

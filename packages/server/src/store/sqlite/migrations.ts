@@ -190,4 +190,23 @@ CREATE INDEX anonymous_identities_by_key ON anonymous_identities (key_id);
 CREATE INDEX anonymous_identities_by_account ON anonymous_identities (account_id);
 `,
   },
+  {
+    version: 4,
+    name: 'telephone numbers',
+    // Numbers of an account (issue 11), unique across the server (the primary key). A number goes with its
+    // account (cascade); when its user goes it stays, unassigned (SET NULL; deleteUser also clears
+    // assigned_at in the same transaction). That the user is of the number's account is checked by the
+    // statements that assign, since a composite foreign key's SET NULL would clear account_id too.
+    sql: `
+CREATE TABLE phone_numbers (
+  number TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+  user_id TEXT REFERENCES users (id) ON DELETE SET NULL,
+  assigned_at INTEGER,
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX phone_numbers_by_account ON phone_numbers (account_id, created_at);
+CREATE INDEX phone_numbers_by_user ON phone_numbers (user_id, assigned_at) WHERE user_id IS NOT NULL;
+`,
+  },
 ]

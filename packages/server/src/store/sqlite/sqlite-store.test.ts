@@ -256,6 +256,30 @@ describe('openStore()', () => {
     await store?.close()
   })
 
+  it("an account's telephone numbers go with it (ON DELETE CASCADE of migration 4)", async () => {
+    // The Store has no deleteAccount yet; an operator's DELETE (or a future one) must not leave numbers behind.
+    const file = tempFile()
+    const store = await migrated(file)
+    const account = { id: 'acc-1', clientId: 'client-1', name: 'Acme', createdAt: 1 }
+    await store.createAccount(account)
+    await store.createPhoneNumber({
+      number: '+15550100',
+      accountId: 'acc-1',
+      userId: null,
+      assignedAt: null,
+      createdAt: 1,
+    })
+    await store.close()
+    const db = new Database(file)
+    try {
+      db.pragma('foreign_keys = ON')
+      db.prepare('DELETE FROM accounts WHERE id = ?').run('acc-1')
+      expect(db.prepare('SELECT count(*) AS n FROM phone_numbers').get()).toStrictEqual({ n: 0 })
+    } finally {
+      db.close()
+    }
+  })
+
   it('openStore("sqlite::memory:") returns a migrated in-memory store', async () => {
     store = await openStore('sqlite::memory:')
     await store.createAccount({ id: 'acc', clientId: 'client', name: 'Acme', createdAt: 1 })

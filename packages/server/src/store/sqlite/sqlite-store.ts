@@ -19,6 +19,7 @@ import type {
   User,
   AnonymousDestination,
   AnonymousIdentity,
+  PhoneNumber,
   ProjectKey,
 } from '../types.js'
 import {
@@ -50,6 +51,8 @@ import {
   toProjectKey,
 } from '../anonymous-rows.js'
 import type { DestinationRow, IdentityRow, ProjectKeyRow } from '../anonymous-rows.js'
+import { NUMBER_COLUMNS, toPhoneNumber } from '../number-rows.js'
+import type { PhoneNumberRow } from '../number-rows.js'
 import { migrations } from './migrations.js'
 import type { Migration } from './migrations.js'
 
@@ -250,7 +253,12 @@ export class SqliteStore implements Store {
 
   async deleteUser(id: string): Promise<boolean> {
     // Channels, and through them subscriptions and outbox, go by ON DELETE CASCADE; calls and legs stay.
-    return this.#statement('DELETE FROM users WHERE id = ?').run(id).changes > 0
+    // Numbers stay with the account, unassigned (their user_id would be cleared by ON DELETE SET NULL too).
+    const run = this.#db.transaction(() => {
+      this.#statement('UPDATE phone_numbers SET user_id = NULL, assigned_at = NULL WHERE user_id = ?').run(id)
+      return this.#statement('DELETE FROM users WHERE id = ?').run(id).changes > 0
+    })
+    return run.immediate()
   }
 
   async createChannel(channel: Channel): Promise<void> {
@@ -703,6 +711,62 @@ export class SqliteStore implements Store {
         "WHERE a.account_id = ? AND l.state = 'active'",
     ).get(accountId) as { n: number }
     return row.n
+  }
+
+  async createPhoneNumber(phoneNumber: PhoneNumber): Promise<void> {
+    const { number, accountId, userId, assignedAt, createdAt } = phoneNumber
+    let changes: number
+    try {
+      // The user, when given, must be of the number's account: checked in the statement itself.
+      changes = this.#statement(
+        `INSERT INTO phone_numbers (${NUMBER_COLUMNS}) SELECT @number, @accountId, @userId, @assignedAt, @createdAt ` +
+          'WHERE @userId IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = @userId AND account_id = @accountId)',
+      ).run({
+        number,
+        accountId,
+        userId,
+        assignedAt: userId === null ? null : (assignedAt ?? createdAt),
+        createdAt,
+      }).changes
+    } catch (error) {
+      throw duplicate(error, { 'phone_numbers.number': 'number' }) ?? error
+    }
+    if (changes === 0) throw new Error(`user ${userId ?? ''} is not of account ${accountId}`)
+  }
+
+  async getPhoneNumber(number: string): Promise<PhoneNumber | undefined> {
+    const row = this.#statement(`SELECT ${NUMBER_COLUMNS} FROM phone_numbers WHERE number = ?`).get(number)
+    return row === undefined ? undefined : toPhoneNumber(row as PhoneNumberRow)
+  }
+
+  async listPhoneNumbers(accountId?: string): Promise<PhoneNumber[]> {
+    const rows =
+      accountId === undefined
+        ? this.#statement(`SELECT ${NUMBER_COLUMNS} FROM phone_numbers ORDER BY created_at, number`).all()
+        : this.#statement(
+            `SELECT ${NUMBER_COLUMNS} FROM phone_numbers WHERE account_id = ? ORDER BY created_at, number`,
+          ).all(accountId)
+    return (rows as PhoneNumberRow[]).map(toPhoneNumber)
+  }
+
+  async listPhoneNumbersByUser(userId: string): Promise<PhoneNumber[]> {
+    const rows = this.#statement(
+      `SELECT ${NUMBER_COLUMNS} FROM phone_numbers WHERE user_id = ? ORDER BY assigned_at, number`,
+    ).all(userId)
+    return (rows as PhoneNumberRow[]).map(toPhoneNumber)
+  }
+
+  async assignPhoneNumber(number: string, userId: string | null, at: number): Promise<boolean> {
+    const result = this.#statement(
+      'UPDATE phone_numbers SET user_id = @userId, assigned_at = CASE WHEN @userId IS NULL THEN NULL ELSE @at END ' +
+        'WHERE number = @number AND (@userId IS NULL OR EXISTS ' +
+        '(SELECT 1 FROM users u WHERE u.id = @userId AND u.account_id = phone_numbers.account_id))',
+    ).run({ number, userId, at })
+    return result.changes > 0
+  }
+
+  async deletePhoneNumber(number: string): Promise<boolean> {
+    return this.#statement('DELETE FROM phone_numbers WHERE number = ?').run(number).changes > 0
   }
 
   #statement(sql: string): Database.Statement {
