@@ -13,15 +13,42 @@ import { ConfigError, makeConfig, parseServeConfig, SERVE_OPTIONS } from './conf
 import { StoreUrlError } from './store/index.js'
 import { createContext } from './deps.js'
 import { startServer } from './main.js'
-import { AdminError, createAccount, createUser, deleteUser, listUsers } from './services/accounts.js'
+import {
+  PasswordInputError,
+  PasswordUsageError,
+  readPassword,
+  type PasswordIo,
+} from './admin/password-input.js'
+import {
+  AdminError,
+  createAccount,
+  createUser,
+  deleteAccount,
+  deleteUser,
+  listAccounts,
+  listUsers,
+  setPassword,
+} from './services/accounts.js'
 import type { ServiceContext } from './services/context.js'
+
+const PASSWORD_HELP = `Passwords: --password-stdin reads the first line of standard input (e.g. from a secrets
+manager: \`pass show alice | parley user password … --password-stdin\`). With neither flag, in a terminal,
+the password is asked twice without echo; otherwise the command is refused (exit 2). --password PW works too,
+but the password then shows in shell history and to every user of the machine (ps).`
 
 const USAGE = `Usage: parley <command> [options]
 
 Commands:
   serve                         run the platform (REST API, websockets, demo at /)
   account create --name NAME    create an account; prints {"clientId": …}
-  user create --client-id ID --username USER@DOMAIN --password PW
+  account list                  accounts as JSON lines
+  account delete --client-id ID [--force]
+                                delete the account with everything of it: users, channels, calls and call
+                                records, project keys, allow-list; refused while it has calls in progress
+                                unless --force (they vanish under their parties)
+  user create --client-id ID --username USER@DOMAIN [--password-stdin | --password PW]
+  user password --client-id ID --username USER@DOMAIN [--password-stdin | --password PW]
+                                set a new password; the user's earlier tokens stop working (within 60 s)
   user list [--client-id ID]
   user delete --client-id ID --username USER@DOMAIN
   calls list [--limit N] [--client-id ID]   call records as JSON lines
@@ -30,6 +57,8 @@ ${NUMBER_USAGE}
 
 Every admin command takes --db URL (env PARLEY_DB; default sqlite:./data/parley.db), and --create to create a
 missing directory of a sqlite: file (otherwise a mistyped path is an error, not a new empty database).
+
+${PASSWORD_HELP}
 
 Run \`parley serve --help\` for the server's flags, \`parley <command> --help\` for one command.
 Exit codes: 0 done, 1 operational error (one line on stderr), 2 wrong command line.
@@ -54,12 +83,27 @@ ${rows.join('\n')}
 `
 }
 
-/** The lines of USAGE for one command (`parley user --help`, `parley user create --help`). */
+/**
+ * The lines of USAGE for one command (`parley user --help`, `parley user create --help`): each matching line with
+ * the more deeply indented lines that continue it.
+ */
 function commandHelp(command: string, sub: string | undefined): string | undefined {
   const prefix = sub ? `  ${command} ${sub}` : `  ${command} `
-  const lines = USAGE.split('\n').filter((l) => l.startsWith(prefix))
+  const lines: string[] = []
+  let inside = false
+  for (const line of USAGE.split('\n')) {
+    if (line.startsWith(prefix)) {
+      inside = true
+      lines.push('  parley ' + line.trimStart())
+    } else if (inside && line.startsWith('    ')) {
+      lines.push(line)
+    } else {
+      inside = false
+    }
+  }
   if (lines.length === 0) return undefined
-  return `Usage:\n${lines.map((l) => '  parley ' + l.trimStart()).join('\n')}\n\nEvery admin command takes --db URL (env PARLEY_DB; default sqlite:./data/parley.db).\n`
+  const passwords = lines.some((l) => l.includes('--password')) ? `\n${PASSWORD_HELP}\n` : ''
+  return `Usage:\n${lines.join('\n')}\n\nEvery admin command takes --db URL (env PARLEY_DB; default sqlite:./data/parley.db).\n${passwords}`
 }
 
 /** The version of the server package (`parley --version`). */
@@ -115,7 +159,11 @@ function assetDir(relative: string): string | null {
 class UsageError extends Error {}
 
 /** Runs the `parley` command; returns the exit code. */
-export async function runCli(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
+export async function runCli(
+  argv: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  io: PasswordIo = { stdin: process.stdin, prompt: process.stderr },
+): Promise<number> {
   const print = (line: string) => out.write(line + '\n')
   const [command, sub, ...rest] = argv
   try {
@@ -165,16 +213,19 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
       'client-id': { type: 'string' },
       username: { type: 'string' },
       password: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
       limit: { type: 'string' },
+      force: { type: 'boolean' },
       create: { type: 'boolean' },
     } as const
-    let values: { [k in Exclude<keyof typeof options, 'create'>]?: string } & { create?: boolean }
+    type Flag = 'create' | 'force' | 'password-stdin'
+    let values: { [k in Exclude<keyof typeof options, Flag>]?: string } & { [k in Flag]?: boolean }
     try {
       values = parseArgs({ args: rest, options, strict: true, allowPositionals: false }).values
     } catch (err) {
       throw new UsageError((err as Error).message)
     }
-    const need = (name: Exclude<keyof typeof options, 'create'>): string => {
+    const need = (name: Exclude<keyof typeof options, Flag>): string => {
       const v = values[name]
       if (!v) throw new UsageError(`${key.trim()} needs --${name}`)
       return v
@@ -188,6 +239,19 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
         return await fn(ctx)
       } finally {
         await ctx.store.close()
+      }
+    }
+    // Asked before the database is opened, so that a refused command line changes nothing.
+    const password = async (subject: string): Promise<string> => {
+      try {
+        return await readPassword(
+          { flag: values.password, fromStdin: values['password-stdin'] === true, subject },
+          io,
+        )
+      } catch (err) {
+        if (err instanceof PasswordUsageError) throw new UsageError(`${key.trim()}: ${err.message}`)
+        if (err instanceof PasswordInputError) throw new AdminError(err.message)
+        throw err
       }
     }
     switch (key) {
@@ -204,9 +268,22 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
         )
         return 0
       }
-      case 'user create': {
-        const input = { clientId: need('client-id'), login: need('username'), password: need('password') }
-        print(JSON.stringify(await run((ctx) => createUser(ctx, input))))
+      case 'account list': {
+        for (const account of await run((ctx) => listAccounts(ctx))) print(JSON.stringify(account))
+        return 0
+      }
+      case 'account delete': {
+        const clientId = need('client-id')
+        const force = values.force === true
+        print(JSON.stringify(await run((ctx) => deleteAccount(ctx, clientId, { force }))))
+        return 0
+      }
+      case 'user create':
+      case 'user password': {
+        const [clientId, login] = [need('client-id'), need('username')]
+        const input = { clientId, login, password: await password(login) }
+        if (key === 'user create') print(JSON.stringify(await run((ctx) => createUser(ctx, input))))
+        else print(JSON.stringify({ passwordChanged: await run((ctx) => setPassword(ctx, input)) }))
         return 0
       }
       case 'user list': {

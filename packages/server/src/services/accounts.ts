@@ -1,6 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { isValidUsername } from '@parley/protocol'
-import { DuplicateError, type Account, type User } from '../store/types.js'
+import {
+  ActiveCallsError,
+  DuplicateError,
+  type Account,
+  type AccountDeletion,
+  type User,
+} from '../store/types.js'
 import type { ServiceContext } from './context.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 
@@ -44,6 +50,46 @@ export async function createAccount(ctx: ServiceContext, name: string): Promise<
   return account
 }
 
+/** What the CLI shows of an account. */
+export interface PublicAccount {
+  clientId: string
+  id: string
+  name: string
+  createdAt: string
+}
+
+/** Every account, oldest first. */
+export async function listAccounts(ctx: ServiceContext): Promise<PublicAccount[]> {
+  return (await ctx.store.listAccounts()).map(publicAccount)
+}
+
+/**
+ * Deletes the account of `clientId` with everything of it (`Store.deleteAccount`). Refused while it has calls in
+ * progress, unless `force`: they would vanish under their parties, whose users and tokens go with them.
+ */
+export async function deleteAccount(
+  ctx: ServiceContext,
+  clientId: string,
+  options: { force?: boolean } = {},
+): Promise<{ deleted: PublicAccount } & AccountDeletion> {
+  const account = await ctx.store.getAccountByClientId(clientId)
+  if (!account) throw new AdminError(`no account with client id "${clientId}"`)
+  let removed: AccountDeletion | undefined
+  try {
+    removed = await ctx.store.deleteAccount(account.id, options)
+  } catch (err) {
+    if (err instanceof ActiveCallsError) {
+      throw new AdminError(
+        `account "${clientId}" has ${err.activeCalls} call(s) in progress; end them first, or pass --force`,
+      )
+    }
+    throw err
+  }
+  // Deleted by another process between the two steps: the same answer as for an unknown id.
+  if (!removed) throw new AdminError(`no account with client id "${clientId}"`)
+  return { deleted: publicAccount(account), ...removed }
+}
+
 /** Creates a user `user@domain` in the account of `clientId`; the password is stored as an scrypt hash only. */
 export async function createUser(
   ctx: ServiceContext,
@@ -59,7 +105,7 @@ export async function createUser(
       `"${username}" cannot be a username: it must be URL-safe and must not end in "sessions"`,
     )
   }
-  if (input.password.length < 8) throw new AdminError('password must be at least 8 characters')
+  checkPassword(input.password)
   const user: User = {
     id: randomUUID(),
     accountId: account.id,
@@ -108,6 +154,32 @@ export async function deleteUser(ctx: ServiceContext, clientId: string, login: s
 }
 
 /**
+ * Sets a new password of a user (stored as an scrypt hash only). The user's tokens issued before stop working:
+ * each token carries a fingerprint of the password hash it was issued under (TokenService), and a node that
+ * verified one recently trusts it for at most VERIFIED_MAX_AGE_MS (60 s) more.
+ */
+export async function setPassword(
+  ctx: ServiceContext,
+  input: { clientId: string; login: string; password: string },
+): Promise<PublicUser> {
+  const account = await ctx.store.getAccountByClientId(input.clientId)
+  if (!account) throw new AdminError(`no account with client id "${input.clientId}"`)
+  const user = await ctx.store.getUserByLogin(account.id, input.login.trim().toLowerCase())
+  if (!user) throw new AdminError(`no user ${input.login} in this account`)
+  if (await ctx.store.getAnonymousIdentity(user.id))
+    throw new AdminError(`${user.login} is an anonymous identity; it has no password`)
+  checkPassword(input.password)
+  if (!(await ctx.store.setUserPassword(user.id, await hashPassword(input.password))))
+    throw new AdminError(`no user ${input.login} in this account`)
+  return publicUser(user, account)
+}
+
+/** The rule for a new password (`user create`, `user password`). */
+function checkPassword(password: string): void {
+  if (password.length < 8) throw new AdminError('password must be at least 8 characters')
+}
+
+/**
  * Checks a login and password for the token endpoint. A login without `@` gets the deployment's domain
  * (protocol §3.1). Returns undefined for any mismatch, taking the same time whether or not the user exists.
  */
@@ -128,6 +200,15 @@ export async function authenticate(
 
 // Compared against when the user does not exist, so that timing does not reveal which logins exist.
 const DUMMY_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+
+function publicAccount(account: Account): PublicAccount {
+  return {
+    clientId: account.clientId,
+    id: account.id,
+    name: account.name,
+    createdAt: new Date(account.createdAt).toISOString(),
+  }
+}
 
 function publicUser(user: User, account: Account | undefined): PublicUser {
   return {

@@ -1,4 +1,4 @@
-import { createSecretKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto'
+import { createHmac, createSecretKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto'
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose'
 import type { IdTokenClaims, TokenResponse } from '@parley/protocol'
 import type { Account, User } from '../store/types.js'
@@ -47,6 +47,11 @@ interface AccessClaims extends JWTPayload {
   acc: string
   /** The subject is an anonymous identity (client_credentials grant). */
   anon?: true
+  /**
+   * Fingerprint of the password hash the token was issued under (`#credential`): a new password (`parley user
+   * password`) makes every earlier access and refresh token of the user invalid. Tokens without it are refused.
+   */
+  pwf?: string
 }
 
 /** The token response of the client_credentials grant: the password grant's, without a refresh token. */
@@ -114,7 +119,7 @@ export class TokenService {
       throw new OAuthError(400, 'invalid_grant', 'Invalid or expired refresh token')
     }
     const user = claims.typ === 'refresh' ? await this.#ctx.store.getUser(claims.uid) : undefined
-    if (!user || user.accountId !== account.id)
+    if (!user || user.accountId !== account.id || claims.pwf !== (await this.#credential(user)))
       throw new OAuthError(400, 'invalid_grant', 'Invalid or expired refresh token')
     return this.#issue(user, account, fields.scope)
   }
@@ -144,6 +149,19 @@ export class TokenService {
     return response
   }
 
+  /**
+   * The `pwf` claim for a user: HMAC-SHA256 of the stored password hash under the signing key, 128 bits. It
+   * changes with every new hash (a fresh salt each time), costs one HMAC per full verification, needs no
+   * column, and tells a token holder nothing about the hash.
+   */
+  async #credential(user: User): Promise<string> {
+    return createHmac('sha256', await this.#signingKey())
+      .update(user.passwordHash)
+      .digest()
+      .subarray(0, 16)
+      .toString('base64url')
+  }
+
   async #account(clientId: string | undefined): Promise<Account> {
     if (!clientId) throw new OAuthError(400, 'invalid_request', 'client_id is required')
     const account = await this.#ctx.store.getAccountByClientId(clientId)
@@ -161,8 +179,9 @@ export class TokenService {
     const now = Math.floor(this.#ctx.clock.now() / 1000)
     const ttl = options.ttl ?? this.#ctx.config.tokenTtl
     const anon = options.anonymous ? { anon: true } : {}
+    const pwf = await this.#credential(user)
     const base = (typ: string, exp: number) =>
-      new SignJWT({ typ, uid: user.id, acc: account.id, ...anon })
+      new SignJWT({ typ, uid: user.id, acc: account.id, pwf, ...anon })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setIssuer(ISSUER)
         .setAudience(account.clientId)
@@ -201,8 +220,8 @@ export class TokenService {
    * is accepted and flagged (the websocket rule of protocol §5.3).
    *
    * A token that passed in full is remembered until its `exp`, for at most `VERIFIED_MAX_AGE_MS`: repeated
-   * requests skip the signature check and the user lookup, so a deleted user's unexpired token is refused
-   * within that time rather than at once.
+   * requests skip the signature check and the user lookup, so a deleted user's unexpired token (or one issued
+   * before the user's password changed) is refused within that time rather than at once.
    */
   async verifyAccess(token: string | undefined, allowExpired = false): Promise<TokenCheck> {
     if (!token) return { ok: false, reason: 'missing' }
@@ -238,7 +257,12 @@ export class TokenService {
     }
     if (claims.typ !== 'access' || typeof claims.uid !== 'string') return { ok: false, reason: 'invalid' }
     const user = await this.#ctx.store.getUser(claims.uid)
-    if (!user || user.username !== claims.sub || user.accountId !== claims.acc)
+    if (
+      !user ||
+      user.username !== claims.sub ||
+      user.accountId !== claims.acc ||
+      claims.pwf !== (await this.#credential(user))
+    )
       return { ok: false, reason: 'invalid' }
     const actor: Actor = {
       userId: user.id,

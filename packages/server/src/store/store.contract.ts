@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ConflictError, DuplicateError } from './types.js'
+import { ActiveCallsError, ConflictError, DuplicateError } from './types.js'
 import type {
   Account,
   Call,
@@ -291,6 +291,135 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         const account = await seedAccount()
         await expectDuplicate(store.createAccount(makeAccount({ clientId: account.clientId })), 'clientId')
       })
+
+      /**
+       * An account with one of everything: a user with a channel, subscription and queued frame, an anonymous
+       * identity (of a project key), an allow-listed destination, an ended call with a callee leg, and timers
+       * (due in this test's window) about the call and about each leg.
+       */
+      async function seedFullAccount(window: number) {
+        const account = await seedAccount()
+        const user = await seedUser(account.id)
+        const channel = await seedChannel(user)
+        const sub = await seedSubscription(channel)
+        await store.appendFrames([makeFrame(channel.id, 'queued')])
+        const key: ProjectKey = {
+          id: uid('pk'),
+          accountId: account.id,
+          name: 'website',
+          secretHash: 'b'.repeat(64),
+          createdAt: NOW,
+          expiresAt: null,
+        }
+        await store.createProjectKey(key)
+        const anonymous = makeUser(account.id)
+        await store.createAnonymousUser(anonymous, {
+          userId: anonymous.id,
+          accountId: account.id,
+          keyId: key.id,
+          expiresAt: NOW,
+          createdAt: NOW,
+        })
+        await store.addAnonymousDestination({ accountId: account.id, address: user.login, createdAt: NOW })
+        const { call, callerLeg } = await seedCall(
+          account.id,
+          { state: 'ended', endedAt: NOW, endReason: 'ended' },
+          { userId: user.id, state: 'ended' },
+        )
+        const calleeLeg = await seedLeg(call, { userId: anonymous.id, state: 'ended' })
+        const timers: Timer[] = [call.id, callerLeg.id, calleeLeg.id].map((ref, index) => ({
+          id: `contract-${index}:${ref}`,
+          kind: 'repush',
+          dueAt: window + index,
+          payload: { ref },
+        }))
+        for (const timer of timers) await store.scheduleTimer(timer)
+        return { account, user, channel, sub, key, anonymous, call, callerLeg, calleeLeg, timers }
+      }
+
+      it('deleteAccount() removes the account and everything of it, and only that', async () => {
+        const window = timerWindow()
+        const gone = await seedFullAccount(window)
+        const kept = await seedFullAccount(window + 10)
+        // A timer about something else (no ref of the account) is not the account's.
+        const unrelated: Timer = { id: uid('timer'), kind: 'other', dueAt: window + 20, payload: {} }
+        await store.scheduleTimer(unrelated)
+
+        expect(await store.deleteAccount(gone.account.id)).toStrictEqual({
+          users: 2,
+          calls: 1,
+          projectKeys: 1,
+          anonymousDestinations: 1,
+        })
+
+        expect(await store.getAccount(gone.account.id)).toBeUndefined()
+        expect(await store.getAccountByClientId(gone.account.clientId)).toBeUndefined()
+        expect(only(await store.listAccounts(), [gone.account, kept.account])).toStrictEqual([kept.account])
+        expect(await store.listUsers(gone.account.id)).toStrictEqual([])
+        expect(await store.getUser(gone.user.id)).toBeUndefined()
+        expect(await store.getUser(gone.anonymous.id)).toBeUndefined()
+        expect(await store.getAnonymousIdentity(gone.anonymous.id)).toBeUndefined()
+        expect(await store.getChannel(gone.channel.id)).toBeUndefined()
+        expect(await store.getSubscription(gone.sub.id)).toBeUndefined()
+        expect(await store.listUndelivered(gone.channel.id, 10)).toStrictEqual([])
+        expect(await store.getProjectKey(gone.key.id)).toBeUndefined()
+        expect(await store.listAnonymousDestinations(gone.account.id)).toStrictEqual([])
+        expect(await store.getCall(gone.call.id)).toBeUndefined()
+        expect(await store.listLegs(gone.call.id)).toStrictEqual([])
+        expect(await store.getLeg(gone.calleeLeg.id)).toBeUndefined()
+        expect(await store.listCallRecords(10, gone.account.id)).toStrictEqual([])
+
+        // The other account is whole, its timers included; the deleted account's timers are gone.
+        expect(await store.getAccount(kept.account.id)).toStrictEqual(kept.account)
+        expect(await store.listUsers(kept.account.id)).toHaveLength(2)
+        expect(await store.getChannel(kept.channel.id)).toStrictEqual(kept.channel)
+        expect(await store.listUndelivered(kept.channel.id, 10)).toHaveLength(1)
+        expect(await store.getProjectKey(kept.key.id)).toStrictEqual(kept.key)
+        expect(await store.getAnonymousIdentity(kept.anonymous.id)).toBeDefined()
+        expect(await store.listAnonymousDestinations(kept.account.id)).toHaveLength(1)
+        expect(await store.getCall(kept.call.id)).toStrictEqual(kept.call)
+        expect(await store.listLegs(kept.call.id)).toHaveLength(2)
+        const claimed = await store.claimDueTimers(window + 50, 100, 1_000)
+        const mine = [...gone.timers, ...kept.timers, unrelated]
+        expect(only(claimed, mine).map((t) => t.id)).toStrictEqual(
+          [...kept.timers, unrelated].map((t) => t.id),
+        )
+        for (const timer of mine) await store.cancelTimer(timer.id)
+      })
+
+      it('deleteAccount() of an unknown id resolves to undefined and deletes nothing', async () => {
+        const user = await seedUser()
+        expect(await store.deleteAccount(uid('acc'))).toBeUndefined()
+        expect(await store.getUser(user.id)).toStrictEqual(user)
+      })
+
+      it('deleteAccount() refuses an account with a call in progress (ActiveCallsError) unless forced', async () => {
+        const account = await seedAccount()
+        const user = await seedUser(account.id)
+        const { call: ringing } = await seedCall(account.id, { state: 'ringing' }, { userId: user.id })
+        const { call: connected } = await seedCall(account.id, { state: 'connected' }, { userId: user.id })
+        await seedCall(account.id, { state: 'ended' })
+
+        const error = await rejection(store.deleteAccount(account.id))
+        expect(error).toBeInstanceOf(ActiveCallsError)
+        expect((error as ActiveCallsError).activeCalls).toBe(2)
+        expect(await store.getAccount(account.id)).toStrictEqual(account)
+        expect(await store.getUser(user.id)).toStrictEqual(user)
+        expect(await store.getCall(ringing.id)).toStrictEqual(ringing)
+        expect(await store.listCallRecords(10, account.id)).toHaveLength(3)
+
+        expect(await store.deleteAccount(account.id, { force: true })).toMatchObject({ users: 1, calls: 3 })
+        expect(await store.getAccount(account.id)).toBeUndefined()
+        expect(await store.getCall(connected.id)).toBeUndefined()
+        expect(await store.deleteAccount(account.id, { force: true })).toBeUndefined()
+      })
+
+      it('createAccount() after deleteAccount() may take the same client id again', async () => {
+        const account = await seedAccount()
+        await store.deleteAccount(account.id)
+        const again = await seedAccount({ clientId: account.clientId })
+        expect(await store.getAccountByClientId(account.clientId)).toStrictEqual(again)
+      })
     })
 
     describe('users', () => {
@@ -375,6 +504,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.getSubscription(sub.id)).toBeUndefined()
         expect(await store.listUndelivered(channel.id, 10)).toStrictEqual([])
         expect(await store.getChannel(keptChannel.id)).toStrictEqual(keptChannel)
+      })
+
+      it("setUserPassword() replaces only that user's password hash; unknown ids return false", async () => {
+        const user = await seedUser()
+        const other = await seedUser(user.accountId)
+        expect(await store.setUserPassword(user.id, 'scrypt$new-hash')).toBe(true)
+        expect(await store.getUser(user.id)).toStrictEqual({ ...user, passwordHash: 'scrypt$new-hash' })
+        expect(await store.getUserByLogin(user.accountId, user.login)).toMatchObject({
+          passwordHash: 'scrypt$new-hash',
+        })
+        expect(await store.getUser(other.id)).toStrictEqual(other)
+        expect(await store.setUserPassword(uid('user'), 'scrypt$x')).toBe(false)
       })
 
       it('deleteUser() of an unknown id returns false', async () => {
@@ -1481,6 +1622,22 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         })
         expect(await store.getPhoneNumber(theirs.number)).toStrictEqual(theirs)
         expect(await store.listPhoneNumbersByUser(user.id)).toStrictEqual([])
+      })
+
+      it("deleteAccount() takes the account's numbers with it; another account keeps its own", async () => {
+        const account = await seedAccount()
+        const other = await seedAccount()
+        const user = await seedUser(account.id)
+        const gone = makeNumber(account.id, { userId: user.id, assignedAt: NOW })
+        const kept = makeNumber(other.id)
+        await store.createPhoneNumber(gone)
+        await store.createPhoneNumber(kept)
+        expect(await store.deleteAccount(account.id)).toBeDefined()
+        expect(await store.getPhoneNumber(gone.number)).toBeUndefined()
+        expect(await store.getPhoneNumber(kept.number)).toStrictEqual(kept)
+        // The number is free again, for any account.
+        await store.createPhoneNumber(makeNumber(other.id, { number: gone.number }))
+        expect((await store.getPhoneNumber(gone.number))?.accountId).toBe(other.id)
       })
 
       it('deletePhoneNumber() removes the number once', async () => {

@@ -159,7 +159,10 @@ export interface Timer {
   id: string
   kind: string
   dueAt: number
-  /** JSON-serialisable payload. */
+  /**
+   * JSON-serialisable payload. `ref` names the call or leg the timer is about (the session service's timers
+   * all have one); `deleteAccount` removes the timers whose `ref` is one of the account's calls or legs.
+   */
   payload: Record<string, unknown>
 }
 
@@ -271,6 +274,24 @@ export class DuplicateError extends Error {
   }
 }
 
+/** Raised by `deleteAccount` without `force` when the account has calls that have not ended. */
+export class ActiveCallsError extends Error {
+  override readonly name = 'ActiveCallsError'
+  constructor(readonly activeCalls: number) {
+    super(`the account has ${activeCalls} call(s) in progress`)
+  }
+}
+
+/** What `deleteAccount` removed, besides the account row itself. */
+export interface AccountDeletion {
+  /** Users, anonymous identities included (their channels, subscriptions and outbox frames went with them). */
+  users: number
+  /** Calls (call records), with their legs and timers. */
+  calls: number
+  projectKeys: number
+  anonymousDestinations: number
+}
+
 /** Everything the server persists. All methods are async so that network databases fit the same contract. */
 export interface Store {
   /** Applies pending migrations. Idempotent. */
@@ -286,6 +307,14 @@ export interface Store {
   getAccount(id: string): Promise<Account | undefined>
   getAccountByClientId(clientId: string): Promise<Account | undefined>
   listAccounts(): Promise<Account[]>
+  /**
+   * Deletes the account and everything that belongs to it, in one transaction: its users (with their channels,
+   * subscriptions, outbox frames and anonymous identities), its calls with their legs and timers (call records
+   * included), its project keys and its allow-list of anonymous destinations. Resolves to undefined when there
+   * is no such account. Unless `force`, an account with a call that has not ended is left as it is and
+   * ActiveCallsError is thrown.
+   */
+  deleteAccount(id: string, options?: { force?: boolean }): Promise<AccountDeletion | undefined>
 
   /** Throws DuplicateError('login' | 'username') when taken within the account. */
   createUser(user: User): Promise<void>
@@ -295,6 +324,8 @@ export interface Store {
   /** Users of the account whose login's local part (before the last `@`) equals `localPart`. */
   listUsersByLocalPart(accountId: string, localPart: string): Promise<User[]>
   listUsers(accountId?: string): Promise<User[]>
+  /** Replaces the user's password hash; returns false when there is no such user. */
+  setUserPassword(id: string, passwordHash: string): Promise<boolean>
   /**
    * Deletes the user; returns false when there was none. Their channels and subscriptions go too; their
    * telephone numbers stay with the account, unassigned.

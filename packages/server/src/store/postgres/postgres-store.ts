@@ -1,8 +1,9 @@
 import pg from 'pg'
 import type { PoolClient, QueryResultRow } from 'pg'
-import { ConflictError, DEFAULT_TIMER_LEASE_MS, DuplicateError } from '../types.js'
+import { ActiveCallsError, ConflictError, DEFAULT_TIMER_LEASE_MS, DuplicateError } from '../types.js'
 import type {
   Account,
+  AccountDeletion,
   Call,
   CallChange,
   CallRecord,
@@ -315,6 +316,44 @@ export class PostgresStore implements Store {
     return rows.map(toAccount)
   }
 
+  /**
+   * The account row is locked first (FOR UPDATE), so two deletions of one account queue and the second finds
+   * nothing. Users go before calls: a node that creates a channel for one of them meanwhile fails on the
+   * foreign key rather than leaving a channel behind. (Calls have no foreign key to users or accounts, so a
+   * call committed by a node in the very moment between the DELETE of calls and this commit would stay
+   * behind as a record of a deleted account; with `force` on a live deployment that is the remaining window.)
+   */
+  async deleteAccount(id: string, options: { force?: boolean } = {}): Promise<AccountDeletion | undefined> {
+    return this.#transaction(async (client) => {
+      const found = await this.#exec(client, 'SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [id])
+      if (found.rowCount === 0) return undefined
+      if (!options.force) {
+        const active = await this.#exec(
+          client,
+          "SELECT COUNT(*) AS n FROM calls WHERE account_id = $1 AND state <> 'ended'",
+          [id],
+        )
+        const n = Number((active.rows[0] as { n: number | string } | undefined)?.n ?? 0)
+        if (n > 0) throw new ActiveCallsError(n)
+      }
+      const count = async (sql: string) => (await this.#exec(client, sql, [id])).rowCount ?? 0
+      // Channels, and through them subscriptions and outbox, and anonymous identities go by ON DELETE CASCADE.
+      const users = await count('DELETE FROM users WHERE account_id = $1')
+      // Timers name their call or leg in payload.ref (types.ts, Timer); they have no account column.
+      await count(
+        `DELETE FROM timers WHERE (payload::json ->> 'ref') IN (
+           SELECT id FROM calls WHERE account_id = $1
+           UNION ALL SELECT l.id FROM legs l JOIN calls c ON c.id = l.call_id WHERE c.account_id = $1)`,
+      )
+      await count('DELETE FROM legs WHERE call_id IN (SELECT id FROM calls WHERE account_id = $1)')
+      const calls = await count('DELETE FROM calls WHERE account_id = $1')
+      const projectKeys = await count('DELETE FROM project_keys WHERE account_id = $1')
+      const anonymousDestinations = await count('DELETE FROM anonymous_destinations WHERE account_id = $1')
+      await count('DELETE FROM accounts WHERE id = $1')
+      return { users, calls, projectKeys, anonymousDestinations }
+    })
+  }
+
   async createUser(user: User): Promise<void> {
     await this.#insert(
       'INSERT INTO users (id, account_id, login, local_part, username, password_hash, created_at) ' +
@@ -369,6 +408,10 @@ export class PostgresStore implements Store {
             [accountId],
           )
     return rows.map(toUser)
+  }
+
+  async setUserPassword(id: string, passwordHash: string): Promise<boolean> {
+    return (await this.#count('UPDATE users SET password_hash = $2 WHERE id = $1', [id, passwordHash])) > 0
   }
 
   async deleteUser(id: string): Promise<boolean> {

@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { ConflictError, DEFAULT_TIMER_LEASE_MS, DuplicateError } from '../types.js'
+import { ActiveCallsError, ConflictError, DEFAULT_TIMER_LEASE_MS, DuplicateError } from '../types.js'
 import type {
   Account,
+  AccountDeletion,
   Call,
   CallChange,
   CallRecord,
@@ -193,6 +194,37 @@ export class SqliteStore implements Store {
     return (rows as AccountRow[]).map(toAccount)
   }
 
+  async deleteAccount(id: string, options: { force?: boolean } = {}): Promise<AccountDeletion | undefined> {
+    // IMMEDIATE: the check for calls in progress and the deletes happen under one write lock, so no call of
+    // the account can start (in a server sharing the file) between them.
+    const run = this.#db.transaction((): AccountDeletion | undefined => {
+      if (this.#statement('SELECT 1 FROM accounts WHERE id = ?').get(id) === undefined) return undefined
+      if (!options.force) {
+        const active = this.#statement(
+          "SELECT COUNT(*) AS n FROM calls WHERE account_id = ? AND state <> 'ended'",
+        ).get(id) as { n: number }
+        if (active.n > 0) throw new ActiveCallsError(active.n)
+      }
+      // Timers name their call or leg in payload.ref (types.ts, Timer); they have no account column.
+      this.#statement(
+        `DELETE FROM timers WHERE json_extract(payload, '$.ref') IN (
+           SELECT id FROM calls WHERE account_id = @id
+           UNION ALL SELECT l.id FROM legs l JOIN calls c ON c.id = l.call_id WHERE c.account_id = @id)`,
+      ).run({ id })
+      this.#statement('DELETE FROM legs WHERE call_id IN (SELECT id FROM calls WHERE account_id = ?)').run(id)
+      const calls = this.#statement('DELETE FROM calls WHERE account_id = ?').run(id).changes
+      // Channels, and through them subscriptions and outbox, and anonymous identities go by ON DELETE CASCADE.
+      const users = this.#statement('DELETE FROM users WHERE account_id = ?').run(id).changes
+      const projectKeys = this.#statement('DELETE FROM project_keys WHERE account_id = ?').run(id).changes
+      const anonymousDestinations = this.#statement(
+        'DELETE FROM anonymous_destinations WHERE account_id = ?',
+      ).run(id).changes
+      this.#statement('DELETE FROM accounts WHERE id = ?').run(id)
+      return { users, calls, projectKeys, anonymousDestinations }
+    })
+    return run.immediate()
+  }
+
   async createUser(user: User): Promise<void> {
     try {
       this.#statement(
@@ -249,6 +281,12 @@ export class SqliteStore implements Store {
             `SELECT ${USER_COLUMNS} FROM users WHERE account_id = ? ORDER BY created_at, rowid`,
           ).all(accountId)
     return (rows as UserRow[]).map(toUser)
+  }
+
+  async setUserPassword(id: string, passwordHash: string): Promise<boolean> {
+    return (
+      this.#statement('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, id).changes > 0
+    )
   }
 
   async deleteUser(id: string): Promise<boolean> {
