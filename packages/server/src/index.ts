@@ -3,3 +3,4 @@ export { startServer, selfSignedCertificate, type ServerHandle } from './main.js
 export { DEFAULT_COTURN, makeConfig, parseServeConfig, type Config, type Timings } from './config.js'
 export { runCli } from './cli.js'
 export { createAccount, createUser, listUsers, deleteUser } from './services/accounts.js'
+export * from './sip/index.js'

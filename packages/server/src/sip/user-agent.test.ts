@@ -1,7 +1,14 @@
 import { createSocket } from 'node:dgram'
 import { connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { SipEmitter, SipInboundCall, SipInboundInvite } from './types.js'
+import type {
+  SipEmitter,
+  SipInboundCall,
+  SipInboundCallEvents,
+  SipInboundInvite,
+  SipOutboundCall,
+  SipOutboundCallEvents,
+} from './types.js'
 import { SipUserAgent, type SipUserAgentOptions } from './user-agent.js'
 
 // Two of our own user agents back to back on loopback ports: Parley and a "carrier" playing the trunk.
@@ -32,8 +39,19 @@ async function ua(
   return agent
 }
 
+type EventsOf<T> = T extends SipOutboundCall
+  ? SipOutboundCallEvents
+  : T extends SipInboundCall
+    ? SipInboundCallEvents
+    : never
+
 /** Resolves with the next `event`, or fails with a clear message after `ms`. */
-function next<E, K extends keyof E>(emitter: SipEmitter<E>, event: K, ms = 5_000): Promise<E[K]> {
+function next<T extends SipOutboundCall | SipInboundCall, K extends keyof EventsOf<T>>(
+  call: T,
+  event: K,
+  ms = 5_000,
+): Promise<EventsOf<T>[K]> {
+  const emitter = call as unknown as SipEmitter<EventsOf<T>>
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no "${String(event)}" event within ${ms} ms`)), ms)
     emitter.once(event, (payload) => {

@@ -1096,7 +1096,8 @@ class OutboundCall extends DialogCall implements SipOutboundCall {
     const hop = this.ua.trunkHop()
     const localUri = `sip:${r.from}@${trunk}`
     const remoteUri = `sip:${r.to}@${trunk}`
-    let authHeader: [string, string] | undefined
+    // Credentials per challenge header, all resent on later INVITEs (RFC 3261 §22.3: a proxy's and the trunk's).
+    const credentials = new Map<string, string>()
     let attempts = 0
     const send = () => {
       const h = this.ua.baseHeaders()
@@ -1108,7 +1109,7 @@ class OutboundCall extends DialogCall implements SipOutboundCall {
       h.add('contact', this.ua.contact(hop.transport))
       h.add('allow', ALLOW)
       h.add('content-type', 'application/sdp')
-      if (authHeader) h.add(authHeader[0], authHeader[1])
+      for (const [name, value] of credentials) h.add(name, value)
       const request: SipRequest = {
         kind: 'request',
         method: 'INVITE',
@@ -1121,7 +1122,7 @@ class OutboundCall extends DialogCall implements SipOutboundCall {
         response: (res) =>
           this.#onResponse(res, request, localUri, remoteUri, hop, (auth) => {
             if (attempts++ >= 2) return false
-            authHeader = auth
+            credentials.set(auth[0], auth[1])
             this.#cseq++
             send()
             return true
