@@ -661,6 +661,10 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv, base: P
     cfg.metricsHost = str('metrics-host')!
   }
   cfg.sip = parseSipSettings(str, get('sip-trusted') as string[] | undefined)
+  // SIP transactions live in the memory of the process that holds the socket: worker processes sharing one
+  // UDP port would each see a random part of a call's retransmissions and ACKs.
+  if (cfg.sip && cfg.workers > 1)
+    throw new ConfigError('--sip-trunk needs --workers 1: SIP transactions live in one process')
   return cfg
 }
 

@@ -4,7 +4,8 @@ import type { Logger } from 'pino'
 import { generate } from 'selfsigned'
 import { buildApp } from './app.js'
 import type { Config } from './config.js'
-import { createContext, createServices, type Services } from './deps.js'
+import { createContext, createServices, createSipTrunk, type Services } from './deps.js'
+import type { SipUserAgent } from './sip/index.js'
 import type { ChannelHub } from './realtime/channel-hub.js'
 import { CoturnSupervisor, turnUrlAddress } from './coturn.js'
 import type { ServiceContext } from './services/context.js'
@@ -24,6 +25,8 @@ export interface ServerHandle {
   demo: DemoCredentials | undefined
   /** The supervised turnserver of `--coturn`. */
   coturn: CoturnSupervisor | undefined
+  /** The SIP user agent of `--sip-trunk`, listening; undefined without it. */
+  sip: SipUserAgent | undefined
   /** `http://host:port/metrics` of `--metrics-port` (not in a cluster worker: its primary serves the sum). */
   metricsUrl: string | undefined
   /** Graceful stop: refuse new work, finish in-flight requests, close sockets with 1001, close the store. */
@@ -85,9 +88,14 @@ export async function startServer(
   const ctx = await createContext(config, overrides)
   const services = await createServices(ctx)
   let coturn: CoturnSupervisor | undefined
+  const sip = createSipTrunk(config, ctx.log)
   try {
     coturn = config.coturn ? await startCoturn(config, services.turn.secret, ctx.log) : undefined
+    // A SIP port that cannot be bound (in use, not an address of this machine) fails the start-up.
+    await sip?.start()
   } catch (err) {
+    await sip?.close()
+    await coturn?.stop()
     await ctx.bus.close()
     await ctx.store.close()
     throw err
@@ -101,6 +109,7 @@ export async function startServer(
   try {
     await app.listen({ host: config.host, port: config.port })
   } catch (err) {
+    await sip?.close()
     await coturn?.stop()
     throw err
   }
@@ -131,6 +140,7 @@ export async function startServer(
       await services.scheduler.stop()
       await hub.close()
       await app.close()
+      await sip?.close()
       await coturn?.stop()
       await ctx.bus.close()
       await ctx.store.close()
@@ -145,11 +155,12 @@ export async function startServer(
       await services.scheduler.stop()
       await hub.close()
       await app.close()
+      await sip?.close()
       await coturn?.stop()
       await ctx.bus.close()
       await ctx.store.close()
     })())
-  return { url, port, app, hub, ctx, services, demo, coturn, metricsUrl: metricsServer?.url, close }
+  return { url, port, app, hub, ctx, services, demo, coturn, sip, metricsUrl: metricsServer?.url, close }
 }
 
 /**
