@@ -393,7 +393,7 @@ describe('SipUserAgent against another SIP user agent', () => {
   it('an INVITE flood from one address is rate limited with 503, then dropped', async () => {
     const parley = await ua({
       trunk: { host: '127.0.0.1', port: 9, transport: 'udp' },
-      rateLimit: { requests: 5, windowMs: 60_000 },
+      rateLimit: { requests: 1, trustedRequests: 5, windowMs: 60_000 },
     })
     parley.onInvite((call) => call.reject(486))
     const raw = createSocket('udp4')
@@ -413,6 +413,29 @@ describe('SipUserAgent against another SIP user agent', () => {
       await until(() => statuses.length >= 10 && parley.counters().rateLimited === 15, 'the flood answered')
       expect(statuses.filter((s) => s === 486)).toHaveLength(5)
       expect(statuses.filter((s) => s === 503)).toHaveLength(5)
+    } finally {
+      raw.close()
+    }
+  })
+
+  it('an untrusted address has a smaller budget than the trunk: 403, then 503, then silence', async () => {
+    const parley = await ua({
+      trunk: { host: '127.0.0.1', port: 9, transport: 'udp' },
+      rateLimit: { requests: 2, trustedRequests: 100, windowMs: 60_000 },
+    })
+    const raw = createSocket('udp4')
+    await new Promise<void>((r) => raw.bind(0, '127.0.0.2', () => r()))
+    const statuses: number[] = []
+    raw.on('message', (m) => statuses.push(Number(/^SIP\/2\.0 (\d+)/.exec(m.toString())?.[1])))
+    try {
+      for (let i = 0; i < 6; i++) {
+        const msg = `OPTIONS sip:h SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:${raw.address().port};branch=z9hG4bKo${i}\r\nFrom: <sip:a@h>;tag=${i}\r\nTo: <sip:b@h>\r\nCall-ID: o${i}\r\nCSeq: 1 OPTIONS\r\n\r\n`
+        await new Promise<void>((r) =>
+          raw.send(Buffer.from(msg), parley.address.port, '127.0.0.1', () => r()),
+        )
+      }
+      await until(() => parley.counters().rateLimited === 4 && statuses.length === 4, 'the budget spent')
+      expect(statuses).toEqual([403, 403, 503, 503])
     } finally {
       raw.close()
     }

@@ -87,13 +87,28 @@ export interface SipUserAgentOptions {
   timers?: Partial<SipTimers>
   maxMessageBytes?: number
   /** Out-of-dialog requests accepted per source address per window; beyond: 503, beyond twice: dropped. */
-  rateLimit?: { requests: number; windowMs: number }
+  rateLimit?: Partial<SipRateLimit>
   /** Consulted for an in-dialog request of an unknown dialog before answering 481 (dialogs kept in a store). */
   dialogLookup?: (callId: string, localTag: string) => Promise<SipDialogState | undefined>
   log?: SipLog
   /** `User-Agent` / `Server` header. */
   product?: string
 }
+
+/**
+ * Budget of out-of-dialog requests (INVITE, OPTIONS, …) per source address and window. The trunk and the
+ * `--sip-trusted` ranges carry real traffic (a carrier may send many calls a second), so they get a budget
+ * of their own; everyone else is what scanners and floods look like.
+ */
+export interface SipRateLimit {
+  windowMs: number
+  /** Per untrusted address (default 50 per 10 s). */
+  requests: number
+  /** Per trusted address (default 2,000 per 10 s). */
+  trustedRequests: number
+}
+
+const DEFAULT_RATE_LIMIT: SipRateLimit = { windowMs: 10_000, requests: 50, trustedRequests: 2_000 }
 
 /** Methods Parley's UA handles (RFC 3261 §20.5 Allow). */
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO'
@@ -698,7 +713,9 @@ export class SipUserAgent implements SipTrunk {
 
   /** Per-address budget of out-of-dialog requests (INVITE floods): 503 beyond it, silence beyond twice it. */
   #allow(source: Source): 'ok' | 'busy' | 'drop' {
-    const { requests, windowMs } = this.#options.rateLimit ?? { requests: 50, windowMs: 10_000 }
+    const limits = { ...DEFAULT_RATE_LIMIT, ...this.#options.rateLimit }
+    const { windowMs } = limits
+    const requests = this.#isTrusted(source.address) ? limits.trustedRequests : limits.requests
     const now = Date.now()
     let entry = this.#rate.get(source.address)
     if (!entry || now - entry.start >= windowMs) {
