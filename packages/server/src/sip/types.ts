@@ -89,6 +89,9 @@ export interface SipCall {
   reinvite(sdp: string): Promise<string>
 }
 
+/** A call with an established dialog, whatever its direction (what {@link SipTrunk.restoreDialog} returns). */
+export interface SipDialogCall extends SipCall, SipEmitter<SipCallEvents> {}
+
 /** An outbound call. */
 export interface SipOutboundCall extends SipCall, SipEmitter<SipOutboundCallEvents> {
   readonly direction: 'outbound'
@@ -173,7 +176,7 @@ export interface SipTrunk {
   /** Receives trusted inbound INVITEs; without a handler they are answered 480. */
   onInvite(handler: (call: SipInboundCall, invite: SipInboundInvite) => void): void
   /** Re-creates the handle of a dialog kept from an earlier process, so its in-dialog requests are answered. */
-  restoreDialog(state: SipDialogState): SipOutboundCall | SipInboundCall
+  restoreDialog(state: SipDialogState): SipDialogCall
   counters(): SipCounters
 }
 

@@ -2,9 +2,12 @@ import { createSocket } from 'node:dgram'
 import { connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type {
+  SipCallEvents,
+  SipDialogCall,
   SipEmitter,
   SipInboundCall,
   SipInboundCallEvents,
+  SipDialogState,
   SipInboundInvite,
   SipOutboundCall,
   SipOutboundCallEvents,
@@ -43,10 +46,10 @@ type EventsOf<T> = T extends SipOutboundCall
   ? SipOutboundCallEvents
   : T extends SipInboundCall
     ? SipInboundCallEvents
-    : never
+    : SipCallEvents
 
 /** Resolves with the next `event`, or fails with a clear message after `ms`. */
-function next<T extends SipOutboundCall | SipInboundCall, K extends keyof EventsOf<T>>(
+function next<T extends SipOutboundCall | SipInboundCall | SipDialogCall, K extends keyof EventsOf<T>>(
   call: T,
   event: K,
   ms = 5_000,
@@ -287,6 +290,34 @@ describe('SipUserAgent against another SIP user agent', () => {
     await far2.bye()
     const last = open[open.length - 1]!
     await until(() => last.counters().unknownDialog === 1, 'a 481 counted')
+  })
+
+  it('a dialog found by dialogLookup after a restart answers the BYE, and onRestore sees its end', async () => {
+    const { carrier, parley } = await pair()
+    const store = new Map<string, SipDialogState>()
+    const incoming = nextInvite(carrier)
+    const call = parley.invite({ from: '+15550199', to: '+15550100', sdp: SDP_A })
+    call.on('dialog', ({ state }) =>
+      store.set(`${state.callId} ${state.localTag}`, JSON.parse(JSON.stringify(state))),
+    )
+    const { call: far } = await incoming
+    const answered = next(call, 'answered')
+    await far.accept(SDP_B)
+    await answered
+    expect(store.size).toBe(1)
+    const port = parley.address.port
+    await parley.close()
+    let ended: unknown
+    const restarted = await ua({
+      listen: { host: '127.0.0.1', port },
+      trunk: { host: '127.0.0.1', port: carrier.address.port, transport: 'udp' },
+      dialogLookup: async (callId, localTag) => store.get(`${callId} ${localTag}`),
+      onRestore: (restored) => restored.on('ended', (e) => (ended = e)),
+    })
+    await far.bye()
+    await until(() => ended !== undefined, 'the restored call to end')
+    expect(ended).toEqual({ by: 'remote' })
+    expect(restarted.counters().unknownDialog).toBe(0)
   })
 
   it('a trunk that never answers fails the INVITE with 408 within Timer B', async () => {

@@ -31,6 +31,7 @@ import {
   SipError,
   type SipCall,
   type SipCounters,
+  type SipDialogCall,
   type SipDialogState,
   type SipInboundCall,
   type SipInboundCallEvents,
@@ -90,6 +91,8 @@ export interface SipUserAgentOptions {
   rateLimit?: Partial<SipRateLimit>
   /** Consulted for an in-dialog request of an unknown dialog before answering 481 (dialogs kept in a store). */
   dialogLookup?: (callId: string, localTag: string) => Promise<SipDialogState | undefined>
+  /** Called with the handle of a dialog `dialogLookup` found, before its request is handled: attach listeners here. */
+  onRestore?: (call: SipDialogCall) => void
   log?: SipLog
   /** `User-Agent` / `Server` header. */
   product?: string
@@ -109,6 +112,9 @@ export interface SipRateLimit {
 }
 
 const DEFAULT_RATE_LIMIT: SipRateLimit = { windowMs: 10_000, requests: 50, trustedRequests: 2_000 }
+
+/** Server transactions kept at once (each lives 32 s after its final response); beyond, new requests get 503. */
+const MAX_SERVER_TRANSACTIONS = 20_000
 
 /** Methods Parley's UA handles (RFC 3261 §20.5 Allow). */
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO'
@@ -243,10 +249,10 @@ export class SipUserAgent implements SipTrunk {
     return call
   }
 
-  restoreDialog(state: SipDialogState): SipOutboundCall | SipInboundCall {
+  restoreDialog(state: SipDialogState): SipDialogCall {
     if (state?.v !== 1) throw new TypeError('restoreDialog: not a SipDialogState of version 1')
     const existing = this.#dialogs.get(dialogKey(state.callId, state.localTag))
-    if (existing) return existing as unknown as SipOutboundCall | SipInboundCall
+    if (existing) return existing
     const call =
       state.direction === 'outbound'
         ? new OutboundCall(this, undefined, state)
@@ -621,10 +627,15 @@ export class SipUserAgent implements SipTrunk {
         ).catch(() => undefined)
       return
     }
-    if (!toTag) {
-      const verdict = this.#allow(source)
+    // Requests that may cost work or memory are budgeted per address: out-of-dialog ones, and in-dialog ones of
+    // dialogs we do not hold (each may mean a store lookup). Server transactions are capped as a whole, against
+    // floods from many (spoofed) addresses.
+    const known = toTag ? this.#dialogFor(req, 'request') : undefined
+    if (!known) {
+      const verdict = this.#server.size >= MAX_SERVER_TRANSACTIONS ? 'busy' : this.#allow(source)
       if (verdict === 'drop') return
       if (verdict === 'busy') {
+        if (this.#server.size >= MAX_SERVER_TRANSACTIONS) this.#counters.rateLimited++
         this.respond(req, source, 503, { headers: [['retry-after', '10']] })
         return
       }
@@ -665,8 +676,13 @@ export class SipUserAgent implements SipTrunk {
           (state) => {
             if (this.#closed) return
             if (state && state.callId === callId && state.localTag === toTag) {
-              const restored = this.restoreDialog(state) as unknown as DialogCall
-              restored.onRequest(req, source)
+              const restored = this.restoreDialog(state)
+              try {
+                this.#options.onRestore?.(restored)
+              } catch (err) {
+                this.#log.warn({ err }, 'SIP onRestore handler threw')
+              }
+              ;(restored as unknown as DialogCall).onRequest(req, source)
             } else this.#unknownDialog(req, source)
           },
           (err: unknown) => {
