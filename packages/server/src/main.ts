@@ -92,7 +92,17 @@ export async function startServer(
   try {
     coturn = config.coturn ? await startCoturn(config, services.turn.secret, ctx.log) : undefined
     // A SIP port that cannot be bound (in use, not an address of this machine) fails the start-up.
-    await sip?.start()
+    await sip?.start().catch((err: NodeJS.ErrnoException & { hostname?: string }) => {
+      const { host, port } = config.sip!.listen
+      const why: Record<string, string> = {
+        EADDRINUSE: `--sip-listen ${host}:${port}: the address is in use`,
+        EADDRNOTAVAIL: `--sip-listen ${host}:${port}: no such local address`,
+        EACCES: `--sip-listen ${host}:${port}: permission denied (ports below 1024 need privileges)`,
+        ENOTFOUND: `--sip-trunk: cannot resolve ${err.hostname ?? config.sip!.trunk.host}`,
+        EAI_AGAIN: `--sip-trunk: cannot resolve ${err.hostname ?? config.sip!.trunk.host}`,
+      }
+      throw new Error(why[err.code ?? ''] ?? `SIP user agent: ${err.message}`)
+    })
   } catch (err) {
     await sip?.close()
     await coturn?.stop()

@@ -1072,7 +1072,7 @@ abstract class DialogCall extends Emitter<SipOutboundCallEvents & SipInboundCall
               this.dialog.remoteTarget = contact.uri
               this.changed()
             }
-            void this.sendAck(cseq)
+            this.sendAck(cseq).catch(() => undefined)
             settle(() => resolve(res.body))
             return
           }
@@ -1238,7 +1238,7 @@ class OutboundCall extends DialogCall implements SipOutboundCall {
     this.ua.registerDialog(this)
     const authHeader = this.#tx?.request.headers.get('proxy-authorization')
     const auth: [string, string] | undefined = authHeader ? ['proxy-authorization', authHeader] : undefined
-    void this.sendAck(this.#cseq, auth)
+    this.sendAck(this.#cseq, auth).catch(() => undefined)
     if (hangUp) {
       // Answered after we cancelled or gave up (§9.1 race): end it at once.
       this.ua.clearTimer(this.#cancelGuard)
