@@ -107,6 +107,20 @@ describe('parley errors: one line, a documented exit code', () => {
     expectOneLine(r, new RegExp(`^parley: cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use`))
   })
 
+  it('a SIP port in use and a bad --sip-trunk are one line each', async () => {
+    const blocker: Server = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => new Promise<void>((resolve) => blocker.close(() => resolve())))
+    const port = (blocker.address() as { port: number }).port
+    const base = ['serve', '--port', '0', '--db', 'sqlite::memory:', '--sip-trunk', 'sip:127.0.0.2']
+    const inUse = await run([...base, '--sip-listen', `127.0.0.1:${port}`])
+    expect(inUse.code).toBe(1)
+    expectOneLine(inUse, new RegExp(`^parley: --sip-listen 127\\.0\\.0\\.1:${port}: the address is in use`))
+    const bad = await run(['serve', '--sip-trunk', 'sips:x'])
+    expect(bad.code).toBe(2)
+    expectOneLine(bad, /^parley: --sip-trunk must be sip:HOST/)
+  })
+
   it('a missing SQLite directory is an error that creates nothing, unless --create', async () => {
     const dir = join(tempDir(), 'typo')
     const db = `sqlite:${join(dir, 'parley.db')}`

@@ -108,4 +108,64 @@ describe('parseServeConfig', () => {
     expect(bad).toThrow(/--redis must be a redis:\/\//)
     expect(bad).not.toThrow(/hunter2/)
   })
+
+  it('--sip-trunk and its companions configure the SIP user agent; without it there is none', () => {
+    expect(parseServeConfig([], {}).sip).toBeNull()
+    const c = parseServeConfig(
+      [
+        '--sip-trunk',
+        'sip:203.0.113.5:5080;transport=tcp',
+        '--sip-trusted',
+        '198.51.100.0/24',
+        '--sip-trusted',
+        '2001:db8::/32',
+        '--sip-username',
+        'acct',
+      ],
+      { PARLEY_SIP_PASSWORD: 'pw', PARLEY_SIP_LISTEN: '0.0.0.0:5070', PARLEY_SIP_INVITE_TIMEOUT: '8' },
+    )
+    expect(c.sip).toEqual({
+      trunk: { host: '203.0.113.5', port: 5080, transport: 'tcp' },
+      listen: { host: '0.0.0.0', port: 5070 },
+      username: 'acct',
+      password: 'pw',
+      trusted: ['198.51.100.0/24', '2001:db8::/32'],
+      inviteTimeoutMs: 8_000,
+    })
+    expect(
+      parseServeConfig(['--sip-trunk', 'sip:carrier.example'], {
+        PARLEY_SIP_TRUSTED: '10.0.0.1, 10.1.0.0/16',
+      }).sip,
+    ).toMatchObject({
+      trunk: { host: 'carrier.example', port: 5060, transport: 'udp' },
+      listen: { host: '127.0.0.1', port: 5060 },
+      trusted: ['10.0.0.1', '10.1.0.0/16'],
+      inviteTimeoutMs: 32_000,
+    })
+  })
+
+  it('rejects bad --sip-* values with a message naming the flag', () => {
+    const trunk = ['--sip-trunk', 'sip:203.0.113.5']
+    expect(() => parseServeConfig(['--sip-trunk', 'http://x'], {})).toThrow(/--sip-trunk must be sip:HOST/)
+    expect(() => parseServeConfig(['--sip-trunk', 'sip:h;transport=tls'], {})).toThrow(
+      /transport must be udp or tcp/,
+    )
+    expect(() => parseServeConfig([...trunk, '--sip-listen', 'localhost'], {})).toThrow(
+      /--sip-listen must be IP:PORT/,
+    )
+    expect(() => parseServeConfig([...trunk, '--sip-trusted', '10.0.0.0/40'], {})).toThrow(
+      /bad prefix length/,
+    )
+    expect(() => parseServeConfig([...trunk, '--sip-trusted', 'nonsense'], {})).toThrow(ConfigError)
+    expect(() => parseServeConfig([...trunk, '--sip-username', 'u'], {})).toThrow(/go together/)
+    expect(() => parseServeConfig([...trunk, '--sip-invite-timeout', '0'], {})).toThrow(
+      /--sip-invite-timeout/,
+    )
+    expect(() => parseServeConfig(['--sip-listen', '127.0.0.1:5060'], {})).toThrow(
+      /--sip-listen goes with --sip-trunk/,
+    )
+    expect(() => parseServeConfig(['--sip-trusted', '10.0.0.0/8'], {})).toThrow(
+      /--sip-trusted goes with --sip-trunk/,
+    )
+  })
 })

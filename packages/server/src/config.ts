@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { BlockList } from 'node:net'
 import { extname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parse as parseYaml } from 'yaml'
 import { parseRtpengineAddress } from './media-gateway/rtpengine-client.js'
+import { addCidr } from './sip/cidr.js'
+import { parseHostPort, parseTrunkUri } from './sip/trunk-uri.js'
+import type { SipTrunkTarget } from './sip/types.js'
 
 /** Protocol timers (protocol §11.13 table); tests shorten them. */
 export interface Timings {
@@ -87,6 +91,8 @@ export interface Config {
   metricsHost: string
   /** Anonymous click-to-call (`client_credentials` grant, issue 15). */
   anonymous: AnonymousSettings
+  /** `--sip-trunk` and its companions: the SIP user agent toward one carrier trunk (issue 11); null: none. */
+  sip: SipSettings | null
   /** The media gateway of PSTN calls (`--rtpengine`, `--rtpengine-spawn`; issue 11); null: none. */
   rtpengine: RtpengineSettings | null
 }
@@ -117,6 +123,19 @@ export const DEFAULT_RTPENGINE_SPAWN: RtpengineSpawnSettings = {
   interface: '127.0.0.1',
   minPort: 30000,
   maxPort: 40000,
+}
+
+/** Settings of the SIP trunk user agent (README "SIP trunk"). */
+export interface SipSettings {
+  trunk: SipTrunkTarget
+  /** UDP and TCP listen address (`--sip-listen`). */
+  listen: { host: string; port: number }
+  username: string | undefined
+  password: string | undefined
+  /** CIDRs whose INVITEs are accepted besides the trunk's address (`--sip-trusted`). */
+  trusted: string[]
+  /** Timer B: how long an outbound INVITE waits for any response (`--sip-invite-timeout`, RFC 3261: 32 s). */
+  inviteTimeoutMs: number
 }
 
 /** Limits of anonymous callers (README "Anonymous calls"). */
@@ -225,6 +244,7 @@ export function makeConfig(
     metricsPort: null,
     metricsHost: '127.0.0.1',
     rtpengine: null,
+    sip: null,
     ...rest,
     timings: { ...DEFAULT_TIMINGS, ...timings },
   }
@@ -464,6 +484,43 @@ export const SERVE_OPTIONS = {
     default: String(DEFAULT_RTPENGINE_SPAWN.maxPort),
     help: 'highest media (RTP) port of the spawned rtpengine',
   },
+  'sip-trunk': {
+    type: 'string',
+    env: 'PARLEY_SIP_TRUNK',
+    default: 'none (no phone calls)',
+    help: "the carrier's SIP trunk: sip:HOST[:PORT][;transport=udp|tcp] (port 5060, UDP by default)",
+  },
+  'sip-listen': {
+    type: 'string',
+    env: 'PARLEY_SIP_LISTEN',
+    default: '127.0.0.1:5060',
+    help: 'IP:PORT of the SIP user agent, UDP and TCP',
+  },
+  'sip-username': {
+    type: 'string',
+    env: 'PARLEY_SIP_USERNAME',
+    default: 'none',
+    help: 'digest authentication username toward the trunk (with --sip-password)',
+  },
+  'sip-password': {
+    type: 'string',
+    env: 'PARLEY_SIP_PASSWORD',
+    default: 'none',
+    help: 'digest authentication password toward the trunk',
+  },
+  'sip-trusted': {
+    type: 'string',
+    multiple: true,
+    env: 'PARLEY_SIP_TRUSTED',
+    default: "none (only the trunk's address)",
+    help: 'CIDR whose INVITEs are accepted besides the trunk, repeatable (env: comma-separated)',
+  },
+  'sip-invite-timeout': {
+    type: 'string',
+    env: 'PARLEY_SIP_INVITE_TIMEOUT',
+    default: '32',
+    help: 'seconds an INVITE waits for any response of the trunk before the call fails (RFC 3261 Timer B)',
+  },
 } as const satisfies Record<string, ServeOption>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -690,6 +747,11 @@ function buildServeConfig(
     if (cfg.metricsPort === null) throw new ConfigError('--metrics-host goes with --metrics-port')
     cfg.metricsHost = str('metrics-host')!
   }
+  cfg.sip = parseSipSettings(str, get('sip-trusted') as string[] | undefined)
+  // SIP transactions live in the memory of the process that holds the socket: worker processes sharing one
+  // UDP port would each see a random part of a call's retransmissions and ACKs.
+  if (cfg.sip && cfg.workers > 1)
+    throw new ConfigError('--sip-trunk needs --workers 1: SIP transactions live in one process')
   return cfg
 }
 
@@ -731,4 +793,43 @@ function rtpengineSettings(
   if (settings.minPort > settings.maxPort)
     throw new ConfigError('--rtpengine-min-port must not exceed --rtpengine-max-port')
   return { ...parsed, timeoutMs: 3_000, spawn: settings }
+}
+
+/** The `--sip-*` flags: all of them go with `--sip-trunk`. */
+function parseSipSettings(
+  str: (name: keyof typeof SERVE_OPTIONS) => string | undefined,
+  trusted: string[] | undefined,
+): SipSettings | null {
+  const companions = ['sip-listen', 'sip-username', 'sip-password', 'sip-invite-timeout'] as const
+  const trunkText = str('sip-trunk')
+  if (!trunkText) {
+    const stray =
+      companions.find((f) => str(f) !== undefined) ?? (trusted?.length ? 'sip-trusted' : undefined)
+    if (stray) throw new ConfigError(`--${stray} goes with --sip-trunk`)
+    return null
+  }
+  const attempt = <T>(fn: () => T): T => {
+    try {
+      return fn()
+    } catch (err) {
+      throw new ConfigError((err as Error).message)
+    }
+  }
+  const trunk = attempt(() => parseTrunkUri(trunkText))
+  const listen = attempt(() => parseHostPort(str('sip-listen') ?? '127.0.0.1:5060'))
+  const username = str('sip-username')
+  const password = str('sip-password')
+  if (Boolean(username) !== Boolean(password))
+    throw new ConfigError('--sip-username and --sip-password go together')
+  const list = trusted ?? []
+  for (const cidr of list) attempt(() => addCidr(new BlockList(), cidr))
+  const timeout = str('sip-invite-timeout')
+  return {
+    trunk,
+    listen,
+    username,
+    password,
+    trusted: list,
+    inviteTimeoutMs: timeout ? positiveInt('sip-invite-timeout', timeout, 3600) * 1000 : 32_000,
+  }
 }

@@ -15,6 +15,7 @@ import { Scheduler } from './services/scheduler.js'
 import { SessionService } from './services/sessions.js'
 import { TokenService } from './services/tokens.js'
 import { TurnService } from './services/turn.js'
+import { SipUserAgent } from './sip/index.js'
 import { openStore } from './store/index.js'
 import type { Store } from './store/types.js'
 
@@ -160,4 +161,22 @@ export async function createServices(ctx: ServiceContext): Promise<Services> {
   await turn.init()
   const scheduler = new Scheduler(ctx, sessions, channels)
   return { tokens, notifier, sessions, channels, turn, scheduler, numbers: new NumberService(ctx) }
+}
+
+/**
+ * The SIP user agent toward `--sip-trunk` (issue 11), not yet started; undefined without `--sip-trunk`. Until the
+ * call layer takes inbound INVITEs (`onInvite`), they are answered 480.
+ */
+export function createSipTrunk(config: Config, log: Logger): SipUserAgent | undefined {
+  const sip = config.sip
+  if (!sip) return undefined
+  return new SipUserAgent({
+    trunk: sip.trunk,
+    listen: sip.listen,
+    username: sip.username,
+    password: sip.password,
+    trusted: sip.trusted,
+    timers: { inviteTimeoutMs: sip.inviteTimeoutMs },
+    log: log.child({ component: 'sip' }),
+  })
 }

@@ -119,3 +119,43 @@ describe('TLS (protocol §2.3: wss on the REST host and port)', () => {
     ws.close()
   })
 })
+
+describe('--sip-trunk lifecycle', () => {
+  it('starts the SIP user agent with the server (INVITEs answered 480 until calls are routed) and frees its port on close', async () => {
+    const { SipUserAgent } = await import('./sip/index.js')
+    const carrier = new SipUserAgent({
+      listen: { host: '127.0.0.1', port: 0 },
+      trunk: { host: '127.0.0.1', port: 9, transport: 'udp' },
+    })
+    await carrier.start()
+    cleanups.push(() => carrier.close())
+    const sip = {
+      trunk: { host: '127.0.0.1', port: carrier.address.port, transport: 'udp' as const },
+      listen: { host: '127.0.0.1', port: 0 },
+      username: undefined,
+      password: undefined,
+      trusted: [],
+      inviteTimeoutMs: 5_000,
+    }
+    const server = await startServer(makeConfig({ port: 0, db: 'sqlite::memory:', logLevel: 'silent', sip }))
+    const sipPort = server.sip!.address.port
+    expect(sipPort).toBeGreaterThan(0)
+    const toParley = new SipUserAgent({
+      listen: { host: '127.0.0.1', port: 0 },
+      trunk: { host: '127.0.0.1', port: sipPort, transport: 'udp' },
+    })
+    await toParley.start()
+    cleanups.push(() => toParley.close())
+    const call = toParley.invite({ from: '+15550100', to: '+15550123', sdp: 'v=0\r\n' })
+    const failed = await new Promise<{ status: number }>((resolve) => call.once('failed', resolve))
+    expect(failed.status).toBe(480)
+    await server.close()
+    // The port is free again: another UA can bind it.
+    const again = new SipUserAgent({
+      listen: { host: '127.0.0.1', port: sipPort },
+      trunk: { host: '127.0.0.1', port: 9, transport: 'udp' },
+    })
+    await again.start()
+    await again.close()
+  })
+})

@@ -8,9 +8,11 @@ import {
   createContext,
   createMediaGateway,
   createServices,
+  createSipTrunk,
   type MediaGatewayHandle,
   type Services,
 } from './deps.js'
+import type { SipUserAgent } from './sip/index.js'
 import type { ChannelHub } from './realtime/channel-hub.js'
 import { CoturnSupervisor, turnUrlAddress } from './coturn.js'
 import type { ServiceContext } from './services/context.js'
@@ -32,6 +34,8 @@ export interface ServerHandle {
   coturn: CoturnSupervisor | undefined
   /** The media gateway of `--rtpengine` / `--rtpengine-spawn` (also `ctx.mediaGateway`). */
   media: MediaGatewayHandle | undefined
+  /** The SIP user agent of `--sip-trunk`, listening; undefined without it. */
+  sip: SipUserAgent | undefined
   /** `http://host:port/metrics` of `--metrics-port` (not in a cluster worker: its primary serves the sum). */
   metricsUrl: string | undefined
   /** Graceful stop: refuse new work, finish in-flight requests, close sockets with 1001, close the store. */
@@ -94,13 +98,27 @@ export async function startServer(
   const services = await createServices(ctx)
   let coturn: CoturnSupervisor | undefined
   let media: MediaGatewayHandle | undefined
+  const sip = createSipTrunk(config, ctx.log)
   try {
     coturn = config.coturn ? await startCoturn(config, services.turn.secret, ctx.log) : undefined
     if (ctx.mediaGateway === undefined) {
       media = await createMediaGateway(config, ctx.log)
       ctx.mediaGateway = media?.gateway
     }
+    // A SIP port that cannot be bound (in use, not an address of this machine) fails the start-up.
+    await sip?.start().catch((err: NodeJS.ErrnoException & { hostname?: string }) => {
+      const { host, port } = config.sip!.listen
+      const why: Record<string, string> = {
+        EADDRINUSE: `--sip-listen ${host}:${port}: the address is in use`,
+        EADDRNOTAVAIL: `--sip-listen ${host}:${port}: no such local address`,
+        EACCES: `--sip-listen ${host}:${port}: permission denied (ports below 1024 need privileges)`,
+        ENOTFOUND: `--sip-trunk: cannot resolve ${err.hostname ?? config.sip!.trunk.host}`,
+        EAI_AGAIN: `--sip-trunk: cannot resolve ${err.hostname ?? config.sip!.trunk.host}`,
+      }
+      throw new Error(why[err.code ?? ''] ?? `SIP user agent: ${err.message}`)
+    })
   } catch (err) {
+    await sip?.close()
     await coturn?.stop()
     await ctx.bus.close()
     await ctx.store.close()
@@ -116,6 +134,7 @@ export async function startServer(
     await app.listen({ host: config.host, port: config.port })
   } catch (err) {
     await media?.close()
+    await sip?.close()
     await coturn?.stop()
     throw err
   }
@@ -147,6 +166,7 @@ export async function startServer(
       await hub.close()
       await app.close()
       await media?.close()
+      await sip?.close()
       await coturn?.stop()
       await ctx.bus.close()
       await ctx.store.close()
@@ -162,11 +182,25 @@ export async function startServer(
       await hub.close()
       await app.close()
       await media?.close()
+      await sip?.close()
       await coturn?.stop()
       await ctx.bus.close()
       await ctx.store.close()
     })())
-  return { url, port, app, hub, ctx, services, demo, coturn, media, metricsUrl: metricsServer?.url, close }
+  return {
+    url,
+    port,
+    app,
+    hub,
+    ctx,
+    services,
+    demo,
+    coturn,
+    media,
+    sip,
+    metricsUrl: metricsServer?.url,
+    close,
+  }
 }
 
 /**
