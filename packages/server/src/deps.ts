@@ -8,6 +8,7 @@ import { ChannelService } from './services/channels.js'
 import { systemClock, type Clock, type ServiceContext } from './services/context.js'
 import { Notifier } from './services/notifier.js'
 import { Scheduler } from './services/scheduler.js'
+import { QualityService } from './services/quality.js'
 import { SessionService } from './services/sessions.js'
 import { TokenService } from './services/tokens.js'
 import { TurnService } from './services/turn.js'
@@ -87,6 +88,7 @@ export interface Services {
   channels: ChannelService
   turn: TurnService
   scheduler: Scheduler
+  quality: QualityService
 }
 
 /** Builds the services over a context; loads the secrets they need. */
@@ -98,5 +100,6 @@ export async function createServices(ctx: ServiceContext): Promise<Services> {
   const turn = new TurnService(ctx)
   await turn.init()
   const scheduler = new Scheduler(ctx, sessions, channels)
-  return { tokens, notifier, sessions, channels, turn, scheduler }
+  const quality = new QualityService(ctx)
+  return { tokens, notifier, sessions, channels, turn, scheduler, quality }
 }
