@@ -46,7 +46,12 @@ export interface QualitySample {
   audio: { inbound?: StreamQuality; outbound?: StreamQuality }
   /** Video received and sent. */
   video: { inbound?: StreamQuality; outbound?: StreamQuality }
-  /** Estimated listening quality of the received audio, 1 (bad) … 4.5 (best); see {@link estimateMos}. */
+  /**
+   * Estimated listening quality of the received audio, 1 (bad) … 4.5 (best): the simplified E-model
+   * (ITU-T G.107): `Le = RTT/2 + 2·jitter + 10` ms, `Id = 0.024·Le + 0.11·(Le − 177.3)·H(Le − 177.3)`,
+   * `Ie,eff = Ie + (95 − Ie)·Ppl/(Ppl + Bpl)` (Ie = 0, Bpl = 25.1), `R = 93.2 − Id − Ie,eff`,
+   * `MOS = 1 + 0.035·R + 7·10⁻⁶·R·(R − 60)·(100 − R)` (README "Call quality").
+   */
   mos?: number
   /** Quality warnings in force after this sample (see `call:qualityWarning`). */
   warnings: QualityWarningName[]
