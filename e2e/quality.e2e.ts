@@ -104,7 +104,15 @@ describe('call quality (Parley extension, README "Call quality")', () => {
     expect(s.mos).toBeLessThanOrEqual(4.5)
     // Loopback: no loss to speak of, a clean MOS, and a round trip well under 50 ms.
     expect(s.mos).toBeGreaterThan(4)
-    expect(s.rtt).toBeLessThan(50)
+    // RTT: the median of 5 samples, so that one RTCP report delayed by a busy machine does not decide.
+    const withRtt = await waitForValue(
+      async () => (await samples(alice)).filter((x) => x.rtt !== undefined),
+      (list) => list.length >= 5,
+      'five samples with an RTT',
+      20_000,
+    )
+    const rtts = withRtt.map((x) => x.rtt!).sort((a, b) => a - b)
+    expect(rtts[Math.floor(rtts.length / 2)], `RTTs ${JSON.stringify(rtts)}`).toBeLessThan(50)
     expect(s.audio.inbound!.packetLoss).toBeLessThan(0.02)
     // Chromium's fake camera: 640×480 (or scaled down by the encoder under load).
     expect(s.video.inbound!.width).toBeGreaterThan(0)
