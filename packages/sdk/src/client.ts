@@ -199,6 +199,11 @@ export interface Api {
    * Adds a listener of one event type, e.g. `call:receive`, `call:stateChange`, `call:tracksAdded`,
    * `subscription:change`, `ws:change`, `media:trackRendered`, `request:error` (sdk-api §2.5, §3.4, §5.4, §6.8).
    * The listener gets the event's payload object.
+   *
+   * **[Parley extension]** Call quality (README "Call quality", `call.quality` configuration):
+   * `call:qualityChange` `{ callId, sample }` with a `QualitySample` every `call.quality.interval` ms
+   * while the call is `Connected`; `call:qualityWarning` `{ callId, warning, value, threshold }` and
+   * `call:qualityWarningCleared` `{ callId, warning }` with a `QualityWarningName`.
    */
   on(type: string, listener: (payload?: any) => void): void // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Removes a listener added with `on`. */

@@ -29,6 +29,8 @@ export type { Api, CallApi, ConnectionApi, MediaApi, ServicesApi, WSConnectionOb
 export type { CallObject } from './call/call.js'
 export type { CallState, CallStates, MediaConnectionStates } from './call/states.js'
 export type { CodecSelector } from './call/sdp.js'
+export type { QualitySample, QualityWarningName, StreamQuality } from './call/quality-stats.js'
+export type { QualityThresholds } from './call/quality-warnings.js'
 export type {
   AuthenticationConfig,
   CallConfig,
@@ -38,6 +40,7 @@ export type {
   DeepPartial,
   LogsConfig,
   NotificationsConfig,
+  QualityConfig,
   SubscriptionConfig,
 } from './core/config.js'
 export type {
@@ -50,6 +53,7 @@ export type {
   ParleyConfig,
   ParleyConfigUpdate,
   ParleyPeerConfig,
+  ParleyQualityConfig,
   ParleyServerConfig,
   ParleySubscriptionConfig,
 } from './core/parley-config.js'

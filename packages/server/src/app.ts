@@ -15,6 +15,7 @@ import { installRateLimits } from './http/rate-limits.js'
 import { installRequestLog, requestId } from './http/request-log.js'
 import { tokenRoutes } from './http/routes-auth.js'
 import { channelRoutes } from './http/routes-channels.js'
+import { qualityRoutes } from './http/routes-quality.js'
 import { signalingRoutes } from './http/routes-signaling.js'
 import { staticRoutes } from './http/static.js'
 import { anonymousDemoRoutes } from './http/demo-anonymous.js'
@@ -119,6 +120,7 @@ export async function buildApp(
   tokenRoutes(app, services.tokens, limits)
   channelRoutes(app, services.tokens, services.channels)
   signalingRoutes(app, services, limits)
+  qualityRoutes(app, services)
   staticRoutes(app, ctx.config, () => findDemoDirectory(ctx))
   anonymousDemoRoutes(app, ctx.config)
   openApiRoutes(app)

@@ -12,6 +12,7 @@ import { systemClock, type Clock, type ServiceContext } from './services/context
 import { Notifier } from './services/notifier.js'
 import { NumberService } from './services/numbers.js'
 import { Scheduler } from './services/scheduler.js'
+import { QualityService } from './services/quality.js'
 import { SessionService } from './services/sessions.js'
 import { TokenService } from './services/tokens.js'
 import { TurnService } from './services/turn.js'
@@ -149,6 +150,7 @@ export interface Services {
   scheduler: Scheduler
   /** Telephone number lookups for PSTN routing (inbound number → user, caller ID). */
   numbers: NumberService
+  quality: QualityService
 }
 
 /** Builds the services over a context; loads the secrets they need. */
@@ -160,7 +162,8 @@ export async function createServices(ctx: ServiceContext): Promise<Services> {
   const turn = new TurnService(ctx)
   await turn.init()
   const scheduler = new Scheduler(ctx, sessions, channels)
-  return { tokens, notifier, sessions, channels, turn, scheduler, numbers: new NumberService(ctx) }
+  const quality = new QualityService(ctx)
+  return { tokens, notifier, sessions, channels, turn, scheduler, numbers: new NumberService(ctx), quality }
 }
 
 /**

@@ -5,6 +5,14 @@ import type { Store } from './store/types.js'
 
 /** Seconds buckets of the call setup time (create → answer): people answer within seconds to a minute. */
 const SETUP_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120]
+/** MOS buckets (ITU-T P.800 scale as the E-model maps it: 4.3+ is excellent, below 3.1 most users complain). */
+const MOS_BUCKETS = [1, 1.5, 2, 2.5, 3, 3.5, 3.8, 4, 4.2, 4.3, 4.4, 4.5]
+/** Round-trip seconds: loopback and LAN in the first buckets, 400 ms is the high-rtt warning. */
+const RTT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1, 2]
+/** Loss fractions: 3 % is the high-packet-loss warning. */
+const LOSS_BUCKETS = [0, 0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1]
+/** Jitter seconds: 30 ms is the high-jitter warning. */
+const JITTER_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5]
 /** Seconds buckets of store operations and HTTP requests. */
 const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
@@ -28,6 +36,12 @@ export class PromMetrics implements Metrics {
   readonly #http: Counter<'method' | 'route' | 'status'>
   readonly #httpDuration: Histogram<'method' | 'route'>
   readonly #store: Histogram<'operation'>
+  readonly #qualitySamples: Counter
+  readonly #mos: Histogram
+  readonly #rtt: Histogram
+  readonly #loss: Histogram
+  readonly #jitter: Histogram
+  readonly #qualityWarnings: Counter<'warning'>
 
   constructor() {
     const registers = [this.registry]
@@ -102,6 +116,41 @@ export class PromMetrics implements Metrics {
       buckets: FAST_BUCKETS,
       registers,
     })
+    this.#qualitySamples = new Counter({
+      name: 'parley_call_quality_samples_total',
+      help: 'Call quality samples reported by clients',
+      registers,
+    })
+    this.#mos = new Histogram({
+      name: 'parley_call_quality_mos',
+      help: 'Reported audio MOS estimates (E-model, ITU-T G.107 simplified), one per sample',
+      buckets: MOS_BUCKETS,
+      registers,
+    })
+    this.#rtt = new Histogram({
+      name: 'parley_call_quality_rtt_seconds',
+      help: 'Reported round-trip times, one per sample',
+      buckets: RTT_BUCKETS,
+      registers,
+    })
+    this.#loss = new Histogram({
+      name: 'parley_call_quality_packet_loss_ratio',
+      help: 'Reported inbound packet loss fraction (largest of audio and video), one per sample',
+      buckets: LOSS_BUCKETS,
+      registers,
+    })
+    this.#jitter = new Histogram({
+      name: 'parley_call_quality_jitter_seconds',
+      help: 'Reported received-audio jitter, one per sample',
+      buckets: JITTER_BUCKETS,
+      registers,
+    })
+    this.#qualityWarnings = new Counter({
+      name: 'parley_call_quality_warnings_total',
+      help: 'Quality warnings raised by clients, by warning',
+      labelNames: ['warning'],
+      registers,
+    })
   }
 
   callStarted(): void {
@@ -150,6 +199,23 @@ export class PromMetrics implements Metrics {
 
   storeOperation(operation: string, seconds: number): void {
     this.#store.observe({ operation }, seconds)
+  }
+
+  qualitySample(sample: {
+    mos?: number
+    rttSeconds?: number
+    packetLoss?: number
+    jitterSeconds?: number
+  }): void {
+    this.#qualitySamples.inc()
+    if (sample.mos !== undefined) this.#mos.observe(sample.mos)
+    if (sample.rttSeconds !== undefined) this.#rtt.observe(sample.rttSeconds)
+    if (sample.packetLoss !== undefined) this.#loss.observe(sample.packetLoss)
+    if (sample.jitterSeconds !== undefined) this.#jitter.observe(sample.jitterSeconds)
+  }
+
+  qualityWarning(warning: string): void {
+    this.#qualityWarnings.inc({ warning })
   }
 }
 

@@ -91,6 +91,8 @@ export class Call {
   readonly #offerListeners = new Set<() => void>()
   auditTimer: ReturnType<typeof setTimeout> | undefined
   auditing = false
+  /** The quality monitor (quality.ts), once started. */
+  quality: { stop(): void } | undefined
   /** The session DELETE was sent (at most once). */
   deleteSent = false
   /** Listeners to drop at the end. */

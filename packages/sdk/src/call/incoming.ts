@@ -5,6 +5,7 @@
 import { SdkError, type BasicError } from '../core/errors.js'
 import { randomId } from '../core/ids.js'
 import { startAudit } from './audit.js'
+import { startQuality } from './quality.js'
 import { TURN_WAIT_MS, acquire, createSession, receivingIds } from './call-media.js'
 import { Call } from './call.js'
 import { register, type CallContext } from './context.js'
@@ -65,6 +66,7 @@ async function setupIncoming(ctx: CallContext, call: Call, sdp: string | undefin
   emitReceive(ctx, call)
   setState(ctx, call, ringing ? 'Ringing' : 'Initiated', {})
   startAudit(ctx, call)
+  startQuality(ctx, call)
 }
 
 function incomingFailed(ctx: CallContext, call: Call, err: unknown): void {

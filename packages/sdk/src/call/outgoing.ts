@@ -5,6 +5,7 @@ import { legIdFromUrl } from '@parley/protocol/paths'
 import { SdkError } from '../core/errors.js'
 import { randomId } from '../core/ids.js'
 import { startAudit } from './audit.js'
+import { startQuality } from './quality.js'
 import { TURN_WAIT_MS, acquire, createSession } from './call-media.js'
 import { Call } from './call.js'
 import { register, type CallContext } from './context.js'
@@ -76,6 +77,7 @@ async function runMake(
   tracksAdded(ctx, call, call.localTracks)
   setState(ctx, call, 'Initiated', {})
   startAudit(ctx, call)
+  startQuality(ctx, call)
 }
 
 function makeFailed(ctx: CallContext, call: Call, err: unknown): void {

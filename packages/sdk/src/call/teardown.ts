@@ -6,6 +6,7 @@ import { SdkError, type BasicError } from '../core/errors.js'
 import type { Call } from './call.js'
 import type { CallContext } from './context.js'
 import { abortOperation, find, opEvent, refuse } from './operations.js'
+import { stopQuality } from './quality.js'
 import { tracksRemoved } from './track-events.js'
 import { sendDelete, type Transition } from './wire.js'
 
@@ -60,6 +61,7 @@ export function terminate(
 /** Stops the call's local tracks, closes its peer connection, stops its timers. Idempotent. */
 export function releaseMedia(ctx: CallContext, call: Call, report: boolean): void {
   stopAudit(call)
+  stopQuality(call)
   call.queue.close()
   if (call.answerWaiter) call.answerWaiter.reject(new SdkError('call:6', 'The call ended'))
   for (const entry of ctx.deps.tracks.all()) {

@@ -56,6 +56,14 @@ export function legPath(ctx: CallContext, call: Call): string {
   return `${basePath(ctx)}/sessions/${call.legId}`
 }
 
+/** The Parley quality report path of the call's leg (Parley extension; README "Call quality"). */
+export function qualityPath(ctx: CallContext, call: Call): string {
+  const tokens = ctx.deps.tokens()
+  if (!tokens) throw new SdkError('call:2', 'No tokens: call setTokens first')
+  if (!call.legId) throw new SdkError('call:2', 'The call has no session on the server')
+  return `/parley/v1/${encodeURIComponent(tokens.username)}/sessions/${encodeURIComponent(call.legId)}/quality`
+}
+
 /** The configured `clientCorrelator`, sent in every request body. */
 export function correlator(ctx: CallContext): string | undefined {
   return ctx.deps.config().authentication.clientCorrelator

@@ -40,6 +40,19 @@ export interface CallConfig {
   autoRemoveEndedTracks: boolean
   normalizeDestination: boolean
   trickleIceMode: 'NONE'
+  quality: QualityConfig
+}
+
+/** Effective `call.quality` section (see `ParleyQualityConfig`). */
+export interface QualityConfig {
+  enabled: boolean
+  interval: number
+  raiseAfter: number
+  clearAfter: number
+  report: boolean
+  reportBatchSize: number
+  reportQueueLimit: number
+  thresholds: { rtt: number; jitter: number; packetLoss: number; mos: number }
 }
 
 /** Effective `connectivity` section (see `ParleyConnectivityConfig`). */
@@ -117,6 +130,7 @@ const str: Check = (v) => (typeof v === 'string' && v.length > 0 ? ok(v) : bad)
 const nonNeg: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? ok(v) : bad)
 const nonNegInt: Check = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? ok(v) : bad)
 const positive: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? ok(v) : bad)
+const atLeastOne: Check = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? ok(v) : bad)
 const fn: Check = (v) => (typeof v === 'function' ? ok(v) : bad)
 const oneOf =
   (...values: string[]): Check =>
@@ -206,6 +220,23 @@ const SCHEMA: Node = {
     autoRemoveEndedTracks: leaf(false, bool),
     normalizeDestination: leaf(true, bool),
     trickleIceMode: leaf('NONE', oneOf('NONE')),
+    quality: {
+      enabled: leaf(true, bool),
+      interval: leaf(2000, (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 100 ? ok(v) : bad)),
+      raiseAfter: leaf(3, atLeastOne),
+      clearAfter: leaf(3, atLeastOne),
+      report: leaf(true, bool),
+      reportBatchSize: leaf(5, (v) =>
+        typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 100 ? ok(v) : bad,
+      ),
+      reportQueueLimit: leaf(60, atLeastOne),
+      thresholds: {
+        rtt: leaf(400, nonNeg),
+        jitter: leaf(30, nonNeg),
+        packetLoss: leaf(0.03, (v) => (typeof v === 'number' && v >= 0 && v <= 1 ? ok(v) : bad)),
+        mos: leaf(3.5, (v) => (typeof v === 'number' && v >= 1 && v <= 4.5 ? ok(v) : bad)),
+      },
+    },
   },
   connectivity: {
     method: {

@@ -111,6 +111,43 @@ export interface ParleyCallConfig {
   normalizeDestination?: boolean
   /** Only `'NONE'` (no trickle ICE) is supported. */
   trickleIceMode?: 'NONE'
+  /** **[Parley extension]** Live call quality: samples, warnings and reports to the server. */
+  quality?: ParleyQualityConfig
+}
+
+/**
+ * `config.call.quality` **[Parley extension]**: per call, a quality sample from the peer connection's stats
+ * every `interval` ms while the call is `Connected` (`call:qualityChange`), warnings with hysteresis
+ * (`call:qualityWarning`, `call:qualityWarningCleared`), and batched reports to the Parley server
+ * (`POST /parley/v1/{username}/sessions/{legId}/quality`). Read at every sample, so `updateConfig` applies
+ * to running calls.
+ */
+export interface ParleyQualityConfig {
+  /** Sample call quality at all. Default `true`. */
+  enabled?: boolean
+  /** Milliseconds between samples, at least `100`. Default `2000`. */
+  interval?: number
+  /** Consecutive samples beyond a threshold before its warning is raised. Default `3`. */
+  raiseAfter?: number
+  /** Consecutive samples within a threshold before its warning is cleared. Default `3`. */
+  clearAfter?: number
+  /** Post samples to the server, batched; failures are only logged at `debug`. Default `true`. */
+  report?: boolean
+  /** Samples per report (1…100); the rest are sent at the end of the call. Default `5` (10 s at the default interval). */
+  reportBatchSize?: number
+  /** Most samples waiting to be sent per call; the oldest are dropped beyond it. Default `60`. */
+  reportQueueLimit?: number
+  /** Warning thresholds. */
+  thresholds?: {
+    /** `high-rtt` above this round-trip time in milliseconds. Default `400`. */
+    rtt?: number
+    /** `high-jitter` above this received-audio jitter in milliseconds. Default `30`. */
+    jitter?: number
+    /** `high-packet-loss` above this fraction (0…1) lost on any stream. Default `0.03`. */
+    packetLoss?: number
+    /** `low-mos` below this MOS (1…4.5). Default `3.5`. */
+    mos?: number
+  }
 }
 
 /** `config.connectivity`: liveness checks and reconnection of the notification websocket (sdk-api §1.3). */

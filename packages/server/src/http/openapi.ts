@@ -204,6 +204,7 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'Subscriptions' },
         { name: 'TURN' },
         { name: 'Sessions' },
+        { name: 'Quality' },
         { name: 'Static' },
         { name: 'CORS' },
       ],

@@ -20,4 +20,13 @@ export interface Metrics {
   httpRequest(method: string, route: string, status: number, seconds: number): void
   /** One Store method call took `seconds`. */
   storeOperation(operation: string, seconds: number): void
+  /** A call quality sample was reported (issue 12); each value only when the sample has it. */
+  qualitySample(sample: {
+    mos?: number
+    rttSeconds?: number
+    packetLoss?: number
+    jitterSeconds?: number
+  }): void
+  /** A client raised a quality warning (`high-rtt`, `low-mos`… the fixed set of the protocol). */
+  qualityWarning(warning: string): void
 }

@@ -1761,5 +1761,67 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         )
       })
     })
+
+    describe('call quality samples', () => {
+      const sampleOf = (n: number) => ({
+        timestamp: NOW + n,
+        rtt: n,
+        audioIn: { bitrate: 30.5, packetLoss: 0.01 },
+      })
+
+      it("addQualitySamples() keeps each leg's samples with the call; listQualitySamples() returns them by time", async () => {
+        const { call, callerLeg } = await seedCall()
+        const callee = await seedLeg(call, { role: 'callee', username: 'bob' })
+        await store.addQualitySamples(
+          [
+            { callId: call.id, legId: callerLeg.id, at: NOW + 2, sample: sampleOf(2) },
+            { callId: call.id, legId: callerLeg.id, at: NOW + 4, sample: sampleOf(4) },
+          ],
+          900,
+        )
+        await store.addQualitySamples(
+          [{ callId: call.id, legId: callee.id, at: NOW + 3, sample: sampleOf(3) }],
+          900,
+        )
+        const found = await store.listQualitySamples(call.id)
+        expect(found).toStrictEqual([
+          { callId: call.id, legId: callerLeg.id, at: NOW + 2, sample: sampleOf(2) },
+          { callId: call.id, legId: callee.id, at: NOW + 3, sample: sampleOf(3) },
+          { callId: call.id, legId: callerLeg.id, at: NOW + 4, sample: sampleOf(4) },
+        ])
+        expect(await store.listQualitySamples(uid('call'))).toStrictEqual([])
+      })
+
+      it('keeps at most maxPerLeg samples per leg, dropping the oldest to arrive', async () => {
+        const { call, callerLeg } = await seedCall()
+        const callee = await seedLeg(call, { role: 'callee', username: 'bob' })
+        const batch = (legId: string, from: number, count: number) =>
+          Array.from({ length: count }, (_, i) => ({
+            callId: call.id,
+            legId,
+            at: NOW + from + i,
+            sample: sampleOf(from + i),
+          }))
+        await store.addQualitySamples(batch(callee.id, 100, 2), 3)
+        await store.addQualitySamples(batch(callerLeg.id, 0, 4), 3)
+        await store.addQualitySamples(batch(callerLeg.id, 4, 2), 3)
+        const found = await store.listQualitySamples(call.id)
+        expect(found.filter((s) => s.legId === callerLeg.id).map((s) => s.at - NOW)).toStrictEqual([3, 4, 5])
+        // The other leg's samples are not counted against this one's bound.
+        expect(found.filter((s) => s.legId === callee.id)).toHaveLength(2)
+      })
+
+      it('drops samples of an unknown leg', async () => {
+        const { call, callerLeg } = await seedCall()
+        await store.addQualitySamples(
+          [
+            { callId: call.id, legId: uid('leg'), at: NOW, sample: sampleOf(0) },
+            { callId: call.id, legId: callerLeg.id, at: NOW + 1, sample: sampleOf(1) },
+          ],
+          900,
+        )
+        expect((await store.listQualitySamples(call.id)).map((s) => s.legId)).toStrictEqual([callerLeg.id])
+      })
+    })
   })
 }

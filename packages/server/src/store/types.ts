@@ -239,6 +239,19 @@ export interface PhoneNumber {
   createdAt: number
 }
 
+/** One call quality sample of a leg, as its client reported it (issue 12, README "Call quality"). */
+export interface QualitySampleRecord {
+  callId: string
+  legId: string
+  /** The sample's own timestamp (client clock), epoch milliseconds. */
+  at: number
+  /** The sample as reported (the protocol's `QualitySampleWire`): kept as JSON, never queried inside. */
+  sample: Record<string, unknown>
+}
+
+/** Most samples kept per leg: 30 minutes at the SDK's default of one sample every 2 s. */
+export const MAX_QUALITY_SAMPLES_PER_LEG = 900
+
 /** "Frames of `channelId` up to `uptoSeq` are delivered" (`Store.markDeliveredMany`). */
 export interface DeliveryMark {
   channelId: string
@@ -446,4 +459,11 @@ export interface Store {
   assignPhoneNumber(number: string, userId: string | null, at: number): Promise<boolean>
   /** Returns false when there was none. */
   deletePhoneNumber(number: string): Promise<boolean>
+  /**
+   * Appends quality samples in the given order, then keeps only the newest `maxPerLeg` (by arrival) of each
+   * leg involved. Samples of a leg that does not exist are dropped.
+   */
+  addQualitySamples(samples: readonly QualitySampleRecord[], maxPerLeg: number): Promise<void>
+  /** The call's samples, every leg's, ordered by `at` (ties in arrival order). */
+  listQualitySamples(callId: string): Promise<QualitySampleRecord[]>
 }

@@ -21,6 +21,7 @@ import type {
   AnonymousIdentity,
   PhoneNumber,
   ProjectKey,
+  QualitySampleRecord,
 } from '../types.js'
 import {
   ACCOUNT_COLUMNS,
@@ -243,8 +244,12 @@ export class PostgresStore implements Store {
       if (applied > latest) {
         throw new Error(`database schema version ${applied} is newer than this server supports (${latest})`)
       }
+      // Every migration not recorded yet, not only those above the newest applied one: versions developed on
+      // parallel branches may land out of order, and a later-merged lower number must still run.
+      const recorded = await client.query<{ version: number }>('SELECT version FROM schema_migrations')
+      const done = new Set(recorded.rows.map((r) => r.version))
       for (const migration of migrations) {
-        if (migration.version <= applied) continue
+        if (done.has(migration.version)) continue
         await client.query(migration.sql)
         await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
           migration.version,
@@ -923,6 +928,42 @@ export class PostgresStore implements Store {
 
   async deletePhoneNumber(number: string): Promise<boolean> {
     return (await this.#count('DELETE FROM phone_numbers WHERE number = $1', [number])) > 0
+  }
+
+  async addQualitySamples(samples: readonly QualitySampleRecord[], maxPerLeg: number): Promise<void> {
+    if (samples.length === 0) return
+    await this.#transaction(async (client) => {
+      const legs = new Set<string>()
+      for (const s of samples) {
+        // INSERT … SELECT: a sample of an unknown leg inserts nothing instead of failing the foreign key.
+        await this.#exec(
+          client,
+          'INSERT INTO quality_samples (leg_id, call_id, at, sample) SELECT id, $1, $2, $3 FROM legs WHERE id = $4',
+          [s.callId, s.at, JSON.stringify(s.sample), s.legId],
+        )
+        legs.add(s.legId)
+      }
+      for (const legId of legs)
+        await this.#exec(
+          client,
+          'DELETE FROM quality_samples WHERE leg_id = $1 AND id <= ' +
+            '(SELECT id FROM quality_samples WHERE leg_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)',
+          [legId, Math.max(0, maxPerLeg)],
+        )
+    })
+  }
+
+  async listQualitySamples(callId: string): Promise<QualitySampleRecord[]> {
+    const rows = await this.#rows<{ call_id: string; leg_id: string; at: string; sample: string }>(
+      'SELECT call_id, leg_id, at, sample FROM quality_samples WHERE call_id = $1 ORDER BY at, id',
+      [callId],
+    )
+    return rows.map((r) => ({
+      callId: r.call_id,
+      legId: r.leg_id,
+      at: Number(r.at),
+      sample: JSON.parse(r.sample) as Record<string, unknown>,
+    }))
   }
 
   async #rows<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {

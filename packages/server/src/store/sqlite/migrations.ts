@@ -209,4 +209,21 @@ CREATE INDEX phone_numbers_by_account ON phone_numbers (account_id, created_at);
 CREATE INDEX phone_numbers_by_user ON phone_numbers (user_id, assigned_at) WHERE user_id IS NOT NULL;
 `,
   },
+  {
+    version: 5,
+    name: 'call quality samples',
+    // Issue 12: the SDK's quality samples, kept with the call record, at most MAX_QUALITY_SAMPLES_PER_LEG per
+    // leg (the store trims on insert). Depends only on the legs table of version 1. `id` orders arrival.
+    sql: `
+CREATE TABLE quality_samples (
+  id INTEGER PRIMARY KEY,
+  leg_id TEXT NOT NULL REFERENCES legs (id) ON DELETE CASCADE,
+  call_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  sample TEXT NOT NULL
+) STRICT;
+CREATE INDEX quality_samples_by_leg ON quality_samples (leg_id, id);
+CREATE INDEX quality_samples_by_call ON quality_samples (call_id, at, id);
+`,
+  },
 ]

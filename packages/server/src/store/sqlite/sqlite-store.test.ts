@@ -75,7 +75,7 @@ describe('SqliteStore', () => {
     await store.close()
     const db = new Database(file)
     db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
-      migrations.length + 1,
+      (migrations.at(-1)?.version ?? 0) + 1,
       'from-the-future',
       Date.now(),
     )
@@ -85,10 +85,36 @@ describe('SqliteStore', () => {
     await expect(again.migrate()).rejects.toThrow(/newer than this server/)
   })
 
-  it('migrations are numbered 1, 2, 3… in order with unique names', () => {
-    expect(migrations.map((migration) => migration.version)).toStrictEqual(
-      migrations.map((_, index) => index + 1),
-    )
+  it('migrate() applies a migration missing below the newest applied one (branches landing out of order)', async () => {
+    const file = tempFile()
+    const store = track(new SqliteStore(file))
+    await store.migrate()
+    await store.close()
+    const last = migrations.at(-1)!
+    const db = new Database(file)
+    db.prepare('DELETE FROM schema_migrations WHERE version = ?').run(migrations[1]!.version)
+    db.exec('DROP INDEX legs_active_by_user')
+    db.close()
+    const again = track(new SqliteStore(file))
+    await again.migrate()
+    await again.close()
+    const check = new Database(file, { readonly: true })
+    try {
+      const versions = check.prepare('SELECT version FROM schema_migrations ORDER BY version').all()
+      expect(versions).toStrictEqual(migrations.map(({ version }) => ({ version })))
+      expect(
+        check.prepare("SELECT name FROM sqlite_master WHERE name = 'legs_active_by_user'").get(),
+      ).toBeDefined()
+      expect(last.version).toBeGreaterThan(migrations[1]!.version)
+    } finally {
+      check.close()
+    }
+  })
+
+  it('migrations are numbered upwards from 1 with unique names (a gap is filled when a parallel branch lands)', () => {
+    const versions = migrations.map((migration) => migration.version)
+    expect(versions[0]).toBe(1)
+    expect(versions).toStrictEqual([...new Set(versions)].sort((a, b) => a - b))
     expect(new Set(migrations.map((migration) => migration.name)).size).toBe(migrations.length)
   })
 

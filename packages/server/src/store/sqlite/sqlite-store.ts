@@ -22,6 +22,7 @@ import type {
   AnonymousIdentity,
   PhoneNumber,
   ProjectKey,
+  QualitySampleRecord,
 } from '../types.js'
 import {
   ACCOUNT_COLUMNS,
@@ -122,7 +123,7 @@ export class SqliteStore implements Store {
     const latest = migrations.at(-1)?.version ?? 0
     const apply = this.#db.transaction((migration: Migration) => {
       // Re-checked inside the write lock: another process may have applied it since we looked.
-      if (this.#appliedVersion() >= migration.version) return
+      if (this.#appliedVersions().has(migration.version)) return
       this.#db.exec(migration.sql)
       this.#statement('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
         migration.version,
@@ -134,8 +135,11 @@ export class SqliteStore implements Store {
     if (applied > latest) {
       throw new Error(`database schema version ${applied} is newer than this server supports (${latest})`)
     }
+    // Every migration not recorded yet, not only those above the newest applied one: versions developed on
+    // parallel branches may land out of order, and a later-merged lower number must still run.
+    const done = this.#appliedVersions()
     for (const migration of migrations) {
-      if (migration.version > applied) apply.immediate(migration)
+      if (!done.has(migration.version)) apply.immediate(migration)
     }
   }
 
@@ -807,6 +811,39 @@ export class SqliteStore implements Store {
     return this.#statement('DELETE FROM phone_numbers WHERE number = ?').run(number).changes > 0
   }
 
+  async addQualitySamples(samples: readonly QualitySampleRecord[], maxPerLeg: number): Promise<void> {
+    if (samples.length === 0) return
+    this.#db
+      .transaction(() => {
+        const legs = new Set<string>()
+        for (const s of samples) {
+          // INSERT … SELECT: a sample of an unknown leg inserts nothing instead of failing the foreign key.
+          this.#statement(
+            'INSERT INTO quality_samples (leg_id, call_id, at, sample) SELECT id, ?, ?, ? FROM legs WHERE id = ?',
+          ).run(s.callId, s.at, JSON.stringify(s.sample), s.legId)
+          legs.add(s.legId)
+        }
+        for (const legId of legs)
+          this.#statement(
+            'DELETE FROM quality_samples WHERE leg_id = ? AND id <= ' +
+              '(SELECT id FROM quality_samples WHERE leg_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)',
+          ).run(legId, legId, Math.max(0, maxPerLeg))
+      })
+      .immediate()
+  }
+
+  async listQualitySamples(callId: string): Promise<QualitySampleRecord[]> {
+    const rows = this.#statement(
+      'SELECT call_id, leg_id, at, sample FROM quality_samples WHERE call_id = ? ORDER BY at, id',
+    ).all(callId) as Array<{ call_id: string; leg_id: string; at: number; sample: string }>
+    return rows.map((r) => ({
+      callId: r.call_id,
+      legId: r.leg_id,
+      at: r.at,
+      sample: JSON.parse(r.sample) as Record<string, unknown>,
+    }))
+  }
+
   #statement(sql: string): Database.Statement {
     let statement = this.#statements.get(sql)
     if (!statement) {
@@ -814,6 +851,11 @@ export class SqliteStore implements Store {
       this.#statements.set(sql, statement)
     }
     return statement
+  }
+
+  #appliedVersions(): Set<number> {
+    const rows = this.#statement('SELECT version FROM schema_migrations').all() as { version: number }[]
+    return new Set(rows.map((r) => r.version))
   }
 
   #appliedVersion(): number {
