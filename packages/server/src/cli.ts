@@ -12,7 +12,9 @@ import { startCluster } from './cluster/primary.js'
 import { ConfigError, makeConfig, parseServeConfig, SERVE_OPTIONS } from './config.js'
 import { StoreUrlError } from './store/index.js'
 import { createContext } from './deps.js'
-import { startServer } from './main.js'
+import { startServer, StartupError } from './main.js'
+import { CoturnError } from './coturn.js'
+import { RtpengineSpawnError } from './media-gateway/rtpengine-supervisor.js'
 import {
   PasswordInputError,
   PasswordUsageError,
@@ -342,7 +344,14 @@ export async function runCli(
       process.stderr.write(`parley: ${err.message} (see parley serve --help)\n`)
       return 2
     }
-    if (err instanceof AdminError || err instanceof ConfigError || err instanceof StoreUrlError) {
+    if (
+      err instanceof AdminError ||
+      err instanceof ConfigError ||
+      err instanceof StoreUrlError ||
+      err instanceof StartupError ||
+      err instanceof CoturnError ||
+      err instanceof RtpengineSpawnError
+    ) {
       process.stderr.write(`parley: ${err.message}\n`)
       return 1
     }

@@ -20,6 +20,11 @@ import { ensureDemoUsers, type DemoCredentials } from './services/demo.js'
 import { AggregatorRegistry } from 'prom-client'
 import { startMetricsServer } from './metrics.js'
 
+/** A start-up failure whose message tells the operator what to fix; the CLI prints it as one line. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError'
+}
+
 /** A running server. */
 export interface ServerHandle {
   /** `http(s)://host:port` of the API, websocket and demo. */
@@ -115,7 +120,7 @@ export async function startServer(
         ENOTFOUND: `--sip-trunk: cannot resolve ${err.hostname ?? config.sip!.trunk.host}`,
         EAI_AGAIN: `--sip-trunk: cannot resolve ${err.hostname ?? config.sip!.trunk.host}`,
       }
-      throw new Error(why[err.code ?? ''] ?? `SIP user agent: ${err.message}`)
+      throw new StartupError(why[err.code ?? ''] ?? `SIP user agent: ${err.message}`)
     })
   } catch (err) {
     await sip?.close()

@@ -111,7 +111,11 @@ async function serve(args: string[]): Promise<RunningNode> {
   })
   node.url = await waitForNode(
     node,
-    () => /Parley is running at (https?:\/\/\S+)/.exec(output)?.[1],
+    () => {
+      // A start-up error (a missing package, a busy port) fails at once, with the output, not at the timeout.
+      if (child.exitCode !== null) throw new Error(`parley serve exited with code ${child.exitCode}`)
+      return /Parley is running at (https?:\/\/\S+)/.exec(output)?.[1]
+    },
     30_000,
     'the URL in the output of parley serve --workers',
   )
