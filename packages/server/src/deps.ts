@@ -5,7 +5,7 @@ import type { Bus } from './bus/types.js'
 import type { Config } from './config.js'
 import { PromMetrics, timedStore } from './metrics.js'
 import { ChannelService } from './services/channels.js'
-import { systemClock, type Clock, type ServiceContext } from './services/context.js'
+import { logTiming, systemClock, type Clock, type ServiceContext } from './services/context.js'
 import { Notifier } from './services/notifier.js'
 import { Scheduler } from './services/scheduler.js'
 import { SessionService } from './services/sessions.js'
@@ -76,6 +76,7 @@ export async function createContext(
     log,
     config,
     metrics,
+    ...(config.debugTiming ? { timing: logTiming(log) } : {}),
   }
 }
 
