@@ -7,6 +7,13 @@
  *    page, SDP exchanged directly through this harness, each description complete with its first host
  *    candidate (no trickle, as the protocol requires), getUserMedia on both sides inside the measurement;
  *  - lowerBound (for context): both peer connections in one page, trickle candidates, no harness hops.
+ *  - demo (issue 14, the way a new user's app runs): two pages of a real `parley serve` (SQLite file, TLS,
+ *    its own process) using the SDK as an app does, the callee answering with `call.answer` as soon as its
+ *    call is `Ringing`; against a lean bare pair on the same pages: getUserMedia on both sides inside the
+ *    span, each description sent as soon as it holds its first host candidate, relayed by this driver
+ *    (page → driver → page, no extra hops). DEMO_RUNS calls (default 8) after 2 warm-ups, with a per-step
+ *    timeline of every call from the SDK's `logs.timingHandler` and the server's `--debug-timing` lines
+ *    (BENCH_TIMELINE=0 turns both off), and the timeline of the median call.
  * Reports medians and their ratio, plus the IIFE bundle size, into bench/results/call-setup.json.
  * Knobs: BENCH_RUNS (default 25); BENCH_EXTRA, JSON merged into the SDK configuration of both pages
  * (e.g. '{"call":{"defaultPeerConfig":{"iceCandidatePoolSize":1}}}') to compare settings.
@@ -16,9 +23,12 @@ import { gzipSync } from 'node:zlib'
 import { startTestPlatform } from '@parley/test-kit'
 import { chromium, type Page } from 'playwright-core'
 import { CHROMIUM_ARGS } from '../e2e/harness.js'
+import { demoMeasurement, type DemoRun, type TimelineEntry } from './call-setup-demo.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 25)
 const WARMUP = 2
+const DEMO_RUNS = Number(process.env.DEMO_RUNS ?? 8)
+const TIMELINE = process.env.BENCH_TIMELINE !== '0'
 const sdkDir = new URL('../packages/sdk/dist/', import.meta.url)
 
 const median = (xs: number[]) => {
@@ -184,6 +194,26 @@ async function harnessRun(caller: Page, callee: Page): Promise<{ connected: numb
   return result
 }
 
+/** Per (side, step): the median time after make over the calls that have the step (first occurrence each). */
+function medianSteps(timelines: TimelineEntry[][]): TimelineEntry[] {
+  const times = new Map<string, number[]>()
+  for (const timeline of timelines) {
+    const seen = new Set<string>()
+    for (const e of timeline) {
+      const key = `${e.side}\u0000${e.step}`
+      if (seen.has(key)) continue
+      seen.add(key)
+      times.set(key, [...(times.get(key) ?? []), e.t])
+    }
+  }
+  return [...times]
+    .map(([key, ts]) => {
+      const [side, step] = key.split('\u0000') as [string, string]
+      return { side, step, t: round(median(ts)) }
+    })
+    .sort((a, b) => a.t - b.t)
+}
+
 async function main(): Promise<void> {
   const platform = await startTestPlatform({
     sdkDir: new URL('.', sdkDir).pathname,
@@ -232,6 +262,34 @@ async function main(): Promise<void> {
         `run ${i - WARMUP + 1}/${RUNS}: parley ${round(p.connected)}/${round(p.firstFrame)} ms, baseline ${round(b.connected)}/${round(b.firstFrame)} ms, lower bound ${round(l.connected)}/${round(l.firstFrame)} ms\n`,
       )
     }
+    for (const page of pages) await page.context().close()
+    // The demo-page measurement (issue 14), on its own `parley serve`.
+    const demo = await demoMeasurement(browser, TIMELINE)
+    const demoRuns: DemoRun[] = []
+    try {
+      for (let i = 0; i < DEMO_RUNS + WARMUP; i++) {
+        const r = await demo.run()
+        if (i < WARMUP) continue
+        demoRuns.push(r)
+        process.stdout.write(
+          `demo ${i - WARMUP + 1}/${DEMO_RUNS}: parley ${round(r.parley.connected)}/${round(r.parley.firstFrame)} ms, bare pair ${round(r.baseline.connected)}/${round(r.baseline.firstFrame)} ms (first packet ${round(r.timeline.find((e) => e.step === 'video:first-packet')?.t ?? NaN)} / ${round(r.baselineMedia?.unmuted ?? NaN)} ms)\n`,
+        )
+      }
+    } finally {
+      await demo.close()
+    }
+    const demoParley = {
+      connected: demoRuns.map((r) => r.parley.connected),
+      firstFrame: demoRuns.map((r) => r.parley.firstFrame),
+    }
+    const demoBare = {
+      connected: demoRuns.map((r) => r.baseline.connected),
+      firstFrame: demoRuns.map((r) => r.baseline.firstFrame),
+    }
+    // The call whose make → Connected is the median one (the lower middle for an even count).
+    const byConnected = [...demoRuns].sort((a, b) => a.parley.connected - b.parley.connected)
+    const medianCall = byConnected[Math.floor((byConnected.length - 1) / 2)]
+    const stepMedians = medianSteps(demoRuns.map((r) => r.timeline))
     const min = readFileSync(new URL('parley.min.js', sdkDir))
     const summary = (xs: number[]) => ({
       median: round(median(xs)),
@@ -266,6 +324,31 @@ async function main(): Promise<void> {
         connected: round((median(parley.connected) / median(lower.connected)) * 100) / 100,
         firstFrame: round((median(parley.firstFrame) / median(lower.firstFrame)) * 100) / 100,
       },
+      demo: {
+        what: 'issue 14: two pages of `parley serve` (SQLite file, TLS), the SDK configured as the demo app, the callee answering when its call is Ringing; against a bare RTCPeerConnection pair on the same pages, getUserMedia on both sides inside the span, each description sent at its first host candidate, relayed by the driver',
+        runs: DEMO_RUNS,
+        timingHooks: TIMELINE,
+        parley: {
+          makeToConnectedMs: summary(demoParley.connected),
+          makeToFirstRemoteFrameMs: summary(demoParley.firstFrame),
+        },
+        baseline: {
+          offerToConnectedMs: summary(demoBare.connected),
+          offerToFirstRemoteFrameMs: summary(demoBare.firstFrame),
+        },
+        ratio: {
+          connected: round((median(demoParley.connected) / median(demoBare.connected)) * 100) / 100,
+          firstFrame: round((median(demoParley.firstFrame) / median(demoBare.firstFrame)) * 100) / 100,
+        },
+        medianCall: medianCall
+          ? {
+              connected: round(medianCall.parley.connected),
+              firstFrame: round(medianCall.parley.firstFrame),
+              timeline: medianCall.timeline,
+            }
+          : undefined,
+        stepMedians,
+      },
       bundle: {
         file: 'parley.min.js',
         minifiedBytes: min.length,
@@ -282,6 +365,17 @@ async function main(): Promise<void> {
           lowerBound: result.lowerBound.offerToConnectedMs.median,
           ratio: result.ratio,
           ratioToLowerBound: result.ratioToLowerBound,
+          demo: {
+            parley: [
+              result.demo.parley.makeToConnectedMs.median,
+              result.demo.parley.makeToFirstRemoteFrameMs.median,
+            ],
+            baseline: [
+              result.demo.baseline.offerToConnectedMs.median,
+              result.demo.baseline.offerToFirstRemoteFrameMs.median,
+            ],
+            ratio: result.demo.ratio,
+          },
           bundle: result.bundle,
         },
         null,

@@ -59,6 +59,7 @@ export type {
 } from './core/parley-config.js'
 export type { BasicError } from './core/errors.js'
 export type { LogEntry, LogHandler, LogLevel, LogLevels, LogTarget } from './core/logger.js'
+export type { TimingHandler, TimingMark } from './core/timing.js'
 export type { BrowserDetails } from './core/browser.js'
 export type { SubscriptionInfo } from './signalling/subscriptions.js'
 export type {

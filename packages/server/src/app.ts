@@ -77,6 +77,13 @@ export async function buildApp(
     if (workerHeader) reply.header('X-Parley-Worker', workerHeader)
   })
   installRequestLog(app, ctx.metrics)
+  const timing = ctx.timing
+  if (timing) {
+    // --debug-timing (issue 14): the moment a request arrives, before any parsing or authentication.
+    app.addHook('onRequest', async (request) => {
+      timing('http:in', { method: request.method, url: request.url, reqId: request.id })
+    })
+  }
 
   // First, so that it sees every route (and response schemas only document, never serialize: wire bytes unchanged).
   await installOpenApi(app)

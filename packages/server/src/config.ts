@@ -69,6 +69,8 @@ export interface Config {
   /** Access token lifetime (`expires_in`) in seconds. */
   tokenTtl: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** `--debug-timing`: log a timestamped `timing` line at each step of call signalling (issue 14). */
+  debugTiming: boolean
   demo: boolean
   /** `--coturn`: start and supervise Debian's turnserver (see coturn.ts). */
   coturn: CoturnSettings | null
@@ -233,6 +235,7 @@ export function makeConfig(
     turnTtl: 86_400,
     tokenTtl: 3_600,
     logLevel: 'info',
+    debugTiming: false,
     demo: false,
     domain: 'parley.local',
     bodyLimit: 256 * 1024,
@@ -308,6 +311,12 @@ export const SERVE_OPTIONS = {
     help: 'PEM certificate file (with --tls-key)',
   },
   'tls-key': { type: 'string', env: 'PARLEY_TLS_KEY', default: 'none', help: 'PEM private key file' },
+  'debug-timing': {
+    type: 'boolean',
+    env: 'PARLEY_DEBUG_TIMING',
+    default: 'off',
+    help: 'log a timestamped "timing" line at each step of call signalling (request in, commit, reply, push)',
+  },
   'tls-self-signed': {
     type: 'boolean',
     env: 'PARLEY_TLS_SELF_SIGNED',
@@ -723,6 +732,7 @@ function buildServeConfig(
   }
   if (str('domain')) cfg.domain = str('domain')!.toLowerCase()
   if (get('demo') === true) cfg.demo = true
+  if (get('debug-timing') === true) cfg.debugTiming = true
   // The quickstart's `serve --demo` on the default path makes ./data; anything else must exist or say --create.
   cfg.createDb = get('create') === true || (cfg.demo && cfg.db === DEFAULT_DB)
   // Anonymous click-to-call (issue 15).

@@ -8,7 +8,7 @@ import { RtpengineSupervisor } from './media-gateway/rtpengine-supervisor.js'
 import type { MediaGateway } from './media-gateway/types.js'
 import { PromMetrics, timedStore } from './metrics.js'
 import { ChannelService } from './services/channels.js'
-import { systemClock, type Clock, type ServiceContext } from './services/context.js'
+import { logTiming, systemClock, type Clock, type ServiceContext } from './services/context.js'
 import { Notifier } from './services/notifier.js'
 import { NumberService } from './services/numbers.js'
 import { Scheduler } from './services/scheduler.js'
@@ -90,6 +90,7 @@ export async function createContext(
     log,
     config,
     metrics,
+    ...(config.debugTiming ? { timing: logTiming(log) } : {}),
     ...(overrides.mediaGateway ? { mediaGateway: overrides.mediaGateway } : {}),
   }
 }

@@ -7,6 +7,7 @@ import { SdkError, basicError, toBasicError, type BasicError } from '../core/err
 import type { PeerSession } from '../media/engine.js'
 import type { Call } from './call.js'
 import type { CallContext } from './context.js'
+import { mark } from './timing.js'
 import { displayMediaConstraints, userMediaConstraints, type MediaRequest } from './media-request.js'
 
 /** Longest wait for TURN credentials still being fetched when a call starts (4.35 clients hang forever). */
@@ -29,7 +30,7 @@ export async function acquireStreams(
 ): Promise<MediaStream[]> {
   const streams: MediaStream[] = []
   try {
-    if (req.audio || req.video) streams.push(await ctx.deps.engine.getUserMedia(userMediaConstraints(req)))
+    if (req.audio || req.video) streams.push(await userMedia(ctx, call, userMediaConstraints(req)))
     if (req.screen) streams.push(await ctx.deps.engine.getDisplayMedia(displayMediaConstraints(req)))
   } catch (err) {
     streams.forEach((s) => s.getTracks().forEach((t) => t.stop()))
@@ -47,6 +48,71 @@ export async function acquireStreams(
       ctx.deps.tracks.add(track, { isLocal: true, streamId: stream.id, callId: call.id })
   }
   return streams
+}
+
+/**
+ * getUserMedia for `call`: the stream started while the call rang (`prepareMedia`) when it was asked with
+ * the same constraints and is still live, else a new one (the early one is then stopped).
+ */
+async function userMedia(
+  ctx: CallContext,
+  call: Call,
+  constraints: MediaStreamConstraints,
+): Promise<MediaStream> {
+  const early = call.earlyMedia
+  if (early) {
+    call.earlyMedia = undefined
+    const stream = await early.stream
+    if (
+      stream &&
+      early.key === JSON.stringify(constraints) &&
+      stream.getTracks().every((t) => t.readyState === 'live')
+    ) {
+      early.taken = true
+      mark(ctx, call, 'early-gum:used')
+      return stream
+    }
+    mark(ctx, call, 'early-gum:unused')
+    stream?.getTracks().forEach((t) => t.stop())
+  }
+  return ctx.deps.engine.getUserMedia(constraints)
+}
+
+/**
+ * Starts the camera/microphone of an incoming call while it rings (issue 14, `call.prepareAnswerMedia`):
+ * only for the offered kinds, and only when access is already granted, so no permission prompt appears
+ * before the user chose to answer. The stream is not attached to anything: nothing is sent, no track is
+ * registered, until an answer takes it (`userMedia`); the call's end stops it whenever it resolves.
+ */
+export function prepareMedia(ctx: CallContext, call: Call): void {
+  const offered = call.mediaOffered
+  if (!ctx.deps.config().call.prepareAnswerMedia || !offered || (!offered.audio && !offered.video)) return
+  const constraints = userMediaConstraints({ audio: offered.audio, video: offered.video, screen: false })
+  const kinds: ('camera' | 'microphone')[] = []
+  if (offered.audio) kinds.push('microphone')
+  if (offered.video) kinds.push('camera')
+  const engine = ctx.deps.engine
+  mark(ctx, call, 'early-gum:check')
+  const stream = engine
+    .mediaPermitted(kinds)
+    .then(async (granted) => {
+      mark(ctx, call, granted ? 'early-gum:start' : 'early-gum:not-granted')
+      if (!granted || call.terminal) return undefined
+      const s = await engine.getUserMedia(constraints)
+      mark(ctx, call, 'early-gum:done')
+      return s
+    })
+    .catch((err: unknown) => {
+      // The answer asks again and reports a failure then (devices:error, call:4).
+      ctx.deps.log.debug('early getUserMedia failed', err)
+      return undefined
+    })
+  const early = { key: JSON.stringify(constraints), stream, taken: false }
+  call.earlyMedia = early
+  call.cleanups.push(() => {
+    if (call.earlyMedia === early) call.earlyMedia = undefined
+    if (!early.taken) void stream.then((s) => s?.getTracks().forEach((t) => t.stop()))
+  })
 }
 
 /** The `call:4` error of a failed getUserMedia/getDisplayMedia, naming the browser's error. */
@@ -92,6 +158,7 @@ export function createSession(ctx: CallContext, call: Call): PeerSession {
     if (call.terminal || call.mediaConnectionState === state) return
     const prev = call.mediaConnectionState
     call.mediaConnectionState = state
+    mark(ctx, call, `ice:${state}`)
     ctx.deps.emit('call:mediaConnectionChange', { callId: call.id, previous: { state: prev } })
   })
   return session

@@ -97,6 +97,11 @@ export class Call {
   deleteSent = false
   /** Listeners to drop at the end. */
   readonly cleanups: Array<() => void> = []
+  /**
+   * Incoming calls: the camera/microphone started while the call rings (`call.prepareAnswerMedia`), for
+   * an answer whose getUserMedia constraints serialise to `key`; `taken` once the answer uses it.
+   */
+  earlyMedia: { key: string; stream: Promise<MediaStream | undefined>; taken: boolean } | undefined
 
   constructor(id: string, direction: 'outgoing' | 'incoming') {
     this.id = id

@@ -6,7 +6,7 @@ import { SdkError, type BasicError } from '../core/errors.js'
 import { randomId } from '../core/ids.js'
 import { startAudit } from './audit.js'
 import { startQuality } from './quality.js'
-import { TURN_WAIT_MS, acquire, createSession, receivingIds } from './call-media.js'
+import { TURN_WAIT_MS, acquire, createSession, prepareMedia, receivingIds } from './call-media.js'
 import { Call } from './call.js'
 import { register, type CallContext } from './context.js'
 import { stripScheme } from './destination.js'
@@ -15,6 +15,7 @@ import { negotiateLocal, pipeSdp, step } from './negotiation.js'
 import { errorOf, failInPlace, find, finishOp, refuse, setState, startOp, warnOptions } from './operations.js'
 import { mediaOfferedFrom } from './sdp.js'
 import { terminate } from './teardown.js'
+import { mark } from './timing.js'
 import { tracksAdded } from './track-events.js'
 import { correlator, legOf, legPath, sendDelete, sendStatus, str } from './wire.js'
 
@@ -41,32 +42,44 @@ export function onInvitation(ctx: CallContext, body: Record<string, unknown>): v
   }
   register(ctx, call)
   ctx.byLeg.set(legId, call)
+  mark(ctx, call, 'invitation')
+  // The devices start while the offer is applied and the call rings, not after the app's answer (issue 14).
+  if (sdp) prepareMedia(ctx, call)
   call.queue.run(() => setupIncoming(ctx, call, sdp)).catch((err: unknown) => incomingFailed(ctx, call, err))
 }
 
 async function setupIncoming(ctx: CallContext, call: Call, sdp: string | undefined): Promise<void> {
   if (!sdp) throw new SdkError('call:5', 'Invitations without an SDP offer (slow start) are not supported')
+  // Automatic ringing feedback (protocol.md §8.2) says that the invitation has arrived. It travels while
+  // the offer is applied, instead of after it (issue 14); the call shows Ringing once both are done.
+  const ringing = ctx.deps.config().call.ringingFeedbackMode === 'auto' ? sendRinging(ctx, call) : undefined
   await ctx.deps.turn.ready(TURN_WAIT_MS)
   const session = createSession(ctx, call)
   const remote = pipeSdp(ctx, call, sdp, { type: 'offer', step: 'set', endpoint: 'remote' })
   await step('call:3', () => session.setRemoteDescription('offer', remote))
+  mark(ctx, call, 'offer:remote-set')
   call.remoteSdp = remote
   if (call.terminal) return
-  let ringing = false
-  if (ctx.deps.config().call.ringingFeedbackMode === 'auto') {
-    try {
-      await sendStatus(ctx, call, 'Ringing')
-      ringing = true
-    } catch (err) {
-      ctx.deps.log.warn('automatic ringing feedback failed; the call stays Initiated', err)
-    }
-  }
+  const rang = ringing ? await ringing : false
   // A late reply never takes a call out of a terminal state (protocol.md §14.6, quirk Q1).
   if (call.terminal) return
   emitReceive(ctx, call)
-  setState(ctx, call, ringing ? 'Ringing' : 'Initiated', {})
+  setState(ctx, call, rang ? 'Ringing' : 'Initiated', {})
   startAudit(ctx, call)
   startQuality(ctx, call)
+}
+
+/** The automatic `Ringing` status request; resolves with its success, never rejects. */
+async function sendRinging(ctx: CallContext, call: Call): Promise<boolean> {
+  try {
+    mark(ctx, call, 'ringing:sent')
+    await sendStatus(ctx, call, 'Ringing')
+    mark(ctx, call, 'ringing:answered')
+    return true
+  } catch (err) {
+    ctx.deps.log.warn('automatic ringing feedback failed; the call stays Initiated', err)
+    return false
+  }
 }
 
 function incomingFailed(ctx: CallContext, call: Call, err: unknown): void {
@@ -81,6 +94,7 @@ function incomingFailed(ctx: CallContext, call: Call, err: unknown): void {
 export function emitReceive(ctx: CallContext, call: Call, error?: BasicError): void {
   if (call.direction !== 'incoming' || call.receiveEmitted) return
   call.receiveEmitted = true
+  mark(ctx, call, 'receive')
   const payload: Record<string, unknown> = { callId: call.id }
   if (call.mediaOffered) payload.mediaOffered = { ...call.mediaOffered }
   if (error) payload.error = error
@@ -97,6 +111,7 @@ export function answer(ctx: CallContext, callId: unknown, media: unknown, option
     return refuse(ctx, call, 'ANSWER', 'call:6', `Cannot answer a call in state ${call.state}`)
   }
   warnOptions(ctx, options)
+  mark(ctx, call, 'answer')
   startOp(ctx, call, 'ANSWER')
   const req = parseMediaRequest(media)
   call.queue.run(() => runAnswer(ctx, call, req)).catch((err: unknown) => answerFailed(ctx, call, err))
@@ -119,14 +134,18 @@ async function runAnswer(ctx: CallContext, call: Call, req: MediaRequest): Promi
   }
   const session = call.session
   if (!session) throw new SdkError('call:3', 'The incoming call has no media session')
+  mark(ctx, call, 'gum:start')
   await acquire(ctx, call, req)
+  mark(ctx, call, 'gum:done')
   if (call.terminal) return
   for (const stream of call.localStreams) for (const t of stream.getTracks()) session.addTrack(t, stream)
   const sdp = await negotiateLocal(ctx, call, session, 'answer', 'ANSWER')
   if (call.terminal) return
+  mark(ctx, call, 'put-answer:sent')
   await ctx.deps.rest.request('PUT', `${legPath(ctx, call)}/answer`, {
     wrtcsAnswer: { clientCorrelator: correlator(ctx), sdp },
   })
+  mark(ctx, call, 'put-answer:answered')
   if (call.terminal) return
   finishOp(ctx, call)
   call.localTracks = [...call.ownedLocalTracks]

@@ -19,6 +19,7 @@ import { errorOf, finishOp, updateOp, whyNot } from './operations.js'
 import type { OperationName } from './rules.js'
 import { runSdpPipeline, stripTrickle } from './sdp.js'
 import { terminate } from './teardown.js'
+import { mark, timing } from './timing.js'
 import { correlator, legPath, sendDelete } from './wire.js'
 
 /** Longest wait, after a glare refusal, for the peer's offer before running the operation again. */
@@ -47,9 +48,12 @@ export async function negotiateLocal(
   const created = await step(type === 'offer' ? 'call:9' : 'call:11', () =>
     type === 'offer' ? session.createOffer({ iceRestart: opts.iceRestart === true }) : session.createAnswer(),
   )
+  mark(ctx, call, `${type}:created`)
   const local = pipeSdp(ctx, call, created, { type, step: 'set', endpoint: 'local' })
   await step(type === 'offer' ? 'call:3' : 'call:11', () => session.setLocalDescription(type, local))
+  mark(ctx, call, `${type}:local-set`)
   const gathered = await gather(ctx, call, session, operation, opts.freshTransport === true)
+  mark(ctx, call, `${type}:ice-ready`)
   return stripTrickle(pipeSdp(ctx, call, gathered, { type, step: 'send', endpoint: 'local' }))
 }
 
@@ -86,9 +90,16 @@ function gather(
   // Only the initial offer and answer must carry candidates (protocol.md §10.2) — and the first
   // description of a rebuilt peer connection, which has no transport yet.
   const allowNoCandidates = !freshTransport && operation !== 'MAKE' && operation !== 'ANSWER'
+  let firstSeen = !timing(ctx)
   return session
     .gatherIce({
-      check: (info) => check({ ...info, callId: call.id, callOperation: operation }),
+      check: (info) => {
+        if (!firstSeen && info.iceCandidates.length > 0) {
+          firstSeen = true
+          mark(ctx, call, 'candidate:first')
+        }
+        return check({ ...info, callId: call.id, callOperation: operation })
+      },
       hardTimeout,
       allowNoCandidates,
     })

@@ -12,6 +12,7 @@ import { pipeSdp, step } from './negotiation.js'
 import { abortOperation, errorOf, finishOp, opEvent, setState } from './operations.js'
 import { remoteOffer } from './remote-offer.js'
 import { terminate } from './teardown.js'
+import { mark } from './timing.js'
 import { tracksAdded } from './track-events.js'
 import { legOf, sendDelete, transitionOf, type Transition } from './wire.js'
 
@@ -22,6 +23,7 @@ export function handleNotification(ctx: CallContext, kind: string, body: Record<
   const legId = legOf(body)
   const call = legId ? ctx.byLeg.get(legId) : undefined
   if (!call) return ctx.deps.log.debug(`${kind} for unknown leg ${String(legId)} ignored`)
+  mark(ctx, call, `notification:${kind === 'wrtcsEventNotification' ? String(body.eventType) : kind}`)
   switch (kind) {
     case 'wrtcsEventNotification':
       return onEvent(ctx, call, body)
@@ -100,6 +102,7 @@ function onAcceptance(ctx: CallContext, call: Call, body: Record<string, unknown
       if (!session) throw new SdkError('call:3', 'The call has no media session')
       const remote = pipeSdp(ctx, call, sdp, { type: 'answer', step: 'set', endpoint: 'remote' })
       await step('call:11', () => session.setRemoteDescription('answer', remote))
+      mark(ctx, call, 'answer:remote-set')
       if (call.terminal) return
       call.remoteSdp = remote
       finishOp(ctx, call)

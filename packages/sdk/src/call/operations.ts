@@ -8,6 +8,7 @@ import type { Call, PreviousState } from './call.js'
 import type { CallContext } from './context.js'
 import { refusalOf, type OperationName } from './rules.js'
 import type { CallState } from './states.js'
+import { mark } from './timing.js'
 import type { Transition } from './wire.js'
 
 /** Emits one `call:operation` event (sdk-api §5.4.4); local unless `extra.isLocal` is false. */
@@ -79,6 +80,7 @@ export function setState(
 ): void {
   const previous: PreviousState = call.previous()
   call.transition(to, extra.transition?.reasonText ?? 'operation')
+  mark(ctx, call, `state:${to}`)
   const payload: Record<string, unknown> = { callId: call.id, previous }
   if (extra.transition) payload.transition = extra.transition
   if (extra.error) payload.error = extra.error

@@ -14,6 +14,7 @@ import { parseMediaRequest, type MediaRequest } from './media-request.js'
 import { negotiateLocal } from './negotiation.js'
 import { errorOf, finishOp, setState, startOp, updateOp, warnOptions } from './operations.js'
 import { terminate } from './teardown.js'
+import { mark } from './timing.js'
 import { tracksAdded } from './track-events.js'
 import { addressOf, basePath, correlator, sendDelete } from './wire.js'
 
@@ -29,6 +30,7 @@ export function make(ctx: CallContext, destination: unknown, media: unknown, opt
   call.to = stripScheme(address ?? destination)
   call.remoteParticipant = { displayNumber: call.to }
   register(ctx, call)
+  mark(ctx, call, 'make')
   startOp(ctx, call, 'MAKE')
   const req = parseMediaRequest(media)
   call.queue.run(() => runMake(ctx, call, address, req)).catch((err: unknown) => makeFailed(ctx, call, err))
@@ -48,12 +50,15 @@ async function runMake(
   }
   const base = basePath(ctx)
   await ctx.deps.turn.ready(TURN_WAIT_MS)
+  mark(ctx, call, 'gum:start')
   await acquire(ctx, call, req)
+  mark(ctx, call, 'gum:done')
   if (call.terminal) return
   const session = createSession(ctx, call)
   for (const stream of call.localStreams) for (const t of stream.getTracks()) session.addTrack(t, stream)
   const sdp = await negotiateLocal(ctx, call, session, 'offer', 'MAKE')
   if (call.terminal) return
+  mark(ctx, call, 'post:sent')
   const reply = await ctx.deps.rest.request<{ wrtcsSession?: { resourceURL?: unknown } }>(
     'POST',
     `${base}/sessions`,
@@ -66,6 +71,7 @@ async function runMake(
   if (!legId) throw new SdkError('call:2', 'The create-session reply has no resourceURL')
   call.legId = legId
   ctx.byLeg.set(legId, call)
+  mark(ctx, call, 'post:answered')
   if (call.terminal) {
     // Ended while the request was in flight: tell the server now that the leg is known.
     sendDelete(ctx, call)

@@ -28,6 +28,7 @@ describe('config defaults (sdk-api §1)', () => {
       callAuditTimer: 25000,
       mediaConnectionRetryDelay: 3000,
       autoRemoveEndedTracks: false,
+      prepareAnswerMedia: true,
     })
     expect(c.connectivity).toEqual({
       method: { type: 'pingPong', responsibleParty: 'client' },

@@ -6,6 +6,7 @@
  * by key; arrays and functions replace the previous value entirely.
  */
 import { parseLogLevel, type LogHandler, type LogLevel } from './logger.js'
+import type { TimingHandler } from './timing.js'
 import type {
   IceCollectionCheckFunction,
   IceServer,
@@ -38,6 +39,7 @@ export interface CallConfig {
   callAuditTimer: number
   mediaConnectionRetryDelay: number
   autoRemoveEndedTracks: boolean
+  prepareAnswerMedia: boolean
   normalizeDestination: boolean
   trickleIceMode: 'NONE'
   quality: QualityConfig
@@ -86,6 +88,7 @@ export interface LogsConfig {
   handler?: LogHandler
   logActions: boolean | Record<string, unknown>
   enableFcsLogs: boolean
+  timingHandler?: TimingHandler
 }
 
 /** The effective configuration, as `getConfig()` reports it. */
@@ -218,6 +221,7 @@ const SCHEMA: Node = {
     callAuditTimer: leaf(25000, positive),
     mediaConnectionRetryDelay: leaf(3000, nonNeg),
     autoRemoveEndedTracks: leaf(false, bool),
+    prepareAnswerMedia: leaf(true, bool),
     normalizeDestination: leaf(true, bool),
     trickleIceMode: leaf('NONE', oneOf('NONE')),
     quality: {
@@ -265,6 +269,7 @@ const SCHEMA: Node = {
     handler: leaf(undefined, fn),
     logActions: leaf(false, logActions),
     enableFcsLogs: leaf(true, bool),
+    timingHandler: leaf(undefined, fn),
   },
 }
 

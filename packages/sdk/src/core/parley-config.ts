@@ -6,6 +6,7 @@
  * or unknown value is logged at `warn` and ignored, never thrown.
  */
 import type { LogHandler, LogLevel } from './logger.js'
+import type { TimingHandler } from './timing.js'
 import type {
   IceCollectionCheckFunction,
   IceServer,
@@ -107,6 +108,15 @@ export interface ParleyCallConfig {
   mediaConnectionRetryDelay?: number
   /** **[Parley extension]** Remove a local track that ends unexpectedly from its call, as 4.x did. Default `false`. */
   autoRemoveEndedTracks?: boolean
+  /**
+   * **[Parley extension]** While an incoming call rings, start getUserMedia for the kinds the caller
+   * offered, but only when camera/microphone access is already granted (so no prompt appears before the
+   * user answers), so that `call.answer` need not wait for the devices. The tracks are used by an answer
+   * that asks for exactly those kinds with default options, and stopped otherwise (reject, ignore,
+   * cancel, other media). Nothing is sent before the answer. `false`: devices start at `call.answer`
+   * only. Default `true`.
+   */
+  prepareAnswerMedia?: boolean
   /** **[Parley]** Normalise destinations (`sip:` prefix, domain) as the reference does. Default `true`. */
   normalizeDestination?: boolean
   /** Only `'NONE'` (no trickle ICE) is supported. */
@@ -219,6 +229,12 @@ export interface ParleyLogsConfig {
   logActions?: boolean | LogActionsOptions
   /** 4.x only; accepted and ignored. */
   enableFcsLogs?: boolean
+  /**
+   * **[Parley extension]** Debugging aid: called with a timestamped mark at each step of a call's
+   * set-up (getUserMedia, offer, first candidate, requests, notifications…), to find where set-up time
+   * goes. Unset (the default), no mark is made. A handler that throws is ignored.
+   */
+  timingHandler?: TimingHandler
 }
 
 /**

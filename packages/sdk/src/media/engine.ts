@@ -90,6 +90,11 @@ export interface PeerOptions {
 
 export interface MediaEngine {
   getUserMedia(constraints: MediaStreamConstraints): Promise<MediaStream>
+  /**
+   * Whether the user has already granted access to these devices, so that getUserMedia would not prompt
+   * (Permissions API); false when the browser cannot tell.
+   */
+  mediaPermitted(kinds: ('camera' | 'microphone')[]): Promise<boolean>
   getDisplayMedia(constraints: DisplayMediaStreamOptions): Promise<MediaStream>
   createPeer(config: RTCConfiguration, options: PeerOptions): PeerSession
   enumerateDevices(): Promise<MediaDeviceInfo[]>

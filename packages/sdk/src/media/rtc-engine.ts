@@ -217,6 +217,19 @@ export function createRtcEngine(): MediaEngine {
   }
   return {
     getUserMedia: async (constraints) => required().getUserMedia(constraints),
+    mediaPermitted: async (kinds) => {
+      const permissions = typeof navigator === 'undefined' ? undefined : navigator.permissions
+      if (!permissions?.query || !devices()) return false
+      try {
+        const states = await Promise.all(
+          kinds.map((name) => permissions.query({ name: name as PermissionName })),
+        )
+        return states.every((s) => s.state === 'granted')
+      } catch {
+        // Browsers that do not know these permission names.
+        return false
+      }
+    },
     getDisplayMedia: async (constraints) => required().getDisplayMedia(constraints),
     createPeer: (config, options) => new RtcPeerSession(config, options),
     enumerateDevices: async () => (devices()?.enumerateDevices ? devices()!.enumerateDevices() : []),

@@ -102,6 +102,8 @@ export interface FakeEngineOptions {
   failGetUserMedia?: string
   /** Offer H264 in video sections (to test its removal). */
   offerH264?: boolean
+  /** Camera and microphone access already granted (`mediaPermitted`); default false. */
+  permissionsGranted?: boolean
 }
 
 export class FakePeer implements PeerSession {
@@ -437,6 +439,10 @@ export class FakeEngine implements MediaEngine {
     if (constraints.video) tracks.push(new FakeTrack('video'))
     this.tracks.push(...tracks)
     return new FakeStream(tracks) as unknown as MediaStream
+  }
+
+  async mediaPermitted(): Promise<boolean> {
+    return this.options.permissionsGranted === true
   }
 
   async getDisplayMedia(): Promise<MediaStream> {

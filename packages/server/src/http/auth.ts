@@ -25,10 +25,16 @@ export function requireUser(tokens: TokenService) {
   }
 }
 
-/** Writes a response and resolves once it has been handed to the socket (the 201-before-invitation rule, §8.1). */
+/**
+ * Writes a response and resolves once it has been handed to the socket (the 201-before-invitation rule, §8.1).
+ * `prefinish` is that moment: Node emits it when the whole response has been written to the connection;
+ * `finish` comes only after the socket has flushed it, an event-loop turn or more later, and waiting for it
+ * delayed every notification of a call set-up (issue 14). `finish` and `close` stay as fallbacks.
+ */
 export function responder(reply: FastifyReply) {
   return (status: number, body?: unknown): Promise<void> =>
     new Promise<void>((resolve) => {
+      reply.raw.once('prefinish', resolve)
       reply.raw.once('finish', resolve)
       reply.raw.once('close', resolve)
       if (body === undefined) void reply.code(status).send()

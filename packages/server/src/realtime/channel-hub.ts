@@ -269,6 +269,9 @@ export class ChannelHub {
   /** Sends frames (consecutive, in queue order, none before them undelivered) and marks them delivered. */
   async #sendAndMark(local: LocalChannel, open: LiveSocket[], frames: OutboxFrame[]): Promise<void> {
     for (const frame of frames) for (const s of open) this.#send(s, frame.frame)
+    const timing = this.#ctx.timing
+    if (timing)
+      for (const f of frames) timing('push', { kind: f.kind, legId: f.legId, channelId: f.channelId })
     this.#ctx.metrics?.notificationsDelivered(frames.length)
     const last = frames[frames.length - 1]!.seq
     local.deliveredUpTo = Math.max(local.deliveredUpTo ?? 0, last)

@@ -24,4 +24,17 @@ export interface ServiceContext {
   metrics?: Metrics | undefined
   /** The media gateway of PSTN calls (`--rtpengine`); absent when none is configured. */
   mediaGateway?: MediaGateway | undefined
+  /** `--debug-timing` (issue 14): records one timestamped step of call signalling; absent, nothing is done. */
+  timing?: TimingHook | undefined
+}
+
+/** Records a step (`http:in`, `commit`, `reply`, `push`…) with what identifies it. */
+export type TimingHook = (step: string, fields: Record<string, unknown>) => void
+
+/** Epoch milliseconds with sub-millisecond precision, comparable with browsers' marks on the same machine. */
+export const preciseNow = (): number => performance.timeOrigin + performance.now()
+
+/** The `--debug-timing` hook: one `timing` log line per step, at info level. */
+export function logTiming(log: Logger): TimingHook {
+  return (step, fields) => log.info({ timing: step, at: preciseNow(), ...fields }, 'timing')
 }

@@ -940,14 +940,19 @@ export class SessionService {
             if (err instanceof ConflictError && attempt < 5) continue
             throw err
           }
+          this.#ctx.timing?.('commit', { key })
         }
         this.#report(plan)
         if (plan.error) {
           await this.#deliver(plan)
           throw plan.error
         }
-        if (respond && plan.reply) await respond(plan.reply.status, plan.reply.body)
+        if (respond && plan.reply) {
+          await respond(plan.reply.status, plan.reply.body)
+          this.#ctx.timing?.('reply', { key, status: plan.reply.status })
+        }
         await this.#deliver(plan)
+        if (plan.notes.length > 0) this.#ctx.timing?.('queued', { key, frames: plan.notes.length })
         return
       }
     })

@@ -1,0 +1,139 @@
+// @vitest-environment happy-dom
+/**
+ * Media prepared while an incoming call rings (`call.prepareAnswerMedia`, issue 14), and the timing
+ * hook (`logs.timingHandler`): the devices start early only with access already granted, an answer with
+ * the same media uses them, and every other ending stops them (no leaked camera or microphone).
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import type { TimingMark } from '../core/timing.js'
+import type { FakeEngineOptions } from '../test-support/fake-media.js'
+import { FakeServer } from '../test-support/fake-server.js'
+import { makeClient, subscribe, tick, until, type TestClient } from '../test-support/harness.js'
+
+let clients: TestClient[] = []
+
+afterEach(async () => {
+  for (const c of clients) c.api.destroy()
+  clients = []
+  await tick()
+})
+
+async function setup(bobEngine: FakeEngineOptions, bobConfig: Record<string, unknown> = {}) {
+  const server = new FakeServer(['alice', 'bob'])
+  const marks: TimingMark[] = []
+  const alice = makeClient(server, 'alice', {
+    logs: { logLevel: 'error', timingHandler: (m: TimingMark) => marks.push(m) },
+  })
+  const bob = makeClient(server, 'bob', bobConfig, bobEngine)
+  clients.push(alice, bob)
+  await subscribe(alice)
+  await subscribe(bob)
+  return { server, alice, bob, marks }
+}
+
+/** alice calls bob; resolves once bob's call rings. */
+async function ring(alice: TestClient, bob: TestClient, media = { audio: true, video: true }) {
+  const callId = alice.api.call.make('bob@example.com', media)
+  const received = await bob.rec.waitFor('call:receive')
+  const bobCallId = received.callId as string
+  await until(() => bob.api.call.getById(bobCallId)?.state === 'Ringing', 3000, 'bob Ringing')
+  return { callId, bobCallId }
+}
+
+describe('media prepared while ringing (call.prepareAnswerMedia)', () => {
+  it('starts the offered camera and microphone when access is granted; the answer uses them', async () => {
+    const { alice, bob } = await setup({ permissionsGranted: true })
+    const { callId, bobCallId } = await ring(alice, bob)
+    await until(() => bob.engine.tracks.length === 2, 3000, 'early tracks started')
+    // Started, but not on the call: nothing is sent or shown before the answer.
+    expect(bob.api.call.getById(bobCallId)?.localTracks).toEqual([])
+    expect(bob.rec.of('call:tracksAdded')).toEqual([])
+    bob.api.call.answer(bobCallId, { audio: true, video: true })
+    await until(() => alice.api.call.getById(callId)?.state === 'Connected', 3000, 'alice Connected')
+    await until(() => bob.api.call.getById(bobCallId)?.state === 'Connected', 3000, 'bob Connected')
+    expect(bob.engine.constraints).toHaveLength(1)
+    const ids = bob.engine.tracks.map((t) => t.id).sort()
+    expect([...(bob.api.call.getById(bobCallId)?.localTracks ?? [])].sort()).toEqual(ids)
+    alice.api.call.end(callId)
+    await until(() => bob.api.call.getById(bobCallId)?.state === 'Ended', 3000, 'bob Ended')
+    expect(bob.engine.liveLocalTracks()).toEqual([])
+  })
+
+  for (const [name, finish] of [
+    [
+      'reject',
+      (_a: TestClient, b: TestClient, ids: { bobCallId: string }) => b.api.call.reject(ids.bobCallId),
+    ],
+    [
+      'ignore',
+      (_a: TestClient, b: TestClient, ids: { bobCallId: string }) => b.api.call.ignore(ids.bobCallId),
+    ],
+    ['caller cancel', (a: TestClient, _b: TestClient, ids: { callId: string }) => a.api.call.end(ids.callId)],
+  ] as const) {
+    it(`${name} stops the tracks started while ringing`, async () => {
+      const { alice, bob } = await setup({ permissionsGranted: true })
+      const ids = await ring(alice, bob)
+      await until(() => bob.engine.tracks.length === 2, 3000, 'early tracks started')
+      finish(alice, bob, ids)
+      await until(() => bob.api.call.getById(ids.bobCallId)?.state !== 'Ringing', 3000, 'bob ended')
+      await until(() => bob.engine.liveLocalTracks().length === 0, 3000, 'no live local track')
+      expect(bob.engine.tracks.every((t) => t.readyState === 'ended')).toBe(true)
+    })
+  }
+
+  it('an answer with other media stops the early tracks and asks for its own', async () => {
+    const { alice, bob } = await setup({ permissionsGranted: true })
+    const { callId, bobCallId } = await ring(alice, bob)
+    await until(() => bob.engine.tracks.length === 2, 3000, 'early tracks started')
+    bob.api.call.answer(bobCallId, { audio: true, video: false })
+    await until(() => bob.api.call.getById(bobCallId)?.state === 'Connected', 3000, 'bob Connected')
+    expect(bob.engine.constraints).toHaveLength(2)
+    expect(bob.engine.constraints[1]).toEqual({ audio: true, video: false })
+    const live = bob.engine.liveLocalTracks()
+    expect(live.map((t) => t.kind)).toEqual(['audio'])
+    alice.api.call.end(callId)
+    await until(() => bob.engine.liveLocalTracks().length === 0, 3000, 'no live local track')
+  })
+
+  it('starts nothing before the answer without granted access, or when switched off', async () => {
+    for (const [engine, config] of [
+      [{}, {}],
+      [{ permissionsGranted: true }, { call: { prepareAnswerMedia: false } }],
+    ] as const) {
+      const { alice, bob } = await setup(engine, config)
+      const { callId, bobCallId } = await ring(alice, bob)
+      await tick(20)
+      expect(bob.engine.constraints).toEqual([])
+      bob.api.call.answer(bobCallId, { audio: true, video: true })
+      await until(() => bob.api.call.getById(bobCallId)?.state === 'Connected', 3000, 'bob Connected')
+      expect(bob.engine.constraints).toHaveLength(1)
+      alice.api.call.end(callId)
+      await until(() => bob.engine.liveLocalTracks().length === 0, 3000, 'no live local track')
+    }
+  })
+})
+
+describe('timing hook (logs.timingHandler)', () => {
+  it('marks the steps of the caller set-up in order, with the call id and, once known, the leg id', async () => {
+    const { alice, bob, marks } = await setup({})
+    const { callId, bobCallId } = await ring(alice, bob)
+    bob.api.call.answer(bobCallId, { audio: true, video: true })
+    await until(() => alice.api.call.getById(callId)?.state === 'Connected', 3000, 'alice Connected')
+    const steps = marks.map((m) => m.step)
+    const order = [
+      'make',
+      'gum:start',
+      'gum:done',
+      'offer:created',
+      'post:sent',
+      'post:answered',
+      'state:Connected',
+    ]
+    expect(order.map((s) => steps.indexOf(s))).toEqual(
+      order.map((s) => steps.indexOf(s)).sort((a, b) => a - b),
+    )
+    expect(order.every((s) => steps.includes(s))).toBe(true)
+    expect(marks.every((m) => m.callId === callId && typeof m.at === 'number')).toBe(true)
+    expect(marks.find((m) => m.step === 'post:answered')?.legId).toBeTypeOf('string')
+  })
+})
