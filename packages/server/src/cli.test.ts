@@ -338,7 +338,7 @@ describe('parley account list/delete and user password (the built CLI)', { timeo
     expectOneLine(again, /^parley: no account with client id "parley-[0-9a-f]+"$/)
     const noId = await parley(['account', 'delete', '--db', db])
     expect(noId.code).toBe(2)
-    expectOneLine(noId, /^parley: account delete needs --client-id \(see parley account --help\)$/)
+    expectOneLine(noId, /^parley: account delete needs --client-id \(see parley account delete --help\)$/)
   })
 
   it('account delete --force deletes an account in a call', async () => {
@@ -439,7 +439,7 @@ describe('parley account list/delete and user password (the built CLI)', { timeo
       expectOneLine(
         none,
         new RegExp(
-          `^parley: user ${command}: needs a password: --password-stdin .*\\(see parley user --help\\)$`,
+          `^parley: user ${command}: needs a password: --password-stdin .*\\(see parley user ${command} --help\\)$`,
         ),
       )
     }

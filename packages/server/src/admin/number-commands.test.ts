@@ -241,7 +241,7 @@ describe('parley number …', { timeout: 60_000 }, () => {
     expectError(
       await parley(['number', 'add', '--number', '+15550100', '--db', db]),
       2,
-      /^parley: number add needs --client-id \(see parley number --help\)$/,
+      /^parley: number add needs --client-id \(see parley number add --help\)$/,
     )
     expectError(await parley(['number', 'assign', '--number', '+15550100', '--db', db]), 2, /needs --user/)
     expectError(

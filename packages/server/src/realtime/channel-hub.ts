@@ -21,6 +21,11 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 interface LiveSocket {
   ws: WebSocket
   alive: boolean
+  /**
+   * False until the socket's replay (§5.7) has been sent: queued frames go to it only after that, so that a wake
+   * arriving while it attaches can neither overtake the replay nor make the replay repeat what it just got.
+   */
+  replayed: boolean
 }
 
 interface LocalChannel {
@@ -125,7 +130,7 @@ export class ChannelHub {
   }
 
   async #attach(channel: Channel, ws: WebSocket): Promise<void> {
-    const live: LiveSocket = { ws, alive: true }
+    const live: LiveSocket = { ws, alive: true, replayed: false }
     let local = this.#local.get(channel.id)
     if (!local) {
       local = {
@@ -167,6 +172,7 @@ export class ChannelHub {
     entry.chain = entry.chain
       .then(() => this.#replay(entry, live))
       .catch((err: unknown) => this.#ctx.log.error({ err }, 'replay failed'))
+      .finally(() => (live.replayed = true))
     this.#drain(entry)
   }
 
@@ -306,7 +312,7 @@ export class ChannelHub {
 
   #openSockets(local: LocalChannel): LiveSocket[] {
     const open: LiveSocket[] = []
-    for (const s of local.sockets) if (s.ws.readyState === s.ws.OPEN) open.push(s)
+    for (const s of local.sockets) if (s.replayed && s.ws.readyState === s.ws.OPEN) open.push(s)
     return open
   }
 
