@@ -211,7 +211,7 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'TURN' },
         { name: 'Sessions' },
         { name: 'Quality' },
-        { name: 'Console', description: 'The operator console\'s admin API (Parley extension)' },
+        { name: 'Console', description: "The operator console's admin API (Parley extension)" },
         { name: 'Static' },
         { name: 'CORS' },
       ],
@@ -229,7 +229,7 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
             name: 'parley_console',
             description:
               'the operator console session (POST /parley/admin/v1/session): HttpOnly, SameSite=Strict, 30 min ' +
-              'idle; POST, PUT and DELETE also need the header X-Parley-CSRF with the session\'s csrfToken',
+              "idle; POST, PUT and DELETE also need the header X-Parley-CSRF with the session's csrfToken",
           },
         },
         schemas: { ...FRAME_SCHEMAS, UpgradeRefusal: UpgradeRefusalSchema },

@@ -33,7 +33,9 @@ const AdminSchema = Type.Object({
 })
 const SessionSchema = Type.Object({
   admin: AdminSchema,
-  csrfToken: Type.String({ description: `send it back in the ${CSRF_HEADER} header of POST, PUT and DELETE` }),
+  csrfToken: Type.String({
+    description: `send it back in the ${CSRF_HEADER} header of POST, PUT and DELETE`,
+  }),
   expiresAt: Type.String({ description: 'when the session ends unless used before (idle timeout)' }),
 })
 const SignInBody = Type.Object(
@@ -56,7 +58,9 @@ const CreateUserBody = Type.Object(
   {
     login: Type.String({ minLength: 3, maxLength: 255, description: 'user@domain' }),
     password: Type.String({ minLength: 1, maxLength: 1024, description: 'at least 8 characters' }),
-    clientId: Type.Optional(Type.String({ maxLength: 200, description: 'the account (operators only need it)' })),
+    clientId: Type.Optional(
+      Type.String({ maxLength: 200, description: 'the account (operators only need it)' }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -123,7 +127,9 @@ const LiveSchema = Type.Object({
 })
 const HistoryQuery = Type.Object(
   {
-    from: Type.Optional(Type.String({ maxLength: 40, description: 'created at or after (ISO 8601 or epoch ms)' })),
+    from: Type.Optional(
+      Type.String({ maxLength: 40, description: 'created at or after (ISO 8601 or epoch ms)' }),
+    ),
     to: Type.Optional(Type.String({ maxLength: 40, description: 'created before (ISO 8601 or epoch ms)' })),
     user: Type.Optional(Type.String({ maxLength: 200, description: 'username of the caller or the callee' })),
     outcome: Type.Optional(Outcome),
@@ -138,7 +144,9 @@ const CallDetailSchema = Type.Object({
   legs: Type.Array(
     Type.Object({ legId: Type.String(), username: Type.String(), role: Type.String(), state: Type.String() }),
   ),
-  samples: Type.Array(Sample, { description: "every leg's samples, oldest first, with legId, username, role" }),
+  samples: Type.Array(Sample, {
+    description: "every leg's samples, oldest first, with legId, username, role",
+  }),
 })
 const HealthSchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
@@ -148,7 +156,12 @@ const HealthSchema = Type.Object({
   activeCalls: Type.Integer({ description: 'calls in progress the administrator sees' }),
   at: Iso,
 })
-const AccountSchema = Type.Object({ id: Type.String(), clientId: Type.String(), name: Type.String(), createdAt: Iso })
+const AccountSchema = Type.Object({
+  id: Type.String(),
+  clientId: Type.String(),
+  name: Type.String(),
+  createdAt: Iso,
+})
 
 /** The value of one cookie of the request, or undefined. */
 export function readCookie(request: FastifyRequest, name: string): string | undefined {
@@ -269,9 +282,13 @@ export function adminRoutes(app: FastifyInstance, admin: AdminService): void {
     `${PREFIX}/session`,
     {
       onRequest: authenticate,
-      schema: { ...base('consoleSignOut', 'Sign out: clears the cookie'), response: { 204: response('Signed out'), ...errors(401, 403) } },
+      schema: {
+        ...base('consoleSignOut', 'Sign out: clears the cookie'),
+        response: { 204: response('Signed out'), ...errors(401, 403) },
+      },
     },
     async (request, reply) => {
+      reply.removeHeader('set-cookie')
       setSessionCookie(request, reply, null)
       return reply.code(204).send()
     },
@@ -283,7 +300,10 @@ export function adminRoutes(app: FastifyInstance, admin: AdminService): void {
       onRequest: authenticate,
       schema: {
         ...base('consoleAccounts', 'Accounts the administrator sees (an operator: all)'),
-        response: { 200: response('Accounts', Type.Object({ accounts: Type.Array(AccountSchema) })), ...errors(401) },
+        response: {
+          200: response('Accounts', Type.Object({ accounts: Type.Array(AccountSchema) })),
+          ...errors(401),
+        },
       },
     },
     async (request, reply) =>
@@ -361,7 +381,10 @@ export function adminRoutes(app: FastifyInstance, admin: AdminService): void {
       onRequest: authenticate,
       schema: {
         ...base('consoleNumbers', 'Telephone numbers of the account'),
-        response: { 200: response('Numbers', Type.Object({ numbers: Type.Array(NumberSchema) })), ...errors(401) },
+        response: {
+          200: response('Numbers', Type.Object({ numbers: Type.Array(NumberSchema) })),
+          ...errors(401),
+        },
       },
     },
     async (request, reply) => reply.send({ numbers: await admin.listNumbers(request.adminActor) }),

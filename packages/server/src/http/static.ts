@@ -171,6 +171,8 @@ export function consoleRoutes(app: FastifyInstance, config: Config): void {
       'uPlot (MIT), the chart library of the console',
       TYPES[name.slice(name.lastIndexOf('.'))]!,
     )
-    app.get(`/console/vendor/${name}`, { schema }, (_req, reply) => sendFile(reply, vendor, name, APP_HEADERS))
+    app.get(`/console/vendor/${name}`, { schema }, (_req, reply) =>
+      sendFile(reply, vendor, name, APP_HEADERS),
+    )
   }
 }

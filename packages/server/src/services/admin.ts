@@ -320,7 +320,8 @@ export class AdminService {
   /** The account a request names (`clientId`), or the actor's own; 404 for an account the actor does not see. */
   async #targetAccount(actor: AdminActor, clientId: string | undefined): Promise<Account> {
     if (clientId === undefined) {
-      if (actor.accountId === null) throw apiError('ADMIN_INVALID', 'clientId', 'an operator names the account')
+      if (actor.accountId === null)
+        throw apiError('ADMIN_INVALID', 'clientId', 'an operator names the account')
       const own = await this.#ctx.store.getAccount(actor.accountId)
       if (!own) throw apiError('ADMIN_UNAUTHORIZED', 'session no longer valid; sign in again')
       return own
@@ -372,7 +373,11 @@ export class AdminService {
   ): Promise<PublicUser> {
     const account = await this.#targetAccount(actor, input.clientId)
     return adminErrors('login', () =>
-      createAccountUser(this.#ctx, { clientId: account.clientId, login: input.login, password: input.password }),
+      createAccountUser(this.#ctx, {
+        clientId: account.clientId,
+        login: input.login,
+        password: input.password,
+      }),
     )
   }
 
@@ -429,7 +434,13 @@ export class AdminService {
       userId = user.id
     }
     const now = this.#ctx.clock.now()
-    const record: PhoneNumber = { number, accountId: account.id, userId, assignedAt: userId ? now : null, createdAt: now }
+    const record: PhoneNumber = {
+      number,
+      accountId: account.id,
+      userId,
+      assignedAt: userId ? now : null,
+      createdAt: now,
+    }
     try {
       await this.#ctx.store.createPhoneNumber(record)
     } catch (err) {
@@ -502,14 +513,22 @@ export class AdminService {
       limit: LIVE_LIMIT,
     })
     const calls = []
-    for (const r of records) calls.push({ ...this.#present(r, accounts), quality: await this.#latestQuality(r.id) })
+    for (const r of records)
+      calls.push({ ...this.#present(r, accounts), quality: await this.#latestQuality(r.id) })
     return { calls, at: new Date(this.#ctx.clock.now()).toISOString() }
   }
 
   /** One page of call history, newest first; `next` is the cursor of the following page (null: the last page). */
   async history(
     actor: AdminActor,
-    query: { from?: string; to?: string; user?: string; outcome?: CallOutcome; cursor?: string; limit?: string },
+    query: {
+      from?: string
+      to?: string
+      user?: string
+      outcome?: CallOutcome
+      cursor?: string
+      limit?: string
+    },
   ) {
     const limit = query.limit === undefined ? 50 : Number(query.limit)
     if (!Number.isInteger(limit) || limit < 1 || limit > 500)
@@ -580,7 +599,8 @@ export class AdminService {
       limit: 10_000,
     })
     return {
-      status: store === 'ok' && bus === 'ok' && (rtpengine === null || rtpengine === 'ok') ? 'ok' : 'unavailable',
+      status:
+        store === 'ok' && bus === 'ok' && (rtpengine === null || rtpengine === 'ok') ? 'ok' : 'unavailable',
       checks: { store, bus, ...(rtpengine === null ? {} : { rtpengine }) },
       node: { pid: process.pid, uptimeSeconds: Math.round(process.uptime()) },
       connectedSockets: this.#facts.connectedSockets(),

@@ -1856,11 +1856,15 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await q({ username: 'ann' })).toStrictEqual([active.id, unanswered.id])
         expect(await q({ from: t + 10, to: t + 20 })).toStrictEqual([answered.id])
         expect(await q({ limit: 2 })).toStrictEqual([active.id, answered.id])
-        expect(await q({ limit: 2, before: { createdAt: answered.createdAt, id: answered.id } })).toStrictEqual([
+        expect(
+          await q({ limit: 2, before: { createdAt: answered.createdAt, id: answered.id } }),
+        ).toStrictEqual([unanswered.id])
+        const both = await store.queryCallRecords({ username: 'ann', from: t, to: t + 30, limit: 10 })
+        expect(ids(only(both, [active, other, unanswered]))).toStrictEqual([
+          active.id,
+          other.id,
           unanswered.id,
         ])
-        const both = await store.queryCallRecords({ username: 'ann', from: t, to: t + 30, limit: 10 })
-        expect(ids(only(both, [active, other, unanswered]))).toStrictEqual([active.id, other.id, unanswered.id])
         const [record] = await store.queryCallRecords({ accountId: a.id, outcome: 'answered', limit: 1 })
         expect(record).toStrictEqual({
           id: answered.id,

@@ -1010,7 +1010,9 @@ export class PostgresStore implements Store {
       accountId === undefined
         ? await this.#rows<AdminRow>(`SELECT ${ADMIN_COLUMNS} FROM admins ${order}`)
         : accountId === null
-          ? await this.#rows<AdminRow>(`SELECT ${ADMIN_COLUMNS} FROM admins WHERE account_id IS NULL ${order}`)
+          ? await this.#rows<AdminRow>(
+              `SELECT ${ADMIN_COLUMNS} FROM admins WHERE account_id IS NULL ${order}`,
+            )
           : await this.#rows<AdminRow>(`SELECT ${ADMIN_COLUMNS} FROM admins WHERE account_id = $1 ${order}`, [
               accountId,
             ])

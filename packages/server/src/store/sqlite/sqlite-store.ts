@@ -888,7 +888,9 @@ export class SqliteStore implements Store {
         ? this.#statement(`SELECT ${ADMIN_COLUMNS} FROM admins ${order}`).all()
         : accountId === null
           ? this.#statement(`SELECT ${ADMIN_COLUMNS} FROM admins WHERE account_id IS NULL ${order}`).all()
-          : this.#statement(`SELECT ${ADMIN_COLUMNS} FROM admins WHERE account_id = ? ${order}`).all(accountId)
+          : this.#statement(`SELECT ${ADMIN_COLUMNS} FROM admins WHERE account_id = ? ${order}`).all(
+              accountId,
+            )
     return (rows as AdminRow[]).map(toAdmin)
   }
 
