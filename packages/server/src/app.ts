@@ -124,7 +124,7 @@ export async function buildApp(
   signalingRoutes(app, services, limits)
   qualityRoutes(app, services)
   // The console's node health counts this node's sockets: the hub is made below, read only at request time.
-  adminRoutes(app, new AdminService(ctx, { connectedSockets: () => hub.socketCount }))
+  adminRoutes(app, new AdminService(ctx, { connectedSockets: () => hub.socketCount }), limits)
   staticRoutes(app, ctx.config, () => findDemoDirectory(ctx))
   consoleRoutes(app, ctx.config)
   anonymousDemoRoutes(app, ctx.config)

@@ -12,8 +12,11 @@ const PASSWORD = 'console-password-1'
 const API = '/parley/admin/v1'
 
 /** A platform with an administrator of each account (`adminA` of alice's, `adminB` of mallory's) and an operator. */
-async function platform(timings: { consoleIdleMs?: number } = {}) {
-  p = await startTestPlatform({ timings })
+async function platform(
+  timings: { consoleIdleMs?: number } = {},
+  overrides: Parameters<typeof startTestPlatform>[0] = {},
+) {
+  p = await startTestPlatform({ ...overrides, timings })
   const ctx = p.server.ctx
   await createAdmin(ctx, { clientId: p.clientId, username: 'adminA', password: PASSWORD })
   await createAdmin(ctx, { clientId: p.otherClientId, username: 'adminB', password: PASSWORD })
@@ -152,6 +155,29 @@ describe('console sign-in and sessions', () => {
     expect(expired.status).toBe(401)
     expect(errorOf(expired.body).variables).toEqual(['session expired; sign in again'])
     expect((await http('GET', `${API}/users`, { session: fresh })).status).toBe(200)
+  })
+
+  it('sign-in attempts of one username are limited (429 with Retry-After), as at the token endpoint', async () => {
+    await platform(
+      {},
+      {
+        rateLimits: {
+          tokenPerAddress: 100,
+          tokenPerLogin: 3,
+          sessionsPerUser: 100,
+          concurrentCallsPerUser: 100,
+        },
+      },
+    )
+    const attempt = () =>
+      http('POST', `${API}/session`, { body: { username: 'adminA', password: 'guess-guess' }, csrf: 'x' })
+    for (let i = 0; i < 3; i++) expect((await attempt()).status).toBe(401)
+    const limited = await attempt()
+    expect(limited.status).toBe(429)
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect(errorOf(limited.body).messageId).toBe('POL0001')
+    // Another username is not held back.
+    expect((await signIn('adminB')).csrf).toBeTruthy()
   })
 
   it('sign-out clears the cookie; a deleted administrator is signed out at the next request', async () => {

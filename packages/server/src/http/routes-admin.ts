@@ -2,6 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AdminActor, AdminService, AdminSession } from '../services/admin.js'
 import { apiError } from '../services/errors.js'
+import type { Limiters } from './rate-limits.js'
 import { CONSOLE_SESSION, pathParams, protocolErrors, reply as response } from './openapi.js'
 
 declare module 'fastify' {
@@ -214,7 +215,11 @@ function checkOrigin(request: FastifyRequest): void {
  * `X-Parley-CSRF` header (a page of another site can neither read the token nor, the header not being allowed
  * by CORS, send it). Administrators of an account see only it: another account's objects are 404.
  */
-export function adminRoutes(app: FastifyInstance, admin: AdminService): void {
+export function adminRoutes(
+  app: FastifyInstance,
+  admin: AdminService,
+  limits: Pick<Limiters, 'consoleByAddress' | 'consoleByUsername'>,
+): void {
   const noStore = async (_request: FastifyRequest, reply: FastifyReply) => {
     reply.header('Cache-Control', 'no-store')
   }
@@ -248,6 +253,14 @@ export function adminRoutes(app: FastifyInstance, admin: AdminService): void {
         // A form of another site cannot add a header; a script of another site cannot send this one (CORS).
         if (typeof request.headers[CSRF_HEADER] !== 'string') throw apiError('CSRF_REFUSED', 'X-Parley-CSRF')
       },
+      // Password guessing: the token endpoint's budgets, per address and per username (README "Limits").
+      preHandler: async (request, reply) => {
+        if (
+          !(await limits.consoleByAddress(request, reply)) ||
+          !(await limits.consoleByUsername(request, reply))
+        )
+          throw apiError('TOO_MANY_REQUESTS')
+      },
       schema: {
         tags: ['Console'],
         operationId: 'consoleSignIn',
@@ -256,7 +269,7 @@ export function adminRoutes(app: FastifyInstance, admin: AdminService): void {
           `Sets the session cookie \`${CONSOLE_COOKIE}\` (HttpOnly, SameSite=Strict, Path=${COOKIE_PATH}) and returns ` +
           `the CSRF token. The request needs the ${CSRF_HEADER} header (any value: there is no session yet).`,
         body: SignInBody,
-        response: { 201: response('Signed in', SessionSchema), ...errors(400, 401, 403, 415) },
+        response: { 201: response('Signed in', SessionSchema), ...errors(400, 401, 403, 415, 429) },
       },
     },
     async (request, reply) => {
