@@ -196,17 +196,23 @@ const sessionBody = (session: AdminSession) => ({
   expiresAt: new Date(session.idleExpiresAt).toISOString(),
 })
 
-/** A state-changing request from another origin is refused whatever it carries (defence in depth to SameSite). */
+/**
+ * A state-changing request from another site is refused whatever it carries (defence in depth to SameSite and
+ * the CSRF token): its `Origin` must name this server's host. Host names are compared without the port, since a
+ * reverse proxy may pass `Host` without it (deploy/nginx-parley.conf: `proxy_set_header Host $host`).
+ */
 function checkOrigin(request: FastifyRequest): void {
   const origin = request.headers.origin
   if (!origin) return
-  let host: string
+  let originHost: string
+  let ownHost: string
   try {
-    host = new URL(origin).host
+    originHost = new URL(origin).hostname
+    ownHost = new URL(`http://${request.headers.host ?? ''}`).hostname
   } catch {
     throw apiError('CSRF_REFUSED', 'Origin')
   }
-  if (host !== request.headers.host) throw apiError('CSRF_REFUSED', 'Origin')
+  if (originHost !== ownHost) throw apiError('CSRF_REFUSED', 'Origin')
 }
 
 /**
