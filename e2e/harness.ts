@@ -182,7 +182,7 @@ export async function closeUsers(users: UserPage[]): Promise<void> {
 export function usersFixture(
   names: Array<'alice' | 'bob' | 'carol'>,
   options: Parameters<typeof startDemoPlatform>[0] = {},
-): { readonly platform: TestPlatform; pages(): Page[] } {
+): { readonly platform: TestPlatform; pages(): Page[]; browser(): Browser } {
   let browser: Browser | undefined
   let platform: TestPlatform | undefined
   let users: UserPage[] = []
@@ -205,6 +205,7 @@ export function usersFixture(
       return platform!
     },
     pages: () => users.map((u) => u.page),
+    browser: () => browser!,
   }
 }
 

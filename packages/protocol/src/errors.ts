@@ -35,6 +35,17 @@ export const PROTOCOL_ERRORS = {
   TOO_MANY_REQUESTS: { status: 429, messageId: 'POL0001', text: 'Too many requests' },
   TOO_MANY_CALLS: { status: 429, messageId: 'POL0002', text: 'Too many concurrent calls' },
   INTERNAL: { status: 500, messageId: 'SVC0500', text: 'Internal error' },
+  // The console's admin API (`/parley/admin/v1/…`, Parley's own; README "Operator console").
+  /** Bad input with the reason: `variables` [part, reason]. */
+  ADMIN_INVALID: { status: 400, messageId: 'SVC0002', text: 'Invalid input value for message part %1: %2' },
+  /** No, an expired or an invalid console session, or wrong credentials: `variables` [reason]. */
+  ADMIN_UNAUTHORIZED: { status: 401, messageId: 'SVC0401', text: 'Console sign-in required: %1' },
+  /** A state-changing request without the session's CSRF token: `variables` [header name]. */
+  CSRF_REFUSED: { status: 403, messageId: 'SVC0403', text: 'Missing or wrong CSRF token in header %1' },
+  /** Only an operator may do this: `variables` [what]. */
+  OPERATOR_ONLY: { status: 403, messageId: 'SVC0403', text: 'Only a server-wide operator may %1' },
+  /** A name that is taken: `variables` [part, reason]. */
+  ADMIN_CONFLICT: { status: 409, messageId: 'SVC0003', text: 'Conflict on %1: %2' },
 } as const satisfies Record<string, { status: number; messageId: string; text: string }>
 
 /** One of the error kinds above. */

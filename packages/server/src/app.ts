@@ -17,9 +17,11 @@ import { tokenRoutes } from './http/routes-auth.js'
 import { channelRoutes } from './http/routes-channels.js'
 import { qualityRoutes } from './http/routes-quality.js'
 import { signalingRoutes } from './http/routes-signaling.js'
-import { staticRoutes } from './http/static.js'
+import { adminRoutes } from './http/routes-admin.js'
+import { consoleRoutes, staticRoutes } from './http/static.js'
 import { anonymousDemoRoutes } from './http/demo-anonymous.js'
 import { ChannelHub } from './realtime/channel-hub.js'
+import { AdminService } from './services/admin.js'
 import type { ServiceContext } from './services/context.js'
 import { findDemoDirectory } from './services/demo.js'
 
@@ -128,7 +130,10 @@ export async function buildApp(
   channelRoutes(app, services.tokens, services.channels)
   signalingRoutes(app, services, limits)
   qualityRoutes(app, services)
+  // The console's node health counts this node's sockets: the hub is made below, read only at request time.
+  adminRoutes(app, new AdminService(ctx, { connectedSockets: () => hub.socketCount }), limits)
   staticRoutes(app, ctx.config, () => findDemoDirectory(ctx))
+  consoleRoutes(app, ctx.config)
   anonymousDemoRoutes(app, ctx.config)
   openApiRoutes(app)
 

@@ -31,6 +31,7 @@ import {
   listUsers,
   setPassword,
 } from './services/accounts.js'
+import { createAdmin, deleteAdmin, listAdmins } from './services/admin.js'
 import type { ServiceContext } from './services/context.js'
 
 const PASSWORD_HELP = `Passwords: --password-stdin reads the first line of standard input (e.g. from a secrets
@@ -54,6 +55,12 @@ Commands:
   user list [--client-id ID]
   user delete --client-id ID --username USER@DOMAIN
   calls list [--limit N] [--client-id ID]   call records as JSON lines
+  admin create --client-id ID --username NAME [--password-stdin | --password PW]
+                                an administrator of the account for the operator console at /console
+  admin create --operator --username NAME [--password-stdin | --password PW]
+                                a server-wide operator: sees and acts on every account
+  admin list [--client-id ID]   administrators (and operators) as JSON lines
+  admin delete --username NAME  delete an administrator; their console sessions end at their next request
 ${ANONYMOUS_USAGE}
 ${NUMBER_USAGE}
 
@@ -219,8 +226,9 @@ export async function runCli(
       limit: { type: 'string' },
       force: { type: 'boolean' },
       create: { type: 'boolean' },
+      operator: { type: 'boolean' },
     } as const
-    type Flag = 'create' | 'force' | 'password-stdin'
+    type Flag = 'create' | 'force' | 'password-stdin' | 'operator'
     let values: { [k in Exclude<keyof typeof options, Flag>]?: string } & { [k in Flag]?: boolean }
     try {
       values = parseArgs({ args: rest, options, strict: true, allowPositionals: false }).values
@@ -297,6 +305,28 @@ export async function runCli(
         const clientId = need('client-id')
         const login = need('username')
         print(JSON.stringify({ deleted: await run((ctx) => deleteUser(ctx, clientId, login)) }))
+        return 0
+      }
+      case 'admin create': {
+        const operator = values.operator === true
+        if (operator && values['client-id'])
+          throw new UsageError('admin create takes --client-id ID or --operator, not both')
+        const clientId = operator ? undefined : need('client-id')
+        const username = need('username')
+        const input = { username, password: await password(username) }
+        const created = await run((ctx) =>
+          createAdmin(ctx, clientId === undefined ? input : { ...input, clientId }),
+        )
+        print(JSON.stringify(created))
+        return 0
+      }
+      case 'admin list': {
+        for (const a of await run((ctx) => listAdmins(ctx, values['client-id']))) print(JSON.stringify(a))
+        return 0
+      }
+      case 'admin delete': {
+        const username = need('username')
+        print(JSON.stringify({ deleted: await run((ctx) => deleteAdmin(ctx, username)) }))
         return 0
       }
       case 'calls list': {

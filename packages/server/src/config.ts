@@ -40,6 +40,9 @@ export interface Timings {
   replayMax: number
   /** RFC 6455 ping period for dead-socket detection, and the `connCheck` period in server mode (§5.4). */
   socketPingMs: number
+  /** Operator console sessions: idle timeout, and the longest a session lives however active (README "Operator console"). */
+  consoleIdleMs: number
+  consoleMaxMs: number
 }
 
 /** The server's typed, validated configuration. */
@@ -212,6 +215,8 @@ export const DEFAULT_TIMINGS: Timings = {
   replayWindowMs: 120_000,
   replayMax: 50,
   socketPingMs: 30_000,
+  consoleIdleMs: 30 * 60_000,
+  consoleMaxMs: 12 * 3_600_000,
 }
 
 /** The `--db` default: a SQLite file under ./data of the working directory. */

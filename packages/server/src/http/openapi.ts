@@ -29,7 +29,13 @@ const PARAM_DESCRIPTIONS = {
   channelId: 'the id after `/channels/` in the channel `resourceURL` (§5.1)',
   subscriptionId: 'the id after `/subscriptions/` in the subscription `resourceURL` (§6.2)',
   legId: "the user's own leg: the text after `sessions/` in `resourceURL` or `link[0].href` (§8.0)",
+  userId: 'a user id, as `GET /parley/admin/v1/users` lists it',
+  number: 'an E.164 telephone number, `+` included (URL-encoded as `%2B`)',
+  callId: 'a call id, as the live calls and the history list it',
 }
+
+/** The operator console's session cookie (README "Operator console"), for the `security` of admin routes. */
+export const CONSOLE_SESSION: NonNullable<FastifySchema['security']> = [{ consoleSession: [] }]
 
 /**
  * The `params` schema of a route: plain strings without constraints, so validating them can never fail (the
@@ -205,6 +211,7 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'TURN' },
         { name: 'Sessions' },
         { name: 'Quality' },
+        { name: 'Console', description: "The operator console's admin API (Parley extension)" },
         { name: 'Static' },
         { name: 'CORS' },
       ],
@@ -215,6 +222,14 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
             scheme: 'bearer',
             bearerFormat: 'JWT',
             description: 'the access token; its subject must be the `{username}` of the path (protocol §3.4)',
+          },
+          consoleSession: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'parley_console',
+            description:
+              'the operator console session (POST /parley/admin/v1/session): HttpOnly, SameSite=Strict, 30 min ' +
+              "idle; POST, PUT and DELETE also need the header X-Parley-CSRF with the session's csrfToken",
           },
         },
         schemas: { ...FRAME_SCHEMAS, UpgradeRefusal: UpgradeRefusalSchema },

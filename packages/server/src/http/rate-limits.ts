@@ -14,6 +14,9 @@ export interface Limiters {
   /** client_credentials grants per client address and per project key (issue 15). */
   anonymousByAddress: LimitCheck
   anonymousByKey: LimitCheck
+  /** Console sign-ins per client address and per console username (the token endpoint's budgets). */
+  consoleByAddress: LimitCheck
+  consoleByUsername: LimitCheck
 }
 
 const MINUTE = 60_000
@@ -52,5 +55,7 @@ export async function installRateLimits(
     sessionsByUser: make(limits.sessionsPerUser, (r) => `sessions:${r.actor.userId}`),
     anonymousByAddress: make(anonymous.tokenPerAddress, (r) => `anon-ip:${r.ip}`),
     anonymousByKey: make(anonymous.tokenPerKey, (r) => `anon-key:${clientIdForLimit(r)}`),
+    consoleByAddress: make(limits.tokenPerAddress, (r) => `console-ip:${r.ip}`),
+    consoleByUsername: make(limits.tokenPerLogin, (r) => `console-user:${field(r, 'username')}`),
   }
 }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Config } from '../config.js'
 import type { DemoDirectory } from '../services/demo.js'
@@ -136,4 +137,42 @@ export function staticRoutes(
       fillDemoPage(t, config, request.headers.host),
     ),
   )
+}
+
+/** uPlot's browser build, served from its npm package (MIT; the console's quality timeline chart). */
+function uplotDirectory(): string | null {
+  try {
+    return dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'))
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The operator console at `/console` (README "Operator console"): a page, its script and style sheet from
+ * `demo/console/`, and uPlot from node_modules. No inline script or style: the strict policy of the app.
+ */
+export function consoleRoutes(app: FastifyInstance, config: Config): void {
+  const dir = config.demoDir && join(config.demoDir, 'console')
+  const page = fileSchema('consolePage', 'The operator console', TYPES['.html']!)
+  app.get('/console', { schema: page }, (_request, reply) => sendFile(reply, dir, 'index.html', APP_HEADERS))
+  for (const name of ['console.js', 'console.css']) {
+    const schema = fileSchema(
+      `console-${name.replace(/\./g, '-')}`,
+      'Script or style sheet of the operator console',
+      TYPES[name.slice(name.lastIndexOf('.'))]!,
+    )
+    app.get(`/console/${name}`, { schema }, (_req, reply) => sendFile(reply, dir, name, APP_HEADERS))
+  }
+  const vendor = uplotDirectory()
+  for (const name of ['uPlot.iife.min.js', 'uPlot.min.css']) {
+    const schema = fileSchema(
+      `console-vendor-${name.replace(/\./g, '-')}`,
+      'uPlot (MIT), the chart library of the console',
+      TYPES[name.slice(name.lastIndexOf('.'))]!,
+    )
+    app.get(`/console/vendor/${name}`, { schema }, (_req, reply) =>
+      sendFile(reply, vendor, name, APP_HEADERS),
+    )
+  }
 }

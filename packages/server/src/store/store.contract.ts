@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ActiveCallsError, ConflictError, DuplicateError } from './types.js'
 import type {
   Account,
+  Admin,
   Call,
   Channel,
   Leg,
@@ -1759,6 +1760,136 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect((await store.listExpiredAnonymousIdentities(base, 10_000)).map((i) => i.userId)).toContain(
           inCall.user.id,
         )
+      })
+    })
+
+    describe('console administrators and call history', () => {
+      function makeAdmin(accountId: string | null, overrides: Partial<Admin> = {}): Admin {
+        return {
+          id: uid('adm'),
+          accountId,
+          username: uid('admin'),
+          passwordHash: 'scrypt$32768$8$1$c2FsdA$aGFzaA',
+          createdAt: NOW,
+          ...overrides,
+        }
+      }
+
+      it('creates, reads, lists and deletes administrators of an account and operators', async () => {
+        const a = await seedAccount()
+        const b = await seedAccount()
+        const adminA = makeAdmin(a.id)
+        const adminB = makeAdmin(b.id, { createdAt: NOW + 1 })
+        const operator = makeAdmin(null, { createdAt: NOW + 2 })
+        for (const admin of [adminA, adminB, operator]) await store.createAdmin(admin)
+
+        expect(await store.getAdmin(adminA.id)).toStrictEqual(adminA)
+        expect(await store.getAdminByUsername(operator.username)).toStrictEqual(operator)
+        expect(await store.getAdminByUsername(uid('nobody'))).toBeUndefined()
+        expect(await store.listAdmins(a.id)).toStrictEqual([adminA])
+        expect(only(await store.listAdmins(null), [adminA, adminB, operator])).toStrictEqual([operator])
+        expect(ids(only(await store.listAdmins(), [adminA, adminB, operator]))).toStrictEqual([
+          adminA.id,
+          adminB.id,
+          operator.id,
+        ])
+        expect(await store.deleteAdmin(adminB.id)).toBe(true)
+        expect(await store.deleteAdmin(adminB.id)).toBe(false)
+        expect(await store.getAdmin(adminB.id)).toBeUndefined()
+      })
+
+      it('refuses a taken username (on the whole server) or id with DuplicateError', async () => {
+        const a = await seedAccount()
+        const b = await seedAccount()
+        const first = makeAdmin(a.id)
+        await store.createAdmin(first)
+        await expectDuplicate(store.createAdmin(makeAdmin(b.id, { username: first.username })), 'username')
+        await expectDuplicate(store.createAdmin(makeAdmin(null, { username: first.username })), 'username')
+        await expectDuplicate(store.createAdmin(makeAdmin(b.id, { id: first.id })), 'id')
+      })
+
+      it("an account's administrators go with it; operators stay", async () => {
+        const a = await seedAccount()
+        const admin = makeAdmin(a.id)
+        const operator = makeAdmin(null)
+        await store.createAdmin(admin)
+        await store.createAdmin(operator)
+        await store.deleteAccount(a.id)
+        expect(await store.getAdmin(admin.id)).toBeUndefined()
+        expect(await store.getAdmin(operator.id)).toStrictEqual(operator)
+      })
+
+      it('queryCallRecords() filters by account, time, user and outcome, newest first, with a keyset cursor', async () => {
+        const a = await seedAccount()
+        const b = await seedAccount()
+        const t = NOW + 1_000
+        const { call: unanswered } = await seedCall(a.id, {
+          createdAt: t,
+          state: 'ended',
+          endedAt: t + 5,
+          callerUsername: 'ann',
+          calleeUsername: 'bo',
+        })
+        const { call: answered } = await seedCall(a.id, {
+          createdAt: t + 10,
+          state: 'ended',
+          answeredAt: t + 11,
+          endedAt: t + 20,
+          callerUsername: 'bo',
+          calleeUsername: 'cy',
+        })
+        const { call: active } = await seedCall(a.id, {
+          createdAt: t + 20,
+          state: 'connected',
+          answeredAt: t + 21,
+          callerUsername: 'cy',
+          calleeUsername: 'ann',
+        })
+        const { call: other } = await seedCall(b.id, { createdAt: t + 15, callerUsername: 'ann' })
+        const q = (query: Partial<Parameters<Store['queryCallRecords']>[0]> = {}) =>
+          store.queryCallRecords({ accountId: a.id, limit: 10, ...query }).then(ids)
+
+        expect(await q()).toStrictEqual([active.id, answered.id, unanswered.id])
+        expect(await q({ outcome: 'active' })).toStrictEqual([active.id])
+        expect(await q({ outcome: 'answered' })).toStrictEqual([answered.id])
+        expect(await q({ outcome: 'unanswered' })).toStrictEqual([unanswered.id])
+        expect(await q({ username: 'ann' })).toStrictEqual([active.id, unanswered.id])
+        expect(await q({ from: t + 10, to: t + 20 })).toStrictEqual([answered.id])
+        expect(await q({ limit: 2 })).toStrictEqual([active.id, answered.id])
+        expect(
+          await q({ limit: 2, before: { createdAt: answered.createdAt, id: answered.id } }),
+        ).toStrictEqual([unanswered.id])
+        const both = await store.queryCallRecords({ username: 'ann', from: t, to: t + 30, limit: 10 })
+        expect(ids(only(both, [active, other, unanswered]))).toStrictEqual([
+          active.id,
+          other.id,
+          unanswered.id,
+        ])
+        const [record] = await store.queryCallRecords({ accountId: a.id, outcome: 'answered', limit: 1 })
+        expect(record).toStrictEqual({
+          id: answered.id,
+          accountId: a.id,
+          caller: 'bo',
+          callee: 'cy',
+          state: 'ended',
+          createdAt: t + 10,
+          answeredAt: t + 11,
+          endedAt: t + 20,
+          endReason: null,
+        })
+      })
+
+      it('queryCallRecords() orders calls created at the same time by id, and the cursor splits them', async () => {
+        const a = await seedAccount()
+        const made = [await seedCall(a.id), await seedCall(a.id), await seedCall(a.id)].map((c) => c.call)
+        const sorted = ids(made).sort().reverse()
+        expect(ids(await store.queryCallRecords({ accountId: a.id, limit: 10 }))).toStrictEqual(sorted)
+        const after = await store.queryCallRecords({
+          accountId: a.id,
+          limit: 10,
+          before: { createdAt: NOW, id: sorted[0]! },
+        })
+        expect(ids(after)).toStrictEqual(sorted.slice(1))
       })
     })
 

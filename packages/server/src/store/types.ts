@@ -252,6 +252,39 @@ export interface QualitySampleRecord {
 /** Most samples kept per leg: 30 minutes at the SDK's default of one sample every 2 s. */
 export const MAX_QUALITY_SAMPLES_PER_LEG = 900
 
+/**
+ * An administrator of the operator console (issue 12, README "Operator console"): of one account, or, with
+ * `accountId` null, a server-wide operator who sees every account. Usernames are unique on the server.
+ */
+export interface Admin {
+  id: string
+  /** The account administered, or null for an operator. */
+  accountId: string | null
+  username: string
+  /** scrypt hash (services/passwords.ts); never the password. */
+  passwordHash: string
+  createdAt: number
+}
+
+/** What a call ended as, for the console's history filter. */
+export type CallOutcome = 'active' | 'answered' | 'unanswered'
+
+/** A page of call records (`Store.queryCallRecords`): newest first, filters combined with AND. */
+export interface CallRecordQuery {
+  accountId?: string
+  /** Calls created at or after this time. */
+  from?: number
+  /** Calls created before this time. */
+  to?: number
+  /** Calls where this username is the caller or the callee. */
+  username?: string
+  /** `active`: not ended; `answered`: ended after an answer; `unanswered`: ended without one. */
+  outcome?: CallOutcome
+  /** Keyset cursor: only calls strictly after this one in the order (created_at DESC, id DESC). */
+  before?: { createdAt: number; id: string }
+  limit: number
+}
+
 /** "Frames of `channelId` up to `uptoSeq` are delivered" (`Store.markDeliveredMany`). */
 export interface DeliveryMark {
   channelId: string
@@ -466,4 +499,19 @@ export interface Store {
   addQualitySamples(samples: readonly QualitySampleRecord[], maxPerLeg: number): Promise<void>
   /** The call's samples, every leg's, ordered by `at` (ties in arrival order). */
   listQualitySamples(callId: string): Promise<QualitySampleRecord[]>
+
+  /** Call records matching the query, newest first (ties by id, descending), at most `limit`. */
+  queryCallRecords(query: CallRecordQuery): Promise<CallRecord[]>
+
+  /**
+   * Throws DuplicateError('username') when the username is taken (on the server) and DuplicateError('id') for a
+   * taken id. An account's administrators go with the account (`deleteAccount`).
+   */
+  createAdmin(admin: Admin): Promise<void>
+  getAdmin(id: string): Promise<Admin | undefined>
+  getAdminByUsername(username: string): Promise<Admin | undefined>
+  /** Administrators of one account (`accountId` a string), operators only (null), or all (undefined); oldest first. */
+  listAdmins(accountId?: string | null): Promise<Admin[]>
+  /** Returns false when there was none. */
+  deleteAdmin(id: string): Promise<boolean>
 }

@@ -22,7 +22,11 @@ import type {
   PhoneNumber,
   ProjectKey,
   QualitySampleRecord,
+  Admin,
+  CallRecordQuery,
 } from '../types.js'
+import { ADMIN_COLUMNS, callRecordFilter, toAdmin } from '../admin-rows.js'
+import type { AdminRow } from '../admin-rows.js'
 import {
   ACCOUNT_COLUMNS,
   USER_COLUMNS,
@@ -163,6 +167,8 @@ const DUPLICATE_FIELDS: Record<string, string> = {
   subscriptions_channel_id_key: 'channelId',
   project_keys_pkey: 'id',
   phone_numbers_pkey: 'number',
+  admins_pkey: 'id',
+  admins_username_key: 'username',
 }
 
 // SQLSTATEs (PostgreSQL manual, appendix A).
@@ -964,6 +970,57 @@ export class PostgresStore implements Store {
       at: Number(r.at),
       sample: JSON.parse(r.sample) as Record<string, unknown>,
     }))
+  }
+
+  async queryCallRecords(query: CallRecordQuery): Promise<CallRecord[]> {
+    const { where, params, limit } = callRecordFilter(query, (n) => `$${n}`)
+    const rows = await this.#rows<CallRow>(
+      'SELECT id, account_id, caller_username, callee_username, state, created_at, answered_at, ended_at, ' +
+        `end_reason FROM calls ${where} ORDER BY created_at DESC, id DESC LIMIT ${limit}`,
+      params,
+    )
+    return rows.map(toCallRecord)
+  }
+
+  async createAdmin(admin: Admin): Promise<void> {
+    await this.#insert(`INSERT INTO admins (${ADMIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5)`, [
+      admin.id,
+      admin.accountId,
+      admin.username,
+      admin.passwordHash,
+      admin.createdAt,
+    ])
+  }
+
+  async getAdmin(id: string): Promise<Admin | undefined> {
+    const [row] = await this.#rows<AdminRow>(`SELECT ${ADMIN_COLUMNS} FROM admins WHERE id = $1`, [id])
+    return row ? toAdmin(row) : undefined
+  }
+
+  async getAdminByUsername(username: string): Promise<Admin | undefined> {
+    const [row] = await this.#rows<AdminRow>(`SELECT ${ADMIN_COLUMNS} FROM admins WHERE username = $1`, [
+      username,
+    ])
+    return row ? toAdmin(row) : undefined
+  }
+
+  async listAdmins(accountId?: string | null): Promise<Admin[]> {
+    const order = 'ORDER BY created_at, username'
+    const rows =
+      accountId === undefined
+        ? await this.#rows<AdminRow>(`SELECT ${ADMIN_COLUMNS} FROM admins ${order}`)
+        : accountId === null
+          ? await this.#rows<AdminRow>(
+              `SELECT ${ADMIN_COLUMNS} FROM admins WHERE account_id IS NULL ${order}`,
+            )
+          : await this.#rows<AdminRow>(`SELECT ${ADMIN_COLUMNS} FROM admins WHERE account_id = $1 ${order}`, [
+              accountId,
+            ])
+    return rows.map(toAdmin)
+  }
+
+  async deleteAdmin(id: string): Promise<boolean> {
+    return (await this.#count('DELETE FROM admins WHERE id = $1', [id])) > 0
   }
 
   async #rows<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {

@@ -226,4 +226,21 @@ CREATE INDEX quality_samples_by_leg ON quality_samples (leg_id, id);
 CREATE INDEX quality_samples_by_call ON quality_samples (call_id, at, id);
 `,
   },
+  {
+    version: 7,
+    name: 'console administrators',
+    // Issue 12, the operator console: administrators of one account (they go with it) and server-wide
+    // operators (account_id NULL). Usernames are unique on the server, so sign-in needs no client id.
+    // Numbered 7, not 6: a parallel branch may land a 6 (migrate() fills gaps).
+    sql: `
+CREATE TABLE admins (
+  id TEXT PRIMARY KEY,
+  account_id TEXT REFERENCES accounts (id) ON DELETE CASCADE,
+  username TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX admins_by_account ON admins (account_id, created_at);
+`,
+  },
 ]

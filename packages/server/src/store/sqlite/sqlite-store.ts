@@ -23,7 +23,11 @@ import type {
   PhoneNumber,
   ProjectKey,
   QualitySampleRecord,
+  Admin,
+  CallRecordQuery,
 } from '../types.js'
+import { ADMIN_COLUMNS, callRecordFilter, toAdmin } from '../admin-rows.js'
+import type { AdminRow } from '../admin-rows.js'
 import {
   ACCOUNT_COLUMNS,
   USER_COLUMNS,
@@ -842,6 +846,56 @@ export class SqliteStore implements Store {
       at: r.at,
       sample: JSON.parse(r.sample) as Record<string, unknown>,
     }))
+  }
+
+  async queryCallRecords(query: CallRecordQuery): Promise<CallRecord[]> {
+    const { where, params, limit } = callRecordFilter(query, () => '?')
+    const rows = this.#statement(
+      'SELECT id, account_id, caller_username, callee_username, state, created_at, answered_at, ended_at, ' +
+        `end_reason FROM calls ${where} ORDER BY created_at DESC, id DESC LIMIT ${limit}`,
+    ).all(...params)
+    return (rows as CallRow[]).map(toCallRecord)
+  }
+
+  async createAdmin(admin: Admin): Promise<void> {
+    try {
+      this.#statement(`INSERT INTO admins (${ADMIN_COLUMNS}) VALUES (?, ?, ?, ?, ?)`).run(
+        admin.id,
+        admin.accountId,
+        admin.username,
+        admin.passwordHash,
+        admin.createdAt,
+      )
+    } catch (error) {
+      throw duplicate(error, { 'admins.username': 'username', 'admins.id': 'id' }) ?? error
+    }
+  }
+
+  async getAdmin(id: string): Promise<Admin | undefined> {
+    const row = this.#statement(`SELECT ${ADMIN_COLUMNS} FROM admins WHERE id = ?`).get(id)
+    return row === undefined ? undefined : toAdmin(row as AdminRow)
+  }
+
+  async getAdminByUsername(username: string): Promise<Admin | undefined> {
+    const row = this.#statement(`SELECT ${ADMIN_COLUMNS} FROM admins WHERE username = ?`).get(username)
+    return row === undefined ? undefined : toAdmin(row as AdminRow)
+  }
+
+  async listAdmins(accountId?: string | null): Promise<Admin[]> {
+    const order = 'ORDER BY created_at, username'
+    const rows =
+      accountId === undefined
+        ? this.#statement(`SELECT ${ADMIN_COLUMNS} FROM admins ${order}`).all()
+        : accountId === null
+          ? this.#statement(`SELECT ${ADMIN_COLUMNS} FROM admins WHERE account_id IS NULL ${order}`).all()
+          : this.#statement(`SELECT ${ADMIN_COLUMNS} FROM admins WHERE account_id = ? ${order}`).all(
+              accountId,
+            )
+    return (rows as AdminRow[]).map(toAdmin)
+  }
+
+  async deleteAdmin(id: string): Promise<boolean> {
+    return this.#statement('DELETE FROM admins WHERE id = ?').run(id).changes > 0
   }
 
   #statement(sql: string): Database.Statement {
