@@ -4,5 +4,5 @@ export { DEFAULT_COTURN, makeConfig, parseServeConfig, type Config, type Timings
 export { runCli } from './cli.js'
 export { createAccount, createUser, listUsers, deleteUser } from './services/accounts.js'
 export * from './media-gateway/index.js'
-export { NumberService, lookupInboundNumber, callerIdFor, isE164 } from './services/numbers.js'
+export { NumberService, addNumber, lookupInboundNumber, callerIdFor, isE164 } from './services/numbers.js'
 export * from './sip/index.js'
