@@ -3,6 +3,9 @@
 // agent to SIPp playing the carrier's far phone on 127.0.0.2:5060. Runs in e2e/run.sh's private loopback
 // namespace, so the fixed SIP ports cannot collide with anything.
 import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { addNumber, type RtpengineSupervisor } from '@parley/server'
 import { startTestPlatform, waitFor, type ProtocolClient, type TestPlatform } from '@parley/test-kit'
@@ -12,6 +15,8 @@ import { CHROMIUM_OFFER, startRtpengine } from './rtpengine.js'
 const SCENARIOS = fileURLToPath(new URL('./sipp/', import.meta.url))
 const CARRIER = '127.0.0.2'
 const running: ReturnType<typeof spawn>[] = []
+/** SIPp's message traces (-trace_msg) of each scenario, for a failing test's ladder. */
+const TRACES = mkdtempSync(join(tmpdir(), 'parley-pstn-sipp-'))
 
 /** SIPp as the far phone for one call (server scenario), resolved once it listens; `done` gives its verdict. */
 async function farPhone(
@@ -36,7 +41,7 @@ async function farPhone(
       'u1',
       '-trace_msg',
       '-message_file',
-      `/tmp/parley-pstn-sipp-${scenario}.log`,
+      join(TRACES, `${scenario}.log`),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   )
@@ -237,5 +242,174 @@ describe('PSTN calls: a caller dials a number, SIPp is the far phone', () => {
     expect(reply.status).toBe(403)
     expect(reply.body).toMatchObject({ requestError: { serviceException: { messageId: 'SVC0403' } } })
     expect(platform.server.sip!.counters().invitesOut).toBe(invitesBefore)
+  })
+})
+
+/** SIPp as the carrier calling `number` at Parley (client scenario, from 127.0.0.2:5062). */
+function carrierCalls(scenarioFile: string, number: string) {
+  const child = spawn(
+    'sipp',
+    [
+      ...['127.0.0.1:5060', '-sf', scenarioFile, '-m', '1', '-nostdin', '-timeout', '20s', '-timeout_error'],
+      ...['-i', CARRIER, '-p', '5062', '-t', 'u1', '-s', number],
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  running.push(child)
+  let output = ''
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000))
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
+  return {
+    done: new Promise<{ code: number | null; output: string }>((r) =>
+      child.on('close', (code) => r({ code, output })),
+    ),
+  }
+}
+
+/** A carrier INVITE that expects the final answer `status` (after an optional 100/180), then ACKs it. */
+function refusedScenario(status: number): string {
+  const file = join(TRACES, `uac-refused-${status}.xml`)
+  writeFileSync(
+    file,
+    `<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="uac-refused-${status}">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "Carrier" <sip:+15550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:carrier@[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv response="100" optional="true" />
+  <recv response="180" optional="true" />
+  <recv response="${status}" />
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+From: "Carrier" <sip:+15550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+</scenario>
+`,
+  )
+  return file
+}
+
+/** A WebRTC answer as Chromium makes it to rtpengine's offer (the offer's DTLS role flipped to active). */
+const BROWSER_ANSWER = CHROMIUM_OFFER.replace('a=setup:actpass', 'a=setup:active')
+
+describe('PSTN calls: the carrier (SIPp) calls a number of the account', () => {
+  let bob: ProtocolClient
+  beforeAll(async () => {
+    await addNumber(platform.server.ctx, {
+      clientId: platform.clientId,
+      number: '+15550123',
+      user: 'bob@example.com',
+    })
+    await addNumber(platform.server.ctx, { clientId: platform.clientId, number: '+15550124' })
+    bob = await platform.subscribed('bob')
+  })
+
+  it("rings bob with rtpengine's WebRTC offer and the calling number; answer → 200 OK; the carrier's BYE ends bob's call", async () => {
+    const from = bob.received.length
+    const carrier = carrierCalls(SCENARIOS + 'uac-inbound.xml', '+15550123')
+    const invitation = await bob.next(
+      (r) => r.kind === 'wrtcsSessionInvitationNotification',
+      'invitation',
+      5_000,
+      from,
+    )
+    expect(invitation.body).toMatchObject({
+      originatorAddress: 'sip:+15550100@example.com',
+      originatorName: 'Carrier',
+      tParticipantAddress: 'sip:bob@example.com',
+    })
+    const offer = (invitation.body.offer as { sdp: string }).sdp
+    expect(offer).toMatch(/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF/m)
+    expect(offer).toMatch(/^a=fingerprint:sha-256 /m)
+    expect(offer).toMatch(/^a=mid:/m)
+    const legId = invitation.legId!
+    expect((await bob.status(legId, 'Ringing')).status).toBe(200) // → 180 Ringing to the carrier
+    expect((await bob.answer(legId, BROWSER_ANSWER)).status).toBe(204) // → 200 OK
+    const ended = await bob.next(
+      (r) => r.body.eventType === 'SessionEnded' && r.legId === legId,
+      'SessionEnded',
+      5_000,
+      from,
+    )
+    expect(ended.body).toMatchObject({ statusCode: 200 })
+    await passed(carrier)
+    const call = await callOf(legId)
+    expect(call).toMatchObject({
+      state: 'ended',
+      endReason: 'ended by caller',
+      callerUsername: '+15550100',
+      pstn: { direction: 'inbound', number: '+15550100', localNumber: '+15550123', sipStatus: 200 },
+    })
+    await gatewayGone(call!.pstn!.gatewayCallId)
+  })
+
+  it('bob rejects → 603 Decline to the carrier', async () => {
+    const from = bob.received.length
+    const carrier = carrierCalls(refusedScenario(603), '+15550123')
+    const invitation = await bob.next(
+      (r) => r.kind === 'wrtcsSessionInvitationNotification',
+      'invitation',
+      5_000,
+      from,
+    )
+    expect((await bob.end(invitation.legId!)).status).toBe(204)
+    await passed(carrier)
+    await gatewayGone((await callOf(invitation.legId!))!.pstn!.gatewayCallId)
+  })
+
+  it("nobody answers → 480 at the no-answer timer, and bob's ringing leg is Cancelled", async () => {
+    const from = bob.received.length
+    const carrier = carrierCalls(refusedScenario(480), '+15550123')
+    const invitation = await bob.next(
+      (r) => r.kind === 'wrtcsSessionInvitationNotification',
+      'invitation',
+      5_000,
+      from,
+    )
+    await bob.status(invitation.legId!, 'Ringing')
+    await bob.next(
+      (r) => r.body.eventType === 'Cancelled' && r.legId === invitation.legId,
+      'Cancelled',
+      6_000,
+      from,
+    )
+    await passed(carrier)
+    expect(await callOf(invitation.legId!)).toMatchObject({ endReason: 'no answer' })
+  })
+
+  it('a number nobody has → 404; an assigned number whose user has no subscribed device → 480', async () => {
+    await passed(carrierCalls(refusedScenario(404), '+15550124'))
+    await passed(carrierCalls(refusedScenario(404), '+15559999'))
+    await addNumber(platform.server.ctx, {
+      clientId: platform.clientId,
+      number: '+15550125',
+      user: 'carol@example.com',
+    })
+    await passed(carrierCalls(refusedScenario(480), '+15550125'))
   })
 })

@@ -101,6 +101,13 @@ export async function startServer(
   let media: MediaGatewayHandle | undefined
   const sip = createSipTrunk(config, ctx.log)
   ctx.sipTrunk = sip
+  // Trusted INVITEs ring the called number's user (issue 11); a failure answers 500 rather than leaving it hanging.
+  sip?.onInvite((call, invite) => {
+    services.sessions.inboundPstn(call, invite).catch((err: unknown) => {
+      ctx.log.error({ err, sipCallId: call.callId }, 'inbound PSTN call failed')
+      call.reject(500, 'Server Internal Error')
+    })
+  })
   try {
     coturn = config.coturn ? await startCoturn(config, services.turn.secret, ctx.log) : undefined
     if (ctx.mediaGateway === undefined) {

@@ -16,10 +16,10 @@ import { KeyedMutex } from './keyed-mutex.js'
 import type { Notifier } from './notifier.js'
 import { statusOf, transition } from './session-machine.js'
 import type { Actor } from './tokens.js'
-import { callerIdFor } from './numbers.js'
+import { callerIdFor, lookupInboundNumber } from './numbers.js'
 import { phoneNumberOf, sipFailureReason, TRUNK_USER_ID } from './pstn.js'
 import { GatewayCall } from '../media-gateway/flag-sets.js'
-import type { SipOutboundCall } from '../sip/types.js'
+import type { SipInboundCall, SipInboundInvite, SipOutboundCall } from '../sip/types.js'
 
 /** Writes the HTTP response of an operation; resolves once it is written (protocol §8.1 ordering). */
 export type Respond = (status: number, body?: unknown) => Promise<void>
@@ -40,6 +40,9 @@ interface Plan {
   /** Calls answered and ended by this plan, logged and counted once it is committed. */
   answered: { call: Call; legId: string }[]
   ended: Call[]
+  /** Inbound PSTN calls that started ringing or were answered here: 180 / 200 toward the trunk after the commit. */
+  pstnRinging: string[]
+  pstnAnswers: { callId: string; sdp: string }[]
 }
 
 const emptyPlan = (): Plan => ({
@@ -52,6 +55,8 @@ const emptyPlan = (): Plan => ({
   cancelTimers: [],
   answered: [],
   ended: [],
+  pstnRinging: [],
+  pstnAnswers: [],
 })
 
 /** How a call ends: which events the remaining legs get (protocol §9.5 table). */
@@ -70,6 +75,8 @@ interface Ending {
 interface PstnHandle {
   gateway: GatewayCall
   sip: SipOutboundCall | undefined
+  /** Inbound calls: the trunk's INVITE, answered 200 / refused once a callee answers or the call ends. */
+  inbound?: SipInboundCall
   /** The trunk answered 2xx: ending the call is a BYE, not a CANCEL. */
   answered: boolean
 }
@@ -234,6 +241,135 @@ export class SessionService {
     )
   }
 
+  /**
+   * An INVITE from the trunk (issue 11): the called number's user is invited on every call-subscribed channel as
+   * for a browser caller, with rtpengine's WebRTC version of the trunk's offer; `originatorAddress` is
+   * `sip:+CALLING@domain`. Unknown or unassigned numbers get 404, a user with no subscribed device 480, no media
+   * gateway 503. The trunk stands as the caller leg (no user, no channel).
+   */
+  async inboundPstn(sip: SipInboundCall, invite: SipInboundInvite): Promise<void> {
+    const log = this.#ctx.log.child({ sipCallId: sip.callId, from: invite.from, to: invite.to })
+    const gatewayApi = this.#ctx.mediaGateway
+    if (!gatewayApi) return void sip.reject(503, 'Service Unavailable')
+    const target = await lookupInboundNumber(this.#ctx, invite.to)
+    if (!target?.userId) {
+      log.info('inbound PSTN call to a number with no user here: 404')
+      return void sip.reject(404, 'Not Found')
+    }
+    const user = await this.#ctx.store.getUser(target.userId)
+    const channels = user ? await this.#ctx.store.listSubscribedChannels(user.id) : []
+    if (!user || channels.length === 0) {
+      log.info('inbound PSTN call to a user with no subscribed device: 480')
+      return void sip.reject(480, 'Temporarily Unavailable')
+    }
+    const callId = newId('call')
+    const trunkLeg = this.#newLeg(callId, TRUNK_USER_ID, invite.from, 'caller', null, this.#ctx.clock.now())
+    const handle: PstnHandle = {
+      gateway: new GatewayCall(gatewayApi, callId, `${callId}-webrtc`, trunkLeg.id),
+      sip: undefined,
+      inbound: sip,
+      answered: false,
+    }
+    let offer: string
+    try {
+      offer = await handle.gateway.offerToBrowser(invite.sdp)
+    } catch (err) {
+      log.warn({ err }, 'inbound PSTN call: the media gateway refused or did not answer the offer')
+      sip.reject(503, 'Service Unavailable')
+      await handle.gateway.end().catch(() => undefined)
+      return
+    }
+    this.#pstn.set(callId, handle)
+    const failed = (err: unknown) => log.error({ err }, 'inbound PSTN call: handling a trunk event failed')
+    sip.on('cancelled', () => {
+      log.info('inbound PSTN call: the trunk cancelled')
+      this.#pstnEnded(callId, handle, EVENT_REASONS.callerCancelled, 487, 'cancelled by caller').catch(failed)
+    })
+    sip.on('ended', ({ by }) => {
+      log.info({ by }, 'inbound PSTN call: the trunk ended the dialog')
+      this.#pstnEnded(callId, handle, EVENT_REASONS.remoteEnded, undefined, 'ended by caller').catch(failed)
+    })
+    sip.on('dialog', ({ state }) => {
+      this.#onCall(callId, (plan, call) => {
+        if (call.state === 'ended' || !call.pstn) return
+        call.pstn = { ...call.pstn, dialog: { ...state } }
+        this.#touch(plan, call)
+      }).catch(failed)
+    })
+    // Re-INVITEs from the trunk (hold from the far end) are not relayed yet: 488 keeps the session as it is.
+    sip.on('reoffer', ({ reject }) => reject(488))
+    await this.#execute([callId], undefined, () => {
+      const now = this.#ctx.clock.now()
+      const plan = emptyPlan()
+      const call: Call = {
+        id: callId,
+        accountId: user.accountId,
+        state: 'initiated',
+        callerLegId: trunkLeg.id,
+        answeredLegId: null,
+        negotiation: { type: 'idle' },
+        offerSdp: offer,
+        originatorAddress: `sip:${invite.from}@${this.#ctx.config.domain}`,
+        originatorName: invite.fromDisplay || invite.from,
+        tParticipantAddress: `sip:${user.login}`,
+        callerUsername: invite.from,
+        calleeUsername: user.username,
+        transfer: null,
+        replacesCallIds: [],
+        createdAt: now,
+        answeredAt: null,
+        endedAt: null,
+        endReason: null,
+        pstn: {
+          direction: 'inbound',
+          number: invite.from,
+          localNumber: invite.to,
+          gatewayCallId: callId,
+          trunkLegId: trunkLeg.id,
+          dialog: null,
+          sipStatus: null,
+        },
+        version: 0,
+      }
+      plan.newCalls.push(call)
+      plan.newLegs.push({ ...trunkLeg })
+      this.#invite(plan, call, user, channels, offer, now)
+      return Promise.resolve(plan)
+    })
+  }
+
+  /** A callee answered an inbound PSTN call: its WebRTC answer → RTP/AVP → 200 OK; no ACK ends the call. */
+  async #acceptInbound(callId: string, browserAnswer: string): Promise<void> {
+    const handle = this.#pstn.get(callId)
+    if (!handle?.inbound) return
+    handle.answered = true
+    const log = this.#ctx.log.child({ callId })
+    let answer: string
+    try {
+      answer = await handle.gateway.answerFromBrowser(browserAnswer)
+    } catch (err) {
+      log.warn({ err }, 'inbound PSTN call: the media gateway refused the answer')
+      handle.inbound.reject(503, 'Service Unavailable')
+      await this.#pstnEnded(callId, handle, sipFailureReason(503, 'Service Unavailable'))
+      return
+    }
+    try {
+      await handle.inbound.accept(answer)
+      await this.#onCall(callId, (plan, call) => {
+        if (!call.pstn) return
+        call.pstn = {
+          ...call.pstn,
+          sipStatus: 200,
+          dialog: this.#dialogOf(handle.inbound!) ?? call.pstn.dialog,
+        }
+        this.#touch(plan, call)
+      })
+    } catch (err) {
+      log.warn({ err }, 'inbound PSTN call: answering the trunk failed')
+      await this.#pstnEnded(callId, handle, sipFailureReason(503, 'Service Unavailable'))
+    }
+  }
+
   /** Translates the caller's offer and sends the INVITE; the trunk's answers drive the call from then on. */
   async #dial(callId: string, browserOffer: string): Promise<void> {
     const stored = await this.#ctx.store.getCall(callId)
@@ -328,7 +464,7 @@ export class SessionService {
     })
   }
 
-  #dialogOf(sip: SipOutboundCall): Record<string, unknown> | undefined {
+  #dialogOf(sip: SipOutboundCall | SipInboundCall): Record<string, unknown> | undefined {
     const state = sip.dialogState()
     return state ? { ...state } : undefined
   }
@@ -339,6 +475,7 @@ export class SessionService {
     handle: PstnHandle,
     reason: EventReason,
     sipStatus?: number,
+    recordReason?: string,
   ): Promise<void> {
     // Drop the handle first: the end's hook then sends nothing more to the trunk (it is gone already).
     if (this.#pstn.get(callId) === handle) this.#pstn.delete(callId)
@@ -358,11 +495,12 @@ export class SessionService {
         end: reason,
         cancel: reason,
         reason:
-          sipStatus !== undefined
+          recordReason ??
+          (sipStatus !== undefined
             ? `SIP ${reason.statusCode} ${reason.reasonText}`
             : reason === EVENT_REASONS.remoteEnded
               ? 'ended by callee'
-              : reason.reasonText,
+              : reason.reasonText),
       })
     })
     await handle.gateway.end().catch(() => undefined)
@@ -378,6 +516,12 @@ export class SessionService {
       if (handle.answered)
         handle.sip.bye().catch((err: unknown) => log.warn({ err }, 'PSTN call: BYE failed'))
       else handle.sip.cancel()
+    }
+    if (handle?.inbound) {
+      if (handle.answered)
+        handle.inbound.bye().catch((err: unknown) => log.warn({ err }, 'PSTN call: BYE failed'))
+      // A callee's reject is 603 Decline; no answer, or devices gone, 480 Temporarily Unavailable (issue 11).
+      else handle.inbound.reject(call.endReason === 'declined' ? 603 : 480)
     }
     // Every end deletes the gateway call (issue 11); the start-up sweep catches what a crash left behind.
     const gateway = this.#ctx.mediaGateway
@@ -413,6 +557,7 @@ export class SessionService {
         this.#touch(plan, call)
         if (caller?.state === 'active' && call.replacesCallIds.length === 0)
           this.#event(plan, caller, EVENT_REASONS.ringing, now)
+        if (call.pstn?.direction === 'inbound') plan.pstnRinging.push(call.id)
       }
       const body: SessionStatusResponse = { wrtcsSessionStatus: { status: statusOf(call.state) } }
       plan.reply = { status: 200, body }
@@ -749,7 +894,8 @@ export class SessionService {
     }
     this.#touch(plan, leg)
     const caller = legs.get(call.callerLegId)
-    if (caller?.state === 'active') {
+    if (call.pstn?.direction === 'inbound') plan.pstnAnswers.push({ callId: call.id, sdp })
+    if (caller?.state === 'active' && caller.userId !== TRUNK_USER_ID) {
       caller.livenessArmed = true
       caller.lastSeenAt = Math.max(caller.lastSeenAt ?? 0, now)
       if (call.replacesCallIds.length > 0) {
@@ -1192,6 +1338,8 @@ export class SessionService {
         }
         this.#report(plan)
         for (const call of plan.ended) if (call.pstn) this.#hangUpPstn(call)
+        for (const id of plan.pstnRinging) this.#pstn.get(id)?.inbound?.ringing()
+        for (const { callId, sdp } of plan.pstnAnswers) void this.#acceptInbound(callId, sdp)
         if (plan.error) {
           await this.#deliver(plan)
           throw plan.error
