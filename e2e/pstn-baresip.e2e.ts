@@ -82,7 +82,12 @@ async function dial(page: Page, phone: FarPhone): Promise<string> {
     15_000,
     `the page's call to +15550100 Connected\n--- baresip:\n${phone.log().slice(-3000)}`,
   )
-  // Play what the call receives (Chromium computes totalAudioEnergy on the playout path).
+  await playRemoteAudio(page)
+  return callId
+}
+
+/** Plays what the call receives (Chromium computes totalAudioEnergy on the playout path). */
+async function playRemoteAudio(page: Page): Promise<void> {
   await page.evaluate(`(() => {
     const pc = window.__parleyTest.pcs.filter((p) => p.signalingState !== 'closed').at(-1)
     const audio = new Audio()
@@ -90,7 +95,6 @@ async function dial(page: Page, phone: FarPhone): Promise<string> {
     document.body.append(audio)
     void audio.play()
   })()`)
-  return callId
 }
 
 describe('a browser calls a phone number through rtpengine and the SIP trunk (baresip answers)', () => {
@@ -111,7 +115,7 @@ describe('a browser calls a phone number through rtpengine and the SIP trunk (ba
       )
     })
     // Let baresip record a few seconds of the page's fake microphone (its beeps).
-    await new Promise((r) => setTimeout(r, 3_000))
+    await new Promise((r) => setTimeout(r, 2_000))
     await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
     await waitFor(
       () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
@@ -141,5 +145,56 @@ describe('a browser calls a phone number through rtpengine and the SIP trunk (ba
       15_000,
       `the page's call Ended after baresip's BYE\n${phone.log().slice(-3000)}`,
     )
+  })
+})
+
+describe('a phone calls a number of the account (baresip dials bob)', () => {
+  it("bob's page rings with the calling number, answers, both hear each other, bob hangs up → baresip gets the BYE", async () => {
+    await addNumber(platform.server.ctx, {
+      clientId: platform.clientId,
+      number: '+15550123',
+      user: 'bob@example.com',
+    })
+    const { context, page } = await openPage(browser, `${platform.url}/quickstart`)
+    contexts.push(context)
+    await setupSdk(page, platform, 'bob')
+    await page.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
+      window.incoming = callId
+      window.from = window.sdk.call.getById(callId).from
+      window.sdk.call.answer(callId, { audio: true, video: false })
+    })`)
+    const phone = await farPhone('+15550100', ['-e', '/dial sip:+15550123@127.0.0.1:5060'])
+    phones.push(phone)
+    const callId = await waitFor(
+      async () => {
+        const id = (await page.evaluate('window.incoming')) as string | undefined
+        return id && (await sdkCallState(page, id)) === 'Connected' ? id : undefined
+      },
+      15_000,
+      `bob's page Connected to the phone's call\n--- baresip:\n${phone.log().slice(-3000)}`,
+    )
+    expect(await page.evaluate('window.from')).toContain('+15550100')
+    await playRemoteAudio(page)
+    const start = await audioEnergy(page)
+    await waitFor(
+      async () => ((await audioEnergy(page)) > start + 0.05 ? true : undefined),
+      15_000,
+      "inbound audio energy in bob's page (baresip's tone)",
+    )
+    await new Promise((r) => setTimeout(r, 2_000))
+    await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
+    await waitFor(
+      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
+      10_000,
+      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
+    )
+    const recording = phone.recording()
+    expect(recording, `baresip's recording of the call\n${phone.log().slice(-2000)}`).toBeDefined()
+    expect(rmsOf(recording!)).toBeGreaterThan(0.02)
+    expect((await platform.server.ctx.store.listCallRecords(1))[0]).toMatchObject({
+      caller: '+15550100',
+      callee: 'bob',
+      pstn: { direction: 'inbound', number: '+15550100', localNumber: '+15550123', sipStatus: 200 },
+    })
   })
 })
