@@ -413,3 +413,23 @@ describe('PSTN calls: the carrier (SIPp) calls a number of the account', () => {
     await passed(carrierCalls(refusedScenario(480), '+15550125'))
   })
 })
+
+describe('PSTN calls without a media gateway', () => {
+  it('rtpengine down → the caller gets SessionEnded 503 within the ng timeout, and no INVITE leaves', async () => {
+    await rtpengine.supervisor.stop()
+    const invitesBefore = platform.server.sip!.counters().invitesOut
+    const from = alice.received.length
+    const started = Date.now()
+    const { reply, legId } = await alice.call('sip:+15550100@example.com', CHROMIUM_OFFER)
+    expect(reply.status).toBe(201)
+    const ended = await alice.next(
+      (r) => r.body.eventType === 'SessionEnded' && r.legId === legId,
+      'SessionEnded',
+      8_000,
+      from,
+    )
+    expect(ended.body).toMatchObject({ statusCode: 503, reasonText: 'Media Gateway Unavailable' })
+    expect(Date.now() - started).toBeLessThan(6_000)
+    expect(platform.server.sip!.counters().invitesOut).toBe(invitesBefore)
+  })
+})
