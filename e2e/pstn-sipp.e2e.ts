@@ -3,7 +3,7 @@
 // agent to SIPp playing the carrier's far phone on 127.0.0.2:5060. Runs in e2e/run.sh's private loopback
 // namespace, so the fixed SIP ports cannot collide with anything.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -101,6 +101,7 @@ afterEach(() => {
 afterAll(async () => {
   await platform?.close()
   await rtpengine?.supervisor.stop()
+  rmSync(TRACES, { recursive: true, force: true })
 })
 
 /** The gateway call of a caller leg (its Parley call's id), and whether rtpengine still holds it. */
