@@ -168,8 +168,8 @@ export async function createServices(ctx: ServiceContext): Promise<Services> {
 }
 
 /**
- * The SIP user agent toward `--sip-trunk` (issue 11), not yet started; undefined without `--sip-trunk`. Until the
- * call layer takes inbound INVITEs (`onInvite`), they are answered 480.
+ * The SIP user agent toward `--sip-trunk` (issue 11), not yet started; undefined without `--sip-trunk`. main.ts
+ * gives it to the services (`ctx.sipTrunk`) and routes its inbound INVITEs to `SessionService.inboundPstn`.
  */
 export function createSipTrunk(config: Config, log: Logger): SipUserAgent | undefined {
   const sip = config.sip

@@ -121,7 +121,7 @@ describe('TLS (protocol §2.3: wss on the REST host and port)', () => {
 })
 
 describe('--sip-trunk lifecycle', () => {
-  it('starts the SIP user agent with the server (INVITEs answered 480 until calls are routed) and frees its port on close', async () => {
+  it('starts the SIP user agent with the server (its INVITEs reach the call layer: 503 without a media gateway) and frees its port on close', async () => {
     const { SipUserAgent } = await import('./sip/index.js')
     const carrier = new SipUserAgent({
       listen: { host: '127.0.0.1', port: 0 },
@@ -148,7 +148,7 @@ describe('--sip-trunk lifecycle', () => {
     cleanups.push(() => toParley.close())
     const call = toParley.invite({ from: '+15550100', to: '+15550123', sdp: 'v=0\r\n' })
     const failed = await new Promise<{ status: number }>((resolve) => call.once('failed', resolve))
-    expect(failed.status).toBe(480)
+    expect(failed.status).toBe(503)
     await server.close()
     // The port is free again: another UA can bind it.
     const again = new SipUserAgent({

@@ -19,6 +19,7 @@ import type { ServiceContext } from './services/context.js'
 import { ensureDemoUsers, type DemoCredentials } from './services/demo.js'
 import { AggregatorRegistry } from 'prom-client'
 import { startMetricsServer } from './metrics.js'
+import { sweepGatewayCalls } from './media-gateway/sweep.js'
 
 /** A start-up failure whose message tells the operator what to fix; the CLI prints it as one line. */
 export class StartupError extends Error {
@@ -104,11 +105,31 @@ export async function startServer(
   let coturn: CoturnSupervisor | undefined
   let media: MediaGatewayHandle | undefined
   const sip = createSipTrunk(config, ctx.log)
+  ctx.sipTrunk = sip
+  // Trusted INVITEs ring the called number's user (issue 11); a failure answers 500 rather than leaving it hanging.
+  sip?.onInvite((call, invite) => {
+    services.sessions.inboundPstn(call, invite).catch((err: unknown) => {
+      ctx.log.error({ err, sipCallId: call.callId }, 'inbound PSTN call failed')
+      call.reject(500, 'Server Internal Error')
+    })
+  })
   try {
     coturn = config.coturn ? await startCoturn(config, services.turn.secret, ctx.log) : undefined
     if (ctx.mediaGateway === undefined) {
       media = await createMediaGateway(config, ctx.log)
       ctx.mediaGateway = media?.gateway
+    }
+    // Gateway calls no live call owns are what a crash left behind (issue 11): delete them. A gateway call's id
+    // is its Parley call's id. A gateway that does not answer yet is swept on the next start.
+    if (ctx.mediaGateway) {
+      await sweepGatewayCalls(
+        ctx.mediaGateway,
+        async (id) => {
+          const call = await ctx.store.getCall(id)
+          return call !== undefined && call.state !== 'ended'
+        },
+        ctx.log,
+      ).catch((err: unknown) => ctx.log.warn({ err }, 'media gateway sweep failed'))
     }
     // A SIP port that cannot be bound (in use, not an address of this machine) fails the start-up.
     await sip?.start().catch((err: NodeJS.ErrnoException & { hostname?: string }) => {

@@ -3,6 +3,7 @@ import type { Bus } from '../bus/types.js'
 import type { Store } from '../store/types.js'
 import type { Config } from '../config.js'
 import type { MediaGateway } from '../media-gateway/types.js'
+import type { SipTrunk } from '../sip/types.js'
 import type { Metrics } from './metrics.js'
 
 /** A source of time, injectable so that tests can control it. */
@@ -24,6 +25,8 @@ export interface ServiceContext {
   metrics?: Metrics | undefined
   /** The media gateway of PSTN calls (`--rtpengine`); absent when none is configured. */
   mediaGateway?: MediaGateway | undefined
+  /** The SIP user agent toward the carrier's trunk (`--sip-trunk`); absent when none is configured. */
+  sipTrunk?: SipTrunk | undefined
   /** `--debug-timing` (issue 14): records one timestamped step of call signalling; absent, nothing is done. */
   timing?: TimingHook | undefined
 }

@@ -16,6 +16,10 @@ import { KeyedMutex } from './keyed-mutex.js'
 import type { Notifier } from './notifier.js'
 import { statusOf, transition } from './session-machine.js'
 import type { Actor } from './tokens.js'
+import { callerIdFor, lookupInboundNumber } from './numbers.js'
+import { phoneNumberOf, sipFailureReason, TRUNK_USER_ID } from './pstn.js'
+import { GatewayCall } from '../media-gateway/flag-sets.js'
+import type { SipInboundCall, SipInboundInvite, SipOutboundCall } from '../sip/types.js'
 
 /** Writes the HTTP response of an operation; resolves once it is written (protocol §8.1 ordering). */
 export type Respond = (status: number, body?: unknown) => Promise<void>
@@ -36,6 +40,9 @@ interface Plan {
   /** Calls answered and ended by this plan, logged and counted once it is committed. */
   answered: { call: Call; legId: string }[]
   ended: Call[]
+  /** Inbound PSTN calls that started ringing or were answered here: 180 / 200 toward the trunk after the commit. */
+  pstnRinging: string[]
+  pstnAnswers: { callId: string; sdp: string }[]
 }
 
 const emptyPlan = (): Plan => ({
@@ -48,6 +55,8 @@ const emptyPlan = (): Plan => ({
   cancelTimers: [],
   answered: [],
   ended: [],
+  pstnRinging: [],
+  pstnAnswers: [],
 })
 
 /** How a call ends: which events the remaining legs get (protocol §9.5 table). */
@@ -62,6 +71,16 @@ interface Ending {
   reason: string
 }
 
+/** A PSTN call's live objects on this node: its media gateway call and, once sent, its INVITE (issue 11). */
+interface PstnHandle {
+  gateway: GatewayCall
+  sip: SipOutboundCall | undefined
+  /** Inbound calls: the trunk's INVITE, answered 200 / refused once a callee answers or the call ends. */
+  inbound?: SipInboundCall
+  /** The trunk answered 2xx: ending the call is a BYE, not a CANCEL. */
+  answered: boolean
+}
+
 const link = (leg: Leg) => [{ href: sessionResourceUrl(leg.username, leg.id), rel: 'WebrtcSession' as const }]
 
 /**
@@ -73,6 +92,8 @@ export class SessionService {
   readonly #ctx: ServiceContext
   readonly #notifier: Notifier
   readonly #locks = new KeyedMutex()
+  /** PSTN calls of this node by call id; removed when the call ends (the end's hook hangs up the SIP side). */
+  readonly #pstn = new Map<string, PstnHandle>()
 
   constructor(ctx: ServiceContext, notifier: Notifier) {
     this.#ctx = ctx
@@ -102,7 +123,13 @@ export class SessionService {
         input.address,
         await this.#resolveIn(actor.accountId, actor, input.address),
       )
-    const callee = await this.#resolve(actor, input.address, 'tParticipantAddress')
+    const user = await this.#resolveIn(actor.accountId, { username: actor.username }, input.address)
+    // A phone number that names no user of the account goes to the SIP trunk (issue 11), if there is one.
+    const number = user ? undefined : phoneNumberOf(input.address)
+    if (number !== undefined && this.#ctx.sipTrunk && this.#ctx.mediaGateway)
+      return this.#createPstn(actor, input, number, respond)
+    if (!user) throw apiError('NOT_FOUND_INPUT', 'tParticipantAddress')
+    const callee = user
     const channels = await this.#reachableChannels(callee, 'tParticipantAddress')
     const callId = newId('call')
     await this.#execute([callId], respond, async () => {
@@ -145,6 +172,365 @@ export class SessionService {
     })
   }
 
+  /**
+   * `POST …/sessions` to a phone number (issue 11): the call's callee is a leg standing for the trunk. The caller
+   * gets 201 at once; the browser's offer then goes through the media gateway (WebRTC → RTP/AVP) into an INVITE
+   * from the caller's number. A user without a number gets 403 `SVC0403`, the error the protocol gives for a
+   * destination the caller may not call (as for anonymous callers, §8.1 / issue 15).
+   */
+  async #createPstn(
+    actor: Actor,
+    input: { address: string; sdp: string; displayName?: string; correlator?: string },
+    number: string,
+    respond: Respond,
+  ): Promise<void> {
+    const callerId = await callerIdFor(this.#ctx, actor.userId)
+    if (!callerId) throw apiError('FORBIDDEN')
+    const callId = newId('call')
+    await this.#execute([callId], respond, () => {
+      const now = this.#ctx.clock.now()
+      const plan = emptyPlan()
+      const callerLeg = this.#newLeg(callId, actor.userId, actor.username, 'caller', null, now)
+      const trunkLeg = this.#newLeg(callId, TRUNK_USER_ID, number, 'callee', null, now)
+      const call: Call = {
+        id: callId,
+        accountId: actor.accountId,
+        state: 'initiated',
+        callerLegId: callerLeg.id,
+        answeredLegId: null,
+        negotiation: { type: 'idle' },
+        offerSdp: input.sdp,
+        originatorAddress: `sip:${actor.login}`,
+        originatorName: input.displayName || actor.username,
+        tParticipantAddress: input.address,
+        callerUsername: actor.username,
+        calleeUsername: number,
+        transfer: null,
+        replacesCallIds: [],
+        createdAt: now,
+        answeredAt: null,
+        endedAt: null,
+        endReason: null,
+        pstn: {
+          direction: 'outbound',
+          number,
+          localNumber: callerId,
+          gatewayCallId: callId,
+          trunkLegId: trunkLeg.id,
+          dialog: null,
+          sipStatus: null,
+        },
+        version: 0,
+      }
+      plan.newCalls.push(call)
+      plan.newLegs.push(callerLeg, trunkLeg)
+      // The trunk may ring for ever: the no-answer timer bounds it as for a browser callee (§11.8).
+      plan.timers.push(this.#timer('no-answer', call.id, now + this.#ctx.config.timings.noAnswerMs))
+      const body: SessionCreateResponse = {
+        wrtcsSession: {
+          resourceURL: sessionResourceUrl(actor.username, callerLeg.id),
+          tParticipantAddress: input.address,
+          ...(input.correlator !== undefined ? { clientCorrelator: input.correlator } : {}),
+        },
+      }
+      plan.reply = { status: 201, body }
+      return Promise.resolve(plan)
+    })
+    void this.#dial(callId, input.sdp).catch((err: unknown) =>
+      this.#ctx.log.error({ err, callId }, 'PSTN call: dialing failed'),
+    )
+  }
+
+  /**
+   * An INVITE from the trunk (issue 11): the called number's user is invited on every call-subscribed channel as
+   * for a browser caller, with rtpengine's WebRTC version of the trunk's offer; `originatorAddress` is
+   * `sip:+CALLING@domain`. Unknown or unassigned numbers get 404, a user with no subscribed device 480, no media
+   * gateway 503. The trunk stands as the caller leg (no user, no channel).
+   */
+  async inboundPstn(sip: SipInboundCall, invite: SipInboundInvite): Promise<void> {
+    const log = this.#ctx.log.child({ sipCallId: sip.callId, from: invite.from, to: invite.to })
+    const gatewayApi = this.#ctx.mediaGateway
+    if (!gatewayApi) return void sip.reject(503, 'Service Unavailable')
+    const target = await lookupInboundNumber(this.#ctx, invite.to)
+    if (!target?.userId) {
+      log.info('inbound PSTN call to a number with no user here: 404')
+      return void sip.reject(404, 'Not Found')
+    }
+    const user = await this.#ctx.store.getUser(target.userId)
+    const channels = user ? await this.#ctx.store.listSubscribedChannels(user.id) : []
+    if (!user || channels.length === 0) {
+      log.info('inbound PSTN call to a user with no subscribed device: 480')
+      return void sip.reject(480, 'Temporarily Unavailable')
+    }
+    const callId = newId('call')
+    const trunkLeg = this.#newLeg(callId, TRUNK_USER_ID, invite.from, 'caller', null, this.#ctx.clock.now())
+    const handle: PstnHandle = {
+      gateway: new GatewayCall(gatewayApi, callId, `${callId}-webrtc`, trunkLeg.id),
+      sip: undefined,
+      inbound: sip,
+      answered: false,
+    }
+    let offer: string
+    try {
+      offer = await handle.gateway.offerToBrowser(invite.sdp)
+    } catch (err) {
+      log.warn({ err }, 'inbound PSTN call: the media gateway refused or did not answer the offer')
+      sip.reject(503, 'Service Unavailable')
+      await handle.gateway.end().catch(() => undefined)
+      return
+    }
+    this.#pstn.set(callId, handle)
+    const failed = (err: unknown) => log.error({ err }, 'inbound PSTN call: handling a trunk event failed')
+    sip.on('cancelled', () => {
+      log.info('inbound PSTN call: the trunk cancelled')
+      this.#pstnEnded(callId, handle, EVENT_REASONS.callerCancelled, 487, 'cancelled by caller').catch(failed)
+    })
+    sip.on('ended', ({ by }) => {
+      log.info({ by }, 'inbound PSTN call: the trunk ended the dialog')
+      this.#pstnEnded(callId, handle, EVENT_REASONS.remoteEnded, undefined, 'ended by caller').catch(failed)
+    })
+    sip.on('dialog', ({ state }) => {
+      this.#onCall(callId, (plan, call) => {
+        if (call.state === 'ended' || !call.pstn) return
+        call.pstn = { ...call.pstn, dialog: { ...state } }
+        this.#touch(plan, call)
+      }).catch(failed)
+    })
+    // Re-INVITEs from the trunk (hold from the far end) are not relayed yet: 488 keeps the session as it is.
+    sip.on('reoffer', ({ reject }) => reject(488))
+    await this.#execute([callId], undefined, () => {
+      const now = this.#ctx.clock.now()
+      const plan = emptyPlan()
+      const call: Call = {
+        id: callId,
+        accountId: user.accountId,
+        state: 'initiated',
+        callerLegId: trunkLeg.id,
+        answeredLegId: null,
+        negotiation: { type: 'idle' },
+        offerSdp: offer,
+        originatorAddress: `sip:${invite.from}@${this.#ctx.config.domain}`,
+        originatorName: invite.fromDisplay || invite.from,
+        tParticipantAddress: `sip:${user.login}`,
+        callerUsername: invite.from,
+        calleeUsername: user.username,
+        transfer: null,
+        replacesCallIds: [],
+        createdAt: now,
+        answeredAt: null,
+        endedAt: null,
+        endReason: null,
+        pstn: {
+          direction: 'inbound',
+          number: invite.from,
+          localNumber: invite.to,
+          gatewayCallId: callId,
+          trunkLegId: trunkLeg.id,
+          dialog: null,
+          sipStatus: null,
+        },
+        version: 0,
+      }
+      plan.newCalls.push(call)
+      plan.newLegs.push({ ...trunkLeg })
+      this.#invite(plan, call, user, channels, offer, now)
+      return Promise.resolve(plan)
+    })
+  }
+
+  /** A callee answered an inbound PSTN call: its WebRTC answer → RTP/AVP → 200 OK; no ACK ends the call. */
+  async #acceptInbound(callId: string, browserAnswer: string): Promise<void> {
+    const handle = this.#pstn.get(callId)
+    if (!handle?.inbound) return
+    handle.answered = true
+    const log = this.#ctx.log.child({ callId })
+    let answer: string
+    try {
+      answer = await handle.gateway.answerFromBrowser(browserAnswer)
+    } catch (err) {
+      log.warn({ err }, 'inbound PSTN call: the media gateway refused the answer')
+      handle.inbound.reject(503, 'Service Unavailable')
+      await this.#pstnEnded(callId, handle, sipFailureReason(503, 'Service Unavailable'))
+      return
+    }
+    try {
+      await handle.inbound.accept(answer)
+      await this.#onCall(callId, (plan, call) => {
+        if (!call.pstn) return
+        call.pstn = {
+          ...call.pstn,
+          sipStatus: 200,
+          dialog: this.#dialogOf(handle.inbound!) ?? call.pstn.dialog,
+        }
+        this.#touch(plan, call)
+      })
+    } catch (err) {
+      log.warn({ err }, 'inbound PSTN call: answering the trunk failed')
+      await this.#pstnEnded(callId, handle, sipFailureReason(503, 'Service Unavailable'))
+    }
+  }
+
+  /** Translates the caller's offer and sends the INVITE; the trunk's answers drive the call from then on. */
+  async #dial(callId: string, browserOffer: string): Promise<void> {
+    const stored = await this.#ctx.store.getCall(callId)
+    const pstn = stored?.pstn
+    const gatewayApi = this.#ctx.mediaGateway
+    const trunk = this.#ctx.sipTrunk
+    if (!stored || !pstn || !gatewayApi || !trunk) return
+    const handle: PstnHandle = {
+      gateway: new GatewayCall(gatewayApi, pstn.gatewayCallId, stored.callerLegId, pstn.trunkLegId),
+      sip: undefined,
+      answered: false,
+    }
+    this.#pstn.set(callId, handle)
+    let offer: string
+    try {
+      offer = await handle.gateway.offerToTrunk(browserOffer)
+    } catch (err) {
+      this.#ctx.log.warn({ err, callId }, 'PSTN call: the media gateway refused or did not answer the offer')
+      await this.#pstnEnded(callId, handle, sipFailureReason(503, 'Media Gateway Unavailable'))
+      return
+    }
+    await this.#onCall(callId, (_plan, call) => {
+      // The caller may have hung up while the gateway answered: the end's hook found no INVITE to cancel.
+      if (call.state === 'ended' || this.#pstn.get(callId) !== handle) {
+        void handle.gateway.end().catch(() => undefined)
+        return
+      }
+      const sip = trunk.invite({ from: pstn.localNumber, to: pstn.number, sdp: offer })
+      handle.sip = sip
+      this.#listenPstn(callId, handle, sip)
+    })
+  }
+
+  #listenPstn(callId: string, handle: PstnHandle, sip: SipOutboundCall): void {
+    const log = this.#ctx.log.child({ callId, sipCallId: sip.callId })
+    const current = () => this.#pstn.get(callId) === handle
+    sip.on('provisional', ({ status }) => {
+      // 180, and 183 with or without SDP: the caller sees Ringing (§9.5). Early media has no notification in
+      // this protocol (§1.3, §9.6: `Early Media` cannot be reached), so the 183's SDP is not passed on.
+      void this.#onCall(callId, (plan, call, legs, now) => {
+        if (call.state !== 'initiated') return
+        transition(call, 'ringing')
+        this.#touch(plan, call)
+        const caller = legs.get(call.callerLegId)
+        if (caller?.state === 'active') this.#event(plan, caller, EVENT_REASONS.ringing, now)
+        log.info({ status }, 'PSTN call: the trunk rings')
+      }).catch((err: unknown) => log.error({ err }, 'PSTN call: ringing failed'))
+    })
+    sip.on('answered', ({ sdp }) => {
+      handle.answered = true
+      void (async () => {
+        // Ended here while the 200 was on its way (a CANCEL crossing the 200, RFC 3261 §9.1): end the dialog.
+        if (!current()) return void (await sip.bye())
+        let answer: string
+        try {
+          answer = await handle.gateway.answerFromTrunk(sdp)
+        } catch (err) {
+          log.warn({ err }, 'PSTN call: the media gateway refused the answer')
+          await this.#pstnEnded(callId, handle, sipFailureReason(503, 'Media Gateway Unavailable'))
+          return
+        }
+        await this.#onCall(callId, (plan, call, legs, now) => {
+          const trunkLeg = legs.get(call.pstn?.trunkLegId ?? '')
+          if (call.state === 'ended' || !trunkLeg || !call.pstn) return
+          call.pstn = { ...call.pstn, sipStatus: 200, dialog: this.#dialogOf(sip) ?? call.pstn.dialog }
+          this.#initialAnswer(plan, call, trunkLeg, legs, answer, now)
+        })
+      })().catch((err: unknown) => log.error({ err }, 'PSTN call: answer failed'))
+    })
+    sip.on('failed', ({ status, reason }) => {
+      log.info({ status, reason }, 'PSTN call: the INVITE failed')
+      void this.#pstnEnded(callId, handle, sipFailureReason(status, reason), status).catch((err: unknown) =>
+        log.error({ err }, 'PSTN call: ending failed'),
+      )
+    })
+    sip.on('ended', ({ by }) => {
+      log.info({ by }, 'PSTN call: the trunk ended the dialog')
+      void this.#pstnEnded(callId, handle, EVENT_REASONS.remoteEnded).catch((err: unknown) =>
+        log.error({ err }, 'PSTN call: ending failed'),
+      )
+    })
+    sip.on('dialog', ({ state }) => {
+      void this.#onCall(callId, (plan, call) => {
+        if (call.state === 'ended' || !call.pstn) return
+        call.pstn = { ...call.pstn, dialog: { ...state } }
+        this.#touch(plan, call)
+      }).catch((err: unknown) => log.error({ err }, 'PSTN call: keeping the dialog failed'))
+    })
+    sip.on('reoffer', ({ reject }) => {
+      // Re-INVITEs from the trunk (hold from the far end) are not relayed yet: 488 keeps the session as it is.
+      reject(488)
+    })
+  }
+
+  #dialogOf(sip: SipOutboundCall | SipInboundCall): Record<string, unknown> | undefined {
+    const state = sip.dialogState()
+    return state ? { ...state } : undefined
+  }
+
+  /** The trunk side ended (failure, BYE) or could not start: the caller gets SessionEnded with `reason`. */
+  async #pstnEnded(
+    callId: string,
+    handle: PstnHandle,
+    reason: EventReason,
+    sipStatus?: number,
+    recordReason?: string,
+  ): Promise<void> {
+    // Drop the handle first: the end's hook then sends nothing more to the trunk (it is gone already).
+    if (this.#pstn.get(callId) === handle) this.#pstn.delete(callId)
+    await this.#onCall(callId, async (plan, call, legs, now) => {
+      if (!call.pstn) return
+      if (call.state === 'ended') {
+        // E.g. the 487 after our CANCEL: keep the SIP outcome on the record.
+        if (sipStatus !== undefined && call.pstn.sipStatus === null) {
+          call.pstn = { ...call.pstn, sipStatus }
+          this.#touch(plan, call)
+        }
+        return
+      }
+      if (sipStatus !== undefined) call.pstn = { ...call.pstn, sipStatus }
+      await this.#endCall(plan, call, legs, now, {
+        actorLegId: call.pstn.trunkLegId,
+        end: reason,
+        cancel: reason,
+        reason:
+          recordReason ??
+          (sipStatus !== undefined
+            ? `SIP ${reason.statusCode} ${reason.reasonText}`
+            : reason === EVENT_REASONS.remoteEnded
+              ? 'ended by callee'
+              : reason.reasonText),
+      })
+    })
+    await handle.gateway.end().catch(() => undefined)
+  }
+
+  /** After a committed end of a PSTN call: CANCEL or BYE toward the trunk, and the gateway call goes. */
+  #hangUpPstn(call: Call): void {
+    if (!call.pstn) return
+    const handle = this.#pstn.get(call.id)
+    this.#pstn.delete(call.id)
+    const log = this.#ctx.log.child({ callId: call.id })
+    if (handle?.sip) {
+      if (handle.answered)
+        handle.sip.bye().catch((err: unknown) => log.warn({ err }, 'PSTN call: BYE failed'))
+      else handle.sip.cancel()
+    }
+    if (handle?.inbound) {
+      if (handle.answered)
+        handle.inbound.bye().catch((err: unknown) => log.warn({ err }, 'PSTN call: BYE failed'))
+      // A callee's reject is 603 Decline; no answer, or devices gone, 480 Temporarily Unavailable (issue 11).
+      else handle.inbound.reject(call.endReason === 'declined' ? 603 : 480)
+    }
+    // Every end deletes the gateway call (issue 11); the start-up sweep catches what a crash left behind.
+    const gateway = this.#ctx.mediaGateway
+    if (gateway)
+      gateway
+        .delete(call.pstn.gatewayCallId)
+        .catch((err: unknown) => log.warn({ err }, 'PSTN call: deleting the media gateway call failed'))
+  }
+
   /** `PUT …/sessions/{legId}/status` (§8.2): ringing feedback or call audit. */
   async status(actor: Actor, legId: string, status: string, respond: Respond): Promise<void> {
     await this.#onLeg(actor, legId, respond, (plan, call, leg, legs, now) => {
@@ -171,6 +557,7 @@ export class SessionService {
         this.#touch(plan, call)
         if (caller?.state === 'active' && call.replacesCallIds.length === 0)
           this.#event(plan, caller, EVENT_REASONS.ringing, now)
+        if (call.pstn?.direction === 'inbound') plan.pstnRinging.push(call.id)
       }
       const body: SessionStatusResponse = { wrtcsSessionStatus: { status: statusOf(call.state) } }
       plan.reply = { status: 200, body }
@@ -499,12 +886,16 @@ export class SessionService {
     plan.answered.push({ call, legId: leg.id })
     this.#touch(plan, call)
     plan.cancelTimers.push(this.#timerId('no-answer', call.id))
-    // §11.13: the liveness clock of both legs is armed when the call is answered.
-    leg.livenessArmed = true
-    leg.lastSeenAt = now
+    // §11.13: the liveness clock of both legs is armed when the call is answered (not the trunk's: it has no
+    // client that audits; the SIP side ends by BYE or a dead dialog).
+    if (leg.userId !== TRUNK_USER_ID) {
+      leg.livenessArmed = true
+      leg.lastSeenAt = now
+    }
     this.#touch(plan, leg)
     const caller = legs.get(call.callerLegId)
-    if (caller?.state === 'active') {
+    if (call.pstn?.direction === 'inbound') plan.pstnAnswers.push({ callId: call.id, sdp })
+    if (caller?.state === 'active' && caller.userId !== TRUNK_USER_ID) {
       caller.livenessArmed = true
       caller.lastSeenAt = Math.max(caller.lastSeenAt ?? 0, now)
       if (call.replacesCallIds.length > 0) {
@@ -569,6 +960,7 @@ export class SessionService {
         calleeUsername: target.username,
         transfer: null,
         replacesCallIds: [call.id],
+        pstn: null,
         createdAt: now,
         answeredAt: null,
         endedAt: null,
@@ -599,6 +991,7 @@ export class SessionService {
         calleeUsername: targetLeg.username,
         transfer: null,
         replacesCallIds: [call.id, otherCall.id],
+        pstn: null,
         createdAt: now,
         answeredAt: now,
         endedAt: null,
@@ -704,7 +1097,7 @@ export class SessionService {
     }
     this.#touch(plan, leg)
     this.#note(plan, leg, this.#eventFrame(leg, leg.terminal), now)
-    if (cancelled)
+    if (cancelled && leg.userId !== TRUNK_USER_ID)
       plan.timers.push(this.#timer('repeat', leg.id, now + this.#ctx.config.timings.cancelRepeatMs))
   }
 
@@ -740,6 +1133,8 @@ export class SessionService {
    * guard is up, offers are held back, and so is everything behind a held frame.
    */
   #note(plan: Plan, leg: Leg, frame: Notification, now: number): void {
+    // The trunk's leg has no channel: what it needs is sent over SIP by the PSTN code, not as notifications.
+    if (leg.userId === TRUNK_USER_ID) return
     if (leg.acceptancePushedAt !== null && !leg.guardReleased) {
       const guardUp = now < leg.acceptancePushedAt + this.#ctx.config.timings.guardMs
       if (!guardUp) {
@@ -943,6 +1338,9 @@ export class SessionService {
           this.#ctx.timing?.('commit', { key })
         }
         this.#report(plan)
+        for (const call of plan.ended) if (call.pstn) this.#hangUpPstn(call)
+        for (const id of plan.pstnRinging) this.#pstn.get(id)?.inbound?.ringing()
+        for (const { callId, sdp } of plan.pstnAnswers) void this.#acceptInbound(callId, sdp)
         if (plan.error) {
           await this.#deliver(plan)
           throw plan.error

@@ -10,6 +10,7 @@ import type {
   Channel,
   Leg,
   OutboxFrame,
+  PstnCall,
   Subscription,
   Timer,
   User,
@@ -82,6 +83,7 @@ export interface CallRow {
   answered_at: number | null
   ended_at: number | null
   end_reason: string | null
+  pstn: string | null
   version: number
 }
 
@@ -122,7 +124,7 @@ export const OUTBOX_COLUMNS = 'channel_id, seq, id, kind, leg_id, frame, created
 export const CALL_COLUMNS =
   'id, account_id, state, caller_leg_id, answered_leg_id, negotiation, offer_sdp, originator_address, ' +
   'originator_name, t_participant_address, caller_username, callee_username, transfer, replaces_call_ids, ' +
-  'created_at, answered_at, ended_at, end_reason, version'
+  'created_at, answered_at, ended_at, end_reason, pstn, version'
 export const LEG_COLUMNS =
   'id, call_id, user_id, username, role, channel_id, state, terminal, liveness_armed, last_seen_at, ' +
   'acceptance_pushed_at, guard_released, held, created_at, version'
@@ -202,11 +204,13 @@ export function rowMappers<B>(bool: (value: B) => boolean) {
       answeredAt: row.answered_at,
       endedAt: row.ended_at,
       endReason: row.end_reason,
+      ...(row.pstn !== null ? { pstn: JSON.parse(row.pstn) as PstnCall } : {}),
       version: row.version,
     }
   }
 
   function toCallRecord(row: CallRow): CallRecord {
+    const pstn = row.pstn === null || row.pstn === undefined ? null : (JSON.parse(row.pstn) as PstnCall)
     return {
       id: row.id,
       accountId: row.account_id,
@@ -217,6 +221,16 @@ export function rowMappers<B>(bool: (value: B) => boolean) {
       answeredAt: row.answered_at,
       endedAt: row.ended_at,
       endReason: row.end_reason,
+      ...(pstn
+        ? {
+            pstn: {
+              direction: pstn.direction,
+              number: pstn.number,
+              localNumber: pstn.localNumber,
+              sipStatus: pstn.sipStatus,
+            },
+          }
+        : {}),
     }
   }
 

@@ -5,6 +5,7 @@ import type {
   Account,
   Admin,
   Call,
+  PstnCall,
   Channel,
   Leg,
   NewOutboxFrame,
@@ -1262,6 +1263,37 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
           ended.id,
           oldest.id,
         ])
+      })
+
+      it('a PSTN call keeps its telephone side (numbers, gateway call, SIP dialog) through commits and records', async () => {
+        const future = Date.now() + 366 * 24 * 3_600_000
+        const a = await seedAccount()
+        const pstn: PstnCall = {
+          direction: 'outbound',
+          number: '+15550100',
+          localNumber: '+15550199',
+          gatewayCallId: 'call-gw-1',
+          trunkLegId: 'leg-trunk-1',
+          dialog: null,
+          sipStatus: null,
+        }
+        const { call } = await seedCall(a.id, { createdAt: future, calleeUsername: '+15550100', pstn })
+        expect(await store.getCall(call.id)).toStrictEqual(call)
+        const dialog = { v: 1, callId: 'abc@host', localTag: 't1', remoteTag: 't2', routeSet: ['<sip:p;lr>'] }
+        const updated: Call = { ...call, state: 'connected', pstn: { ...pstn, dialog, sipStatus: 200 } }
+        await store.commit({ calls: [updated] })
+        const read = await store.getCall(call.id)
+        expect(read?.pstn).toStrictEqual({ ...pstn, dialog, sipStatus: 200 })
+        expect(read?.version).toBe(call.version + 1)
+        const [record] = await store.listCallRecords(1, a.id)
+        expect(record).toMatchObject({
+          id: call.id,
+          callee: '+15550100',
+          pstn: { direction: 'outbound', number: '+15550100', localNumber: '+15550199', sipStatus: 200 },
+        })
+        // A browser call has no telephone side at all.
+        const { call: plain } = await seedCall(a.id, { createdAt: future - 10 })
+        expect(await store.getCall(plain.id)).not.toHaveProperty('pstn')
       })
 
       it("listCallRecords() with an account id lists only that account's calls", async () => {

@@ -118,8 +118,30 @@ export interface Call {
   answeredAt: number | null
   endedAt: number | null
   endReason: string | null
+  /** A call to or from the PSTN through the SIP trunk (issue 11); absent/null for browser-to-browser calls. */
+  pstn?: PstnCall | null
   /** Optimistic-concurrency version; `commit` checks and bumps it. */
   version: number
+}
+
+/**
+ * The telephone side of a call (issue 11), kept with the call: the numbers, the media gateway's call id, the SIP
+ * dialog (plain JSON, see `SipDialogState` in sip/types.ts) and the SIP outcome.
+ */
+export interface PstnCall {
+  direction: 'outbound' | 'inbound'
+  /** The far end's number (`+E164`): the dialled number, or the calling number of an inbound call. */
+  number: string
+  /** Our number: the caller ID sent (outbound), or the called number (inbound). */
+  localNumber: string
+  /** The media gateway's (rtpengine's) call id. */
+  gatewayCallId: string
+  /** The leg that stands for the trunk (no user, no channel). */
+  trunkLegId: string
+  /** The SIP dialog, once established; JSON of sip/types.ts `SipDialogState`. */
+  dialog: Record<string, unknown> | null
+  /** Final SIP status of the INVITE (200 when answered; 486, 487, 408, …), null while pending. */
+  sipStatus: number | null
 }
 
 /** A terminal event that was sent to a leg, kept for repeats (protocol §8.2, §11.7). */
@@ -189,6 +211,8 @@ export interface CallRecord {
   answeredAt: number | null
   endedAt: number | null
   endReason: string | null
+  /** PSTN calls only: the numbers and the SIP outcome. */
+  pstn?: { direction: 'outbound' | 'inbound'; number: string; localNumber: string; sipStatus: number | null }
 }
 
 /**

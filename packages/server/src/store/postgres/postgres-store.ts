@@ -712,7 +712,7 @@ export class PostgresStore implements Store {
 
   async listCallRecords(limit: number, accountId?: string): Promise<CallRecord[]> {
     const columns =
-      'id, account_id, caller_username, callee_username, state, created_at, answered_at, ended_at, end_reason'
+      'id, account_id, caller_username, callee_username, state, created_at, answered_at, ended_at, end_reason, pstn'
     const rows =
       accountId === undefined
         ? await this.#rows<CallRow>(
@@ -1144,6 +1144,7 @@ function callParams(call: Call): unknown[] {
     call.answeredAt ?? null,
     call.endedAt ?? null,
     call.endReason ?? null,
+    call.pstn ? JSON.stringify(call.pstn) : null,
     call.version,
   ]
 }

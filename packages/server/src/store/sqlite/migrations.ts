@@ -227,6 +227,15 @@ CREATE INDEX quality_samples_by_call ON quality_samples (call_id, at, id);
 `,
   },
   {
+    version: 6,
+    name: 'pstn calls',
+    // Issue 11: the telephone side of a call (numbers, the media gateway's call id, the SIP dialog, the SIP
+    // status) as one JSON document on the call; NULL for browser-to-browser calls.
+    sql: `
+ALTER TABLE calls ADD COLUMN pstn TEXT;
+`,
+  },
+  {
     version: 7,
     name: 'console administrators',
     // Issue 12, the operator console: administrators of one account (they go with it) and server-wide

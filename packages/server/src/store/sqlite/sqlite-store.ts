@@ -69,14 +69,14 @@ const { toAccount, toUser, toChannel, toSubscription, toOutboxFrame, toCall, toC
 const CALL_PARAMS =
   '@id, @accountId, @state, @callerLegId, @answeredLegId, @negotiation, @offerSdp, @originatorAddress, ' +
   '@originatorName, @tParticipantAddress, @callerUsername, @calleeUsername, @transfer, @replacesCallIds, ' +
-  '@createdAt, @answeredAt, @endedAt, @endReason, @version'
+  '@createdAt, @answeredAt, @endedAt, @endReason, @pstn, @version'
 const CALL_ASSIGNMENTS =
   'account_id = @accountId, state = @state, caller_leg_id = @callerLegId, answered_leg_id = @answeredLegId, ' +
   'negotiation = @negotiation, offer_sdp = @offerSdp, originator_address = @originatorAddress, ' +
   'originator_name = @originatorName, t_participant_address = @tParticipantAddress, ' +
   'caller_username = @callerUsername, callee_username = @calleeUsername, transfer = @transfer, ' +
   'replaces_call_ids = @replacesCallIds, created_at = @createdAt, answered_at = @answeredAt, ' +
-  'ended_at = @endedAt, end_reason = @endReason, version = version + 1'
+  'ended_at = @endedAt, end_reason = @endReason, pstn = @pstn, version = version + 1'
 const LEG_PARAMS =
   '@id, @callId, @userId, @username, @role, @channelId, @state, @terminal, @livenessArmed, @lastSeenAt, ' +
   '@acceptancePushedAt, @guardReleased, @held, @createdAt, @version'
@@ -578,7 +578,7 @@ export class SqliteStore implements Store {
 
   async listCallRecords(limit: number, accountId?: string): Promise<CallRecord[]> {
     const columns =
-      'id, account_id, caller_username, callee_username, state, created_at, answered_at, ended_at, end_reason'
+      'id, account_id, caller_username, callee_username, state, created_at, answered_at, ended_at, end_reason, pstn'
     const rows =
       accountId === undefined
         ? this.#statement(`SELECT ${columns} FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(
@@ -967,6 +967,7 @@ function callParams(call: Call): Record<string, string | number | null> {
     answeredAt: call.answeredAt ?? null,
     endedAt: call.endedAt ?? null,
     endReason: call.endReason ?? null,
+    pstn: call.pstn ? JSON.stringify(call.pstn) : null,
     version: call.version,
   }
 }

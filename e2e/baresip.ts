@@ -1,0 +1,97 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/**
+ * Debian's baresip as the carrier's far phone (testing.md "Phone calls"): on 127.0.0.2:5060 with the account of
+ * a number, auto-answering, playing a 1 kHz tone made with sox, and recording what it receives (sndfile). `stdbuf -oL` makes its log (stdout) arrive line by line.
+ */
+export interface FarPhone {
+  child: ChildProcess
+  log(): string
+  exited: Promise<number | null>
+  /** The WAV of what baresip received (undefined until a call has had audio). */
+  recording(): string | undefined
+  /** Stops baresip (SIGTERM) and removes its files. */
+  stop(): Promise<void>
+}
+
+export const FAR_PHONE_IP = '127.0.0.2'
+
+export async function farPhone(number: string, extra: string[] = []): Promise<FarPhone> {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-baresip-'))
+  const tone = join(dir, 'tone.wav')
+  const sox = spawnSync('sox', [
+    ...['-n', '-r', '8000', '-c', '1', '-b', '16', '-e', 'signed-integer', tone],
+    ...['synth', '30', 'sine', '1000', 'vol', '0.5'],
+  ])
+  if (sox.status !== 0) throw new Error(`sox failed: ${sox.stderr?.toString()}`)
+  // baresip does not bind `lo` by name: net_interface takes the address (testing.md).
+  writeFileSync(
+    join(dir, 'config'),
+    [
+      'poll_method epoll',
+      `sip_listen ${FAR_PHONE_IP}:5060`,
+      `net_interface ${FAR_PHONE_IP}`,
+      // baresip 1.0's aufile only plays files; the sndfile filter records each direction as a WAV in snd_path
+      // (`dump-PEER-dec.wav`: what it received and decoded; `-enc`: what it sent).
+      `snd_path ${dir}`,
+      `audio_source aufile,${tone}`,
+      `audio_alert aufile,${tone}`,
+      'ausrc_srate 8000',
+      'auplay_srate 8000',
+      'ausrc_channels 1',
+      'auplay_channels 1',
+      'module_path /usr/lib/baresip/modules',
+      'module g711.so',
+      'module aufile.so',
+      'module sndfile.so',
+      'module_app account.so',
+      'module_app menu.so',
+      '',
+    ].join('\n'),
+  )
+  writeFileSync(join(dir, 'accounts'), `<sip:${number}@${FAR_PHONE_IP}>;regint=0;answermode=auto\n`)
+  const child = spawn('stdbuf', ['-oL', '-eL', 'baresip', '-f', dir, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  const keep = (b: Buffer) => (output = (output + b.toString()).slice(-50_000))
+  child.stdout!.on('data', keep)
+  child.stderr!.on('data', keep)
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+  const phone: FarPhone = {
+    child,
+    log: () => output,
+    exited,
+    recording: () => {
+      const file = readdirSync(dir).find((f) => /^dump-.*-dec\.wav$/.test(f))
+      return file === undefined ? undefined : join(dir, file)
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM')
+        await exited
+      }
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  const deadline = Date.now() + 10_000
+  while (!output.includes('baresip is ready')) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      await phone.stop()
+      throw new Error(`baresip did not get ready within 10 s:\n${output}`)
+    }
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return phone
+}
+
+/** RMS amplitude (0…1) of a WAV file, from `sox FILE -n stat`. */
+export function rmsOf(wav: string): number {
+  const stat = spawnSync('sox', [wav, '-n', 'stat'], { encoding: 'utf8' })
+  const match = /RMS\s+amplitude:\s+([\d.]+)/.exec(stat.stderr)
+  if (!match) throw new Error(`sox stat of ${wav} failed: ${stat.stderr}`)
+  return Number(match[1])
+}

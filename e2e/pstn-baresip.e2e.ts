@@ -1,0 +1,200 @@
+// A browser calls a phone number (issue 11): Chromium with the SDK page dials +15550100; Parley, with
+// --rtpengine-spawn and --sip-trunk pointing at Debian's baresip (the carrier's far phone, auto-answering and
+// playing a sox tone), bridges WebRTC and plain RTP. In e2e/run.sh's private loopback namespace.
+import { spawnSync } from 'node:child_process'
+import { addNumber } from '@parley/server'
+import { waitFor, type TestPlatform } from '@parley/test-kit'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { FAR_PHONE_IP, farPhone, rmsOf, type FarPhone } from './baresip.js'
+import { inboundStreams, launchChromium, openPage, startDemoPlatform } from './harness.js'
+import { freshPorts } from './rtpengine.js'
+import { sdkCallState, setupSdk } from './sdk-page.js'
+
+let browser: Browser
+let platform: TestPlatform
+const contexts: BrowserContext[] = []
+const phones: FarPhone[] = []
+
+beforeAll(async () => {
+  for (const [bin, pkg] of [
+    ['baresip', 'baresip'],
+    ['sox', 'sox'],
+    ['rtpengine', 'rtpengine-daemon'],
+  ] as const)
+    if (spawnSync(bin, ['-v']).error) throw new Error(`${bin} is missing: apt-get install -y ${pkg}`)
+  const { ngPort, minPort, maxPort } = freshPorts()
+  platform = await startDemoPlatform({
+    // parley serve --rtpengine udp:127.0.0.1:PORT --rtpengine-spawn --sip-trunk sip:127.0.0.2
+    rtpengine: {
+      host: '127.0.0.1',
+      port: ngPort,
+      timeoutMs: 3_000,
+      spawn: { interface: '127.0.0.1', minPort, maxPort },
+    },
+    sip: {
+      trunk: { host: FAR_PHONE_IP, port: 5060, transport: 'udp' },
+      listen: { host: '127.0.0.1', port: 5060 },
+      username: undefined,
+      password: undefined,
+      trusted: [],
+      inviteTimeoutMs: 10_000,
+    },
+    timings: { noAnswerMs: 20_000 },
+  })
+  await addNumber(platform.server.ctx, {
+    clientId: platform.clientId,
+    number: '+15550199',
+    user: 'alice@example.com',
+  })
+  browser = await launchChromium()
+})
+afterEach(async () => {
+  for (const c of contexts.splice(0)) await c.close()
+  for (const p of phones.splice(0)) await p.stop()
+})
+afterAll(async () => {
+  await browser?.close()
+  await platform?.close()
+})
+
+async function alicePage(): Promise<Page> {
+  const { context, page } = await openPage(browser, `${platform.url}/quickstart`)
+  contexts.push(context)
+  await setupSdk(page, platform, 'alice')
+  return page
+}
+
+const audioEnergy = async (page: Page) =>
+  (await inboundStreams(page)).filter((s) => s.kind === 'audio').reduce((n, s) => n + s.totalAudioEnergy, 0)
+
+const pcState = (page: Page) =>
+  page.evaluate(
+    `(() => { const pc = window.__parleyTest.pcs.at(-1); return pc && { ice: pc.iceConnectionState, conn: pc.connectionState, remote: pc.remoteDescription && pc.remoteDescription.sdp, local: pc.localDescription && pc.localDescription.sdp } })()`,
+  )
+
+async function dial(page: Page, phone: FarPhone): Promise<string> {
+  const callId = (await page.evaluate(
+    `window.sdk.call.make('+15550100', { audio: true, video: false })`,
+  )) as string
+  await waitFor(
+    async () => ((await sdkCallState(page, callId)) === 'Connected' ? true : undefined),
+    15_000,
+    `the page's call to +15550100 Connected\n--- baresip:\n${phone.log().slice(-3000)}`,
+  )
+  await playRemoteAudio(page)
+  return callId
+}
+
+/** Plays what the call receives (Chromium computes totalAudioEnergy on the playout path). */
+async function playRemoteAudio(page: Page): Promise<void> {
+  await page.evaluate(`(() => {
+    const pc = window.__parleyTest.pcs.filter((p) => p.signalingState !== 'closed').at(-1)
+    const audio = new Audio()
+    audio.srcObject = new MediaStream(pc.getReceivers().map((r) => r.track).filter((t) => t.kind === 'audio'))
+    document.body.append(audio)
+    void audio.play()
+  })()`)
+}
+
+describe('a browser calls a phone number through rtpengine and the SIP trunk (baresip answers)', () => {
+  it('both hear each other; the page hangs up → baresip gets the BYE; its recording of the page is not silent', async () => {
+    const phone = await farPhone('+15550100')
+    phones.push(phone)
+    const page = await alicePage()
+    const callId = await dial(page, phone)
+    // The phone's tone through rtpengine: the page's inbound audio energy grows.
+    const start = await audioEnergy(page)
+    await waitFor(
+      async () => ((await audioEnergy(page)) > start + 0.05 ? true : undefined),
+      15_000,
+      "inbound audio energy in the page (baresip's tone)",
+    ).catch(async (err: Error) => {
+      throw new Error(
+        `${err.message}\n${JSON.stringify({ streams: await inboundStreams(page), pc: await pcState(page) }, null, 1)}\n--- baresip:\n${phone.log().slice(-3000)}`,
+      )
+    })
+    // Let baresip record a few seconds of the page's fake microphone (its beeps).
+    await new Promise((r) => setTimeout(r, 2_000))
+    await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
+    await waitFor(
+      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
+      10_000,
+      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
+    )
+    // baresip closes its recording when its call ends: the page's fake microphone (beeps) is in it.
+    const recording = phone.recording()
+    expect(recording, `baresip's recording of the call\n${phone.log().slice(-2000)}`).toBeDefined()
+    expect(rmsOf(recording!)).toBeGreaterThan(0.02)
+    expect(await sdkCallState(page, callId)).toBe('Ended')
+    const record = (await platform.server.ctx.store.listCallRecords(1))[0]
+    expect(record).toMatchObject({
+      callee: '+15550100',
+      pstn: { number: '+15550100', localNumber: '+15550199', sipStatus: 200 },
+    })
+  })
+
+  it('baresip hangs up → the page is Ended', async () => {
+    // `-t 8`: baresip quits 8 s after start, ending its call with a BYE.
+    const phone = await farPhone('+15550100', ['-t', '8'])
+    phones.push(phone)
+    const page = await alicePage()
+    const callId = await dial(page, phone)
+    await waitFor(
+      async () => ((await sdkCallState(page, callId)) === 'Ended' ? true : undefined),
+      15_000,
+      `the page's call Ended after baresip's BYE\n${phone.log().slice(-3000)}`,
+    )
+  })
+})
+
+describe('a phone calls a number of the account (baresip dials bob)', () => {
+  it("bob's page rings with the calling number, answers, both hear each other, bob hangs up → baresip gets the BYE", async () => {
+    await addNumber(platform.server.ctx, {
+      clientId: platform.clientId,
+      number: '+15550123',
+      user: 'bob@example.com',
+    })
+    const { context, page } = await openPage(browser, `${platform.url}/quickstart`)
+    contexts.push(context)
+    await setupSdk(page, platform, 'bob')
+    await page.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
+      window.incoming = callId
+      window.from = window.sdk.call.getById(callId).from
+      window.sdk.call.answer(callId, { audio: true, video: false })
+    })`)
+    const phone = await farPhone('+15550100', ['-e', '/dial sip:+15550123@127.0.0.1:5060'])
+    phones.push(phone)
+    const callId = await waitFor(
+      async () => {
+        const id = (await page.evaluate('window.incoming')) as string | undefined
+        return id && (await sdkCallState(page, id)) === 'Connected' ? id : undefined
+      },
+      15_000,
+      `bob's page Connected to the phone's call\n--- baresip:\n${phone.log().slice(-3000)}`,
+    )
+    expect(await page.evaluate('window.from')).toContain('+15550100')
+    await playRemoteAudio(page)
+    const start = await audioEnergy(page)
+    await waitFor(
+      async () => ((await audioEnergy(page)) > start + 0.05 ? true : undefined),
+      15_000,
+      "inbound audio energy in bob's page (baresip's tone)",
+    )
+    await new Promise((r) => setTimeout(r, 2_000))
+    await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
+    await waitFor(
+      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
+      10_000,
+      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
+    )
+    const recording = phone.recording()
+    expect(recording, `baresip's recording of the call\n${phone.log().slice(-2000)}`).toBeDefined()
+    expect(rmsOf(recording!)).toBeGreaterThan(0.02)
+    expect((await platform.server.ctx.store.listCallRecords(1))[0]).toMatchObject({
+      caller: '+15550100',
+      callee: 'bob',
+      pstn: { direction: 'inbound', number: '+15550100', localNumber: '+15550123', sipStatus: 200 },
+    })
+  })
+})
