@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { withAdminContext } from './admin/admin-context.js'
 import {
   ANONYMOUS_USAGE,
   AnonymousUsageError,
@@ -9,9 +10,8 @@ import {
 } from './admin/anonymous-commands.js'
 import { isNumberCommand, NUMBER_USAGE, NumberUsageError, runNumberCommand } from './admin/number-commands.js'
 import { startCluster } from './cluster/primary.js'
-import { ConfigError, makeConfig, parseServeConfig, SERVE_OPTIONS } from './config.js'
+import { ConfigError, parseServeConfig, SERVE_OPTIONS } from './config.js'
 import { StoreUrlError } from './store/index.js'
-import { createContext } from './deps.js'
 import { startServer, StartupError } from './main.js'
 import { CoturnError } from './coturn.js'
 import { RtpengineSpawnError } from './media-gateway/rtpengine-supervisor.js'
@@ -240,17 +240,8 @@ export async function runCli(
       if (!v) throw new UsageError(`${key.trim()} needs --${name}`)
       return v
     }
-    const db = values.db ?? process.env.PARLEY_DB ?? 'sqlite:./data/parley.db'
-    const run = async <T>(fn: (ctx: ServiceContext) => Promise<T>): Promise<T> => {
-      const ctx = await createContext(
-        makeConfig({ db, logLevel: 'silent', createDb: values.create === true }),
-      )
-      try {
-        return await fn(ctx)
-      } finally {
-        await ctx.store.close()
-      }
-    }
+    const run = <T>(fn: (ctx: ServiceContext) => Promise<T>): Promise<T> =>
+      withAdminContext(values, process.env, fn)
     // Asked before the database is opened, so that a refused command line changes nothing.
     const password = async (subject: string): Promise<string> => {
       try {

@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util'
-import { makeConfig } from '../config.js'
-import { createContext } from '../deps.js'
+import { withAdminContext } from './admin-context.js'
 import {
   allowDestination,
   createProjectKey,
@@ -62,15 +61,7 @@ export async function runAnonymousCommand(
     if (!v) throw new AnonymousUsageError(`${name} needs --${option}`)
     return v
   }
-  const db = values.db ?? env.PARLEY_DB ?? 'sqlite:./data/parley.db'
-  const run = async <T>(fn: (ctx: ServiceContext) => Promise<T>): Promise<T> => {
-    const ctx = await createContext(makeConfig({ db, logLevel: 'silent', createDb: values.create === true }))
-    try {
-      return await fn(ctx)
-    } finally {
-      await ctx.store.close()
-    }
-  }
+  const run = <T>(fn: (ctx: ServiceContext) => Promise<T>): Promise<T> => withAdminContext(values, env, fn)
   const clientId = values['client-id']
   switch (name) {
     case 'key create': {

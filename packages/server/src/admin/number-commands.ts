@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util'
-import { makeConfig } from '../config.js'
-import { createContext } from '../deps.js'
+import { withAdminContext } from './admin-context.js'
 import type { ServiceContext } from '../services/context.js'
 import { addNumber, assignNumber, deleteNumber, listNumbers } from '../services/numbers.js'
 
@@ -66,15 +65,7 @@ export async function runNumberCommand(
     if (!v) throw new NumberUsageError(`${name} needs --${option}`)
     return v
   }
-  const db = values.db ?? env.PARLEY_DB ?? 'sqlite:./data/parley.db'
-  const run = async <T>(fn: (ctx: ServiceContext) => Promise<T>): Promise<T> => {
-    const ctx = await createContext(makeConfig({ db, logLevel: 'silent', createDb: values.create === true }))
-    try {
-      return await fn(ctx)
-    } finally {
-      await ctx.store.close()
-    }
-  }
+  const run = <T>(fn: (ctx: ServiceContext) => Promise<T>): Promise<T> => withAdminContext(values, env, fn)
   switch (name) {
     case 'number add': {
       const input = {

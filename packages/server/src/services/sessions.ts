@@ -136,38 +136,11 @@ export class SessionService {
       const now = this.#ctx.clock.now()
       const plan = emptyPlan()
       const callerLeg = this.#newLeg(callId, actor.userId, actor.username, 'caller', null, now)
-      const call: Call = {
-        id: callId,
-        accountId: actor.accountId,
-        state: 'initiated',
-        callerLegId: callerLeg.id,
-        answeredLegId: null,
-        negotiation: { type: 'idle' },
-        offerSdp: input.sdp,
-        originatorAddress: `sip:${actor.login}`,
-        originatorName: input.displayName || actor.username,
-        tParticipantAddress: input.address,
-        callerUsername: actor.username,
-        calleeUsername: callee.username,
-        transfer: null,
-        replacesCallIds: [],
-        createdAt: now,
-        answeredAt: null,
-        endedAt: null,
-        endReason: null,
-        version: 0,
-      }
+      const call = newOutgoingCall(callId, actor, input, callerLeg.id, callee.username, now)
       plan.newCalls.push(call)
       plan.newLegs.push(callerLeg)
       this.#invite(plan, call, callee, channels, input.sdp, now)
-      const body: SessionCreateResponse = {
-        wrtcsSession: {
-          resourceURL: sessionResourceUrl(actor.username, callerLeg.id),
-          tParticipantAddress: input.address,
-          ...(input.correlator !== undefined ? { clientCorrelator: input.correlator } : {}),
-        },
-      }
-      plan.reply = { status: 201, body }
+      plan.reply = createdReply(actor, callerLeg.id, input)
       return plan
     })
   }
@@ -180,7 +153,7 @@ export class SessionService {
    */
   async #createPstn(
     actor: Actor,
-    input: { address: string; sdp: string; displayName?: string; correlator?: string },
+    input: SessionCreateInput,
     number: string,
     respond: Respond,
   ): Promise<void> {
@@ -193,24 +166,7 @@ export class SessionService {
       const callerLeg = this.#newLeg(callId, actor.userId, actor.username, 'caller', null, now)
       const trunkLeg = this.#newLeg(callId, TRUNK_USER_ID, number, 'callee', null, now)
       const call: Call = {
-        id: callId,
-        accountId: actor.accountId,
-        state: 'initiated',
-        callerLegId: callerLeg.id,
-        answeredLegId: null,
-        negotiation: { type: 'idle' },
-        offerSdp: input.sdp,
-        originatorAddress: `sip:${actor.login}`,
-        originatorName: input.displayName || actor.username,
-        tParticipantAddress: input.address,
-        callerUsername: actor.username,
-        calleeUsername: number,
-        transfer: null,
-        replacesCallIds: [],
-        createdAt: now,
-        answeredAt: null,
-        endedAt: null,
-        endReason: null,
+        ...newOutgoingCall(callId, actor, input, callerLeg.id, number, now),
         pstn: {
           direction: 'outbound',
           number,
@@ -220,20 +176,12 @@ export class SessionService {
           dialog: null,
           sipStatus: null,
         },
-        version: 0,
       }
       plan.newCalls.push(call)
       plan.newLegs.push(callerLeg, trunkLeg)
       // The trunk may ring for ever: the no-answer timer bounds it as for a browser callee (§11.8).
       plan.timers.push(this.#timer('no-answer', call.id, now + this.#ctx.config.timings.noAnswerMs))
-      const body: SessionCreateResponse = {
-        wrtcsSession: {
-          resourceURL: sessionResourceUrl(actor.username, callerLeg.id),
-          tParticipantAddress: input.address,
-          ...(input.correlator !== undefined ? { clientCorrelator: input.correlator } : {}),
-        },
-      }
-      plan.reply = { status: 201, body }
+      plan.reply = createdReply(actor, callerLeg.id, input)
       return Promise.resolve(plan)
     })
     void this.#dial(callId, input.sdp).catch((err: unknown) =>
@@ -1419,5 +1367,63 @@ export class SessionService {
       outgoing.push({ channelIds, legId: leg.id, frame })
     }
     await this.#notifier.send(outgoing)
+  }
+}
+
+/** What `POST …/sessions` asks for (§8.1), as the create paths use it. */
+interface SessionCreateInput {
+  address: string
+  sdp: string
+  displayName?: string
+  correlator?: string
+}
+
+/** A new call from `actor`, ringing nobody yet: the state every outgoing call starts in (§8.1). */
+function newOutgoingCall(
+  callId: string,
+  actor: Actor,
+  input: SessionCreateInput,
+  callerLegId: string,
+  calleeUsername: string,
+  now: number,
+): Call {
+  return {
+    id: callId,
+    accountId: actor.accountId,
+    state: 'initiated',
+    callerLegId,
+    answeredLegId: null,
+    negotiation: { type: 'idle' },
+    offerSdp: input.sdp,
+    originatorAddress: `sip:${actor.login}`,
+    originatorName: input.displayName || actor.username,
+    tParticipantAddress: input.address,
+    callerUsername: actor.username,
+    calleeUsername,
+    transfer: null,
+    replacesCallIds: [],
+    createdAt: now,
+    answeredAt: null,
+    endedAt: null,
+    endReason: null,
+    version: 0,
+  }
+}
+
+/** The 201 of `POST …/sessions`: the caller's leg as the session resource (§8.1). */
+function createdReply(
+  actor: Actor,
+  callerLegId: string,
+  input: SessionCreateInput,
+): { status: number; body: SessionCreateResponse } {
+  return {
+    status: 201,
+    body: {
+      wrtcsSession: {
+        resourceURL: sessionResourceUrl(actor.username, callerLegId),
+        tParticipantAddress: input.address,
+        ...(input.correlator !== undefined ? { clientCorrelator: input.correlator } : {}),
+      },
+    },
   }
 }
