@@ -373,6 +373,56 @@ describe('outgoing and incoming call (sdk-api §5.8.1, §5.8.2, protocol.md §11
   })
 })
 
+describe('notifications that overtake their create-session reply (protocol.md §11)', () => {
+  it('holds the Ringing and acceptance that arrive before the 201 and applies them after it, in order', async () => {
+    // The reply reaches alice only once bob has answered: both notifications are on her socket by then.
+    let release!: () => void
+    const released = new Promise<void>((r) => (release = r))
+    server.delayReply = (req) =>
+      req.method === 'POST' && /\/sessions$/.test(req.path) ? released : undefined
+    bob.api.on('call:receive', ({ callId }: { callId: string }) =>
+      bob.api.call.answer(callId, { audio: true, video: true }),
+    )
+    const callId = alice.api.call.make('bob@example.com', { audio: true, video: true })
+    await until(
+      () => server.framesFor('alice').some((f) => 'wrtcsAcceptanceNotification' in (f as object)),
+      3000,
+      'the acceptance pushed to alice',
+    )
+    await tick()
+    expect(alice.api.call.getById(callId)?.state).toBe('Initiating')
+    release()
+    await until(() => alice.api.call.getById(callId)?.state === 'Connected', 3000, 'alice Connected')
+    expect(alice.rec.of('call:stateChange').map((p) => (p.previous as { state: string }).state)).toEqual([
+      'Initiating',
+      'Initiated',
+      'Ringing',
+    ])
+  })
+
+  it('a notification for another leg, held during the request, does not touch the new call', async () => {
+    let release!: () => void
+    const released = new Promise<void>((r) => (release = r))
+    server.delayReply = (req) =>
+      req.method === 'POST' && /\/sessions$/.test(req.path) ? released : undefined
+    const callId = alice.api.call.make('bob@example.com', { audio: true, video: true })
+    await until(() => server.requestsTo('POST', /\/sessions$/).length === 1, 3000, 'create request')
+    // A stray notification for a leg nobody created, while the request is in flight.
+    const ch = [...server.channels.values()].find((c) => c.user === 'alice')!
+    server.push(ch.id, {
+      wrtcsEventNotification: {
+        id: 'stray',
+        eventType: 'SessionEnded',
+        link: [{ href: '/cpaas/webrtcsignaling/v1/alice/sessions/leg-stray', rel: 'WebrtcSession' }],
+      },
+    })
+    await tick()
+    release()
+    await until(() => alice.api.call.getById(callId)?.state === 'Ringing', 3000, 'alice Ringing')
+    expect(alice.api.call.getById(callId)?.state).toBe('Ringing')
+  })
+})
+
 describe('wrong-state and unknown-id operations (sdk-api §5.6)', () => {
   it('answer on an ended call: START, FINISH(error call:6), stateChange(error), call:error — nothing thrown', async () => {
     const { bobCallId } = await ring()

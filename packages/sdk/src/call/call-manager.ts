@@ -16,7 +16,7 @@
  */
 import { SdkError } from '../core/errors.js'
 import type { Call, CallObject } from './call.js'
-import type { CallContext, CallManagerDeps } from './context.js'
+import { EarlyNotifications, type CallContext, type CallManagerDeps } from './context.js'
 import * as dtmf from './dtmf.js'
 import * as holdOps from './hold.js'
 import * as incoming from './incoming.js'
@@ -44,6 +44,7 @@ export class CallManager {
       calls: this.#calls,
       byLeg: this.#byLeg,
       isDestroyed: () => this.#destroyed,
+      early: new EarlyNotifications(),
     }
     deps.tracks.events.on('mute', (e) => sourceEvents.onSourceMute(this.#ctx, e, true))
     deps.tracks.events.on('unmute', (e) => sourceEvents.onSourceMute(this.#ctx, e, false))

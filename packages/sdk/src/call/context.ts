@@ -41,6 +41,57 @@ export interface CallContext {
   readonly byLeg: Map<string, Call>
   /** `destroy()` has run: notifications are ignored and audits stop. */
   isDestroyed(): boolean
+  /** Notifications that arrived before the reply that names their leg (see {@link EarlyNotifications}). */
+  readonly early: EarlyNotifications
+}
+
+/** One notification as the channel delivered it. */
+export interface HeldNotification {
+  kind: string
+  body: Record<string, unknown>
+}
+
+/**
+ * The server answers a request before it pushes what the request caused (protocol.md §11), but the reply
+ * and the push travel on different connections, and a browser may hand the websocket frame to the page
+ * before the fetch that carried the reply has resolved (seen on a loaded machine: the Ringing and acceptance
+ * of a new call arrived 5 ms before its create-session reply, and were lost). While a create-session request
+ * is in flight, notifications for legs this client does not know yet are therefore held, bounded, and
+ * handed to their call once the reply has named its leg; they are dropped when no such request is left.
+ */
+export class EarlyNotifications {
+  static readonly LIMIT = 64
+  #inFlight = 0
+  #held: (HeldNotification & { legId: string })[] = []
+
+  /** A create-session request starts; call `done()` when it has settled (and its leg, if any, is known). */
+  begin(): { done: () => void } {
+    this.#inFlight++
+    let settled = false
+    return {
+      done: () => {
+        if (settled) return
+        settled = true
+        this.#inFlight--
+        if (this.#inFlight === 0) this.#held = []
+      },
+    }
+  }
+
+  /** Keeps a notification for an unknown leg while a create-session request may still name it. */
+  hold(legId: string, kind: string, body: Record<string, unknown>): boolean {
+    if (this.#inFlight === 0) return false
+    if (this.#held.length >= EarlyNotifications.LIMIT) this.#held.shift()
+    this.#held.push({ legId, kind, body })
+    return true
+  }
+
+  /** Takes (removes and returns, in arrival order) the notifications held for `legId`. */
+  take(legId: string): HeldNotification[] {
+    const mine = this.#held.filter((n) => n.legId === legId)
+    if (mine.length > 0) this.#held = this.#held.filter((n) => n.legId !== legId)
+    return mine.map(({ kind, body }) => ({ kind, body }))
+  }
 }
 
 /** Adds a call to the registry. */

@@ -22,7 +22,12 @@ export function handleNotification(ctx: CallContext, kind: string, body: Record<
   if (kind === 'wrtcsSessionInvitationNotification') return onInvitation(ctx, body)
   const legId = legOf(body)
   const call = legId ? ctx.byLeg.get(legId) : undefined
-  if (!call) return ctx.deps.log.debug(`${kind} for unknown leg ${String(legId)} ignored`)
+  if (!call) {
+    if (legId && ctx.early.hold(legId, kind, body)) {
+      return ctx.deps.log.debug(`${kind} for leg ${legId} held until its create-session reply`)
+    }
+    return ctx.deps.log.debug(`${kind} for unknown leg ${String(legId)} ignored`)
+  }
   mark(ctx, call, `notification:${kind === 'wrtcsEventNotification' ? String(body.eventType) : kind}`)
   switch (kind) {
     case 'wrtcsEventNotification':
@@ -146,4 +151,10 @@ function onOffer(ctx: CallContext, call: Call, body: Record<string, unknown>): v
       sendDelete(ctx, call)
       terminate(ctx, call, 'Ended', { error })
     })
+}
+
+/** Delivers the notifications that arrived for `call`'s leg before the reply that named it. */
+export function replayEarly(ctx: CallContext, call: Call): void {
+  if (!call.legId) return
+  for (const { kind, body } of ctx.early.take(call.legId)) handleNotification(ctx, kind, body)
 }

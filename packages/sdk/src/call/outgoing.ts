@@ -12,6 +12,7 @@ import { register, type CallContext } from './context.js'
 import { stripScheme } from './destination.js'
 import { parseMediaRequest, type MediaRequest } from './media-request.js'
 import { negotiateLocal } from './negotiation.js'
+import { replayEarly } from './notifications.js'
 import { errorOf, finishOp, setState, startOp, updateOp, warnOptions } from './operations.js'
 import { terminate } from './teardown.js'
 import { mark } from './timing.js'
@@ -59,31 +60,40 @@ async function runMake(
   const sdp = await negotiateLocal(ctx, call, session, 'offer', 'MAKE')
   if (call.terminal) return
   mark(ctx, call, 'post:sent')
-  const reply = await ctx.deps.rest.request<{ wrtcsSession?: { resourceURL?: unknown } }>(
-    'POST',
-    `${base}/sessions`,
-    {
-      wrtcsSession: { clientCorrelator: correlator(ctx), tParticipantAddress: address, offer: { sdp } },
-    },
-  )
-  const url = reply.wrtcsSession?.resourceURL
-  const legId = typeof url === 'string' ? legIdFromUrl(url) : undefined
-  if (!legId) throw new SdkError('call:2', 'The create-session reply has no resourceURL')
-  call.legId = legId
-  ctx.byLeg.set(legId, call)
-  mark(ctx, call, 'post:answered')
-  if (call.terminal) {
-    // Ended while the request was in flight: tell the server now that the leg is known.
-    sendDelete(ctx, call)
-    return
+  // Notifications for the new leg may overtake this reply (protocol.md §11 orders only the sending).
+  const creating = ctx.early.begin()
+  try {
+    const reply = await ctx.deps.rest.request<{ wrtcsSession?: { resourceURL?: unknown } }>(
+      'POST',
+      `${base}/sessions`,
+      {
+        wrtcsSession: { clientCorrelator: correlator(ctx), tParticipantAddress: address, offer: { sdp } },
+      },
+    )
+    const url = reply.wrtcsSession?.resourceURL
+    const legId = typeof url === 'string' ? legIdFromUrl(url) : undefined
+    if (!legId) throw new SdkError('call:2', 'The create-session reply has no resourceURL')
+    call.legId = legId
+    ctx.byLeg.set(legId, call)
+    mark(ctx, call, 'post:answered')
+    if (call.terminal) {
+      // Ended while the request was in flight: tell the server now that the leg is known.
+      ctx.early.take(legId)
+      sendDelete(ctx, call)
+      return
+    }
+    ctx.deps.emit('call:start', { callId: call.id })
+    updateOp(ctx, call)
+    call.localTracks = [...call.ownedLocalTracks]
+    tracksAdded(ctx, call, call.localTracks)
+    setState(ctx, call, 'Initiated', {})
+    startAudit(ctx, call)
+    startQuality(ctx, call)
+    // In arrival order, as if they had come after the reply: Ringing now, the acceptance queued behind this.
+    replayEarly(ctx, call)
+  } finally {
+    creating.done()
   }
-  ctx.deps.emit('call:start', { callId: call.id })
-  updateOp(ctx, call)
-  call.localTracks = [...call.ownedLocalTracks]
-  tracksAdded(ctx, call, call.localTracks)
-  setState(ctx, call, 'Initiated', {})
-  startAudit(ctx, call)
-  startQuality(ctx, call)
 }
 
 function makeFailed(ctx: CallContext, call: Call, err: unknown): void {

@@ -123,6 +123,12 @@ export class FakeServer {
   /** Answer a request yourself: return a Response, or undefined to let the fake handle it. */
   intercept: ((req: RecordedRequest) => Response | undefined | Promise<Response | undefined>) | undefined
 
+  /**
+   * Holds a reply after the fake has handled the request (and pushed what it caused): a reply that the
+   * network delivers after the notifications it caused.
+   */
+  delayReply: ((req: RecordedRequest) => Promise<void> | undefined) | undefined
+
   readonly fetch = async (url: string, init: RequestInit): Promise<Response> => this.#handle(url, init)
   readonly WebSocket: new (url: string) => SocketLike
 
@@ -245,9 +251,12 @@ export class FakeServer {
     if (!user) return this.#error(401, 'SVC0401', 'Unauthorized')
     if (user !== pathUser) return this.#error(403, 'SVC0403', 'Forbidden')
     const rest = m[3] ?? ''
-    return m[1] === 'notificationchannel'
-      ? this.#channelRoute(req, user, rest)
-      : this.#signalingRoute(req, user, rest)
+    const res =
+      m[1] === 'notificationchannel'
+        ? this.#channelRoute(req, user, rest)
+        : this.#signalingRoute(req, user, rest)
+    await this.delayReply?.(req)
+    return res
   }
 
   #json(status: number, body: unknown): Response {
