@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Browser, Page } from 'playwright-core'
+import { retried } from './retry.js'
 
 export interface TimelineEntry {
   /** `caller`, `callee` (SDK marks) or `server`. */
@@ -215,6 +216,7 @@ const BARE = `(() => {
       window.bareMedia = { rendered: performance.now() - t0 }
       e.track.addEventListener('unmute', () => { window.bareMedia.unmuted = performance.now() - t0 }, { once: true })
       document.body.append(video)
+      window.bareVideo = video
       video.requestVideoFrameCallback(() => r(performance.now() - t0))
     }))
     window.bare = { pc, stream }
@@ -238,7 +240,7 @@ const BARE = `(() => {
     void window.benchRelay('answer', pc.localDescription.sdp)
   }
   window.bareAnswer = (sdp) => { void window.bare.pc.setRemoteDescription({ type: 'answer', sdp }) }
-  window.bareClose = () => { const b = window.bare; b.pc.close(); b.stream.getTracks().forEach((t) => t.stop()); window.bare = undefined }
+  window.bareClose = () => { const b = window.bare; if (!b) return; b.pc.close(); b.stream.getTracks().forEach((t) => t.stop()); window.bare = undefined; window.bareVideo?.remove() }
 })()`
 
 /** Sets up the pages; returns one run (a Parley call and a bare pair call) at a time. */
@@ -349,12 +351,20 @@ export async function demoMeasurement(
       timeline.push({ side: 'caller', step: 'video:first-frame', t: round(p.firstFrame) })
       timeline.sort((a, b) => a.t - b.t)
     }
-    const b = (await caller.evaluate('window.bareCall()')) as {
-      connected: number
-      firstFrame: number
-      media?: { rendered: number; unmuted?: number }
+    const closeBare = async () => {
+      for (const page of pages) await page.evaluate('window.bareClose()')
     }
-    for (const page of pages) await page.evaluate('window.bareClose()')
+    const b = await retried(
+      'demo bare pair',
+      () =>
+        caller.evaluate('window.bareCall()') as Promise<{
+          connected: number
+          firstFrame: number
+          media?: { rendered: number; unmuted?: number }
+        }>,
+      closeBare,
+    )
+    await closeBare()
     return {
       parley: { connected: p.connected, firstFrame: p.firstFrame },
       baseline: { connected: b.connected, firstFrame: b.firstFrame },

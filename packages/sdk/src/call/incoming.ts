@@ -56,6 +56,7 @@ async function setupIncoming(ctx: CallContext, call: Call, sdp: string | undefin
   await ctx.deps.turn.ready(TURN_WAIT_MS)
   const session = createSession(ctx, call)
   const remote = pipeSdp(ctx, call, sdp, { type: 'offer', step: 'set', endpoint: 'remote' })
+  mark(ctx, call, 'offer:remote-setting')
   await step('call:3', () => session.setRemoteDescription('offer', remote))
   mark(ctx, call, 'offer:remote-set')
   call.remoteSdp = remote

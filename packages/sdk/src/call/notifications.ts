@@ -106,6 +106,7 @@ function onAcceptance(ctx: CallContext, call: Call, body: Record<string, unknown
       const session = call.session
       if (!session) throw new SdkError('call:3', 'The call has no media session')
       const remote = pipeSdp(ctx, call, sdp, { type: 'answer', step: 'set', endpoint: 'remote' })
+      mark(ctx, call, 'answer:remote-setting')
       await step('call:11', () => session.setRemoteDescription('answer', remote))
       mark(ctx, call, 'answer:remote-set')
       if (call.terminal) return
