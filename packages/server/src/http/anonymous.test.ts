@@ -346,7 +346,8 @@ describe('clean-up', () => {
   })
 
   it('an identity in a call when its token expires stays until the call ends', async () => {
-    await platform({ tokenTtl: 1 })
+    // 3 s: the call must be set up before the token expires, also on a loaded machine.
+    await platform({ tokenTtl: 3 })
     const bob = await p.subscribed('bob')
     const visitor = await anonymous()
     await visitor.subscribe()
@@ -355,7 +356,7 @@ describe('clean-up', () => {
     await bob.answer(invitation.legId)
     const store = p.server.ctx.store
     const user = (await store.getUserByUsername(await accountId(), visitor.username))!
-    await waitFor(async () => (await visitor.turn()).status === 401 || undefined, 5000, 'the token to expire')
+    await waitFor(async () => (await visitor.turn()).status === 401 || undefined, 10_000, 'the token to expire')
     await p.server.services.scheduler.sweep()
     expect(await store.getUser(user.id)).toBeDefined()
     expect((await bob.end(invitation.legId)).status).toBe(204)
