@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
+import { ProcessSupervisor } from './process-supervisor.js'
 
 /** What `parley serve --coturn` gives Debian's `turnserver`. */
 export interface CoturnOptions {
@@ -125,17 +125,14 @@ export function turnUrlAddress(url: string): { host: string; port: number } {
 }
 
 /**
- * Starts and supervises one `turnserver`: waits until its UDP listener is open, restarts it with backoff
- * if it dies, and stops it with the server. Its output goes to our log at debug level.
+ * Starts and supervises one `turnserver` (ProcessSupervisor): ready once it answers a STUN Binding request on
+ * its listening address; its configuration lives in a private temporary directory, removed at stop.
  */
 export class CoturnSupervisor {
   readonly #options: CoturnOptions
   readonly #log: Logger
-  #child: ChildProcess | undefined
+  #process: ProcessSupervisor | undefined
   #dir: string | undefined
-  #stopping = false
-  #restarts = 0
-  #restartTimer: NodeJS.Timeout | undefined
 
   constructor(options: CoturnOptions, log: Logger) {
     this.#options = options
@@ -148,97 +145,32 @@ export class CoturnSupervisor {
     await writeFile(join(this.#dir, 'turnserver.conf'), coturnConfig(this.#options, this.#dir), {
       mode: 0o600,
     })
-    await this.#spawn()
-  }
-
-  #spawn(): Promise<void> {
+    const { host, port } = this.#options
     const binary = this.#options.binary ?? 'turnserver'
-    return new Promise<void>((resolve, reject) => {
-      const child = spawn(binary, ['-c', join(this.#dir!, 'turnserver.conf')], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      this.#child = child
-      let ready = false
-      let output = ''
-      const timer = setTimeout(() => {
-        if (ready) return
-        child.kill('SIGKILL')
-        reject(new CoturnError(`turnserver did not answer STUN within 10 s:\n${output.slice(-2000)}`))
-      }, 10_000)
-      const onData = (data: Buffer) => {
-        const text = String(data)
-        if (!ready) output += text
-        for (const line of text.split('\n'))
-          if (line.trim()) this.#log.debug({ line: line.trim() }, 'turnserver')
-      }
-      // Ready when it answers a STUN Binding request on its listening address (its log has no stable marker).
-      void stunAnswers(this.#options.host, this.#options.port, 10_000, () => child.exitCode !== null).then(
-        (ok) => {
-          if (!ok || ready) return
-          ready = true
-          clearTimeout(timer)
-          this.#log.info({ host: this.#options.host, port: this.#options.port }, 'coturn is listening')
-          resolve()
-        },
-      )
-      child.stdout!.on('data', onData)
-      child.stderr!.on('data', onData)
-      child.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer)
-        reject(
-          err.code === 'ENOENT'
-            ? new CoturnError(
-                `--coturn needs Debian's coturn package: "${binary}" was not found (apt-get install coturn)`,
-              )
-            : new CoturnError(`turnserver could not start: ${err.message}`),
-        )
-      })
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer)
-        if (!ready) {
-          reject(
-            new CoturnError(
-              `turnserver exited (${signal ?? code}) before listening:\n${output.slice(-2000)}`,
-            ),
-          )
-          return
-        }
-        if (this.#stopping) return
-        // Supervision: an unexpected exit is logged and followed by a restart with capped backoff.
-        const delay = Math.min(30_000, 1000 * 2 ** this.#restarts++)
-        this.#log.error({ code, signal, restartInMs: delay }, 'turnserver exited unexpectedly; restarting')
-        this.#restartTimer = setTimeout(() => {
-          this.#spawn().then(
-            () => (this.#restarts = 0),
-            (err: unknown) => this.#log.error({ err }, 'turnserver restart failed'),
-          )
-        }, delay)
-        this.#restartTimer.unref()
-      })
-    })
+    this.#process = new ProcessSupervisor(
+      {
+        name: 'turnserver',
+        binary,
+        args: ['-c', join(this.#dir, 'turnserver.conf')],
+        ready: (gaveUp) => stunAnswers(host, port, 10_000, gaveUp),
+        missing: `--coturn needs Debian's coturn package: "${binary}" was not found (apt-get install coturn)`,
+        notReady: 'turnserver did not answer STUN within 10 s',
+        error: (message) => new CoturnError(message),
+        readyFields: () => ({ host, port }),
+      },
+      this.#log,
+    )
+    await this.#process.start()
   }
 
   /** The running process id (tests). */
   get pid(): number | undefined {
-    const c = this.#child
-    return c && c.exitCode === null && c.signalCode === null ? c.pid : undefined
+    return this.#process?.pid
   }
 
   /** Stops turnserver (SIGTERM, then SIGKILL after 5 s) and removes its configuration. */
   async stop(): Promise<void> {
-    this.#stopping = true
-    clearTimeout(this.#restartTimer)
-    const child = this.#child
-    if (child && child.exitCode === null && child.signalCode === null) {
-      await new Promise<void>((resolve) => {
-        const kill = setTimeout(() => child.kill('SIGKILL'), 5000)
-        child.once('exit', () => {
-          clearTimeout(kill)
-          resolve()
-        })
-        child.kill('SIGTERM')
-      })
-    }
+    await this.#process?.stop()
     if (this.#dir) await rm(this.#dir, { recursive: true, force: true })
   }
 }

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import type { Logger } from 'pino'
+import { ProcessSupervisor } from '../process-supervisor.js'
 import { formatRtpengineAddress, RtpengineClient } from './rtpengine-client.js'
 
 /** What `parley serve --rtpengine-spawn` gives Debian's `rtpengine`. */
@@ -40,20 +40,30 @@ export function rtpengineArguments(o: RtpengineSpawnOptions): string[] {
 }
 
 /**
- * Starts and supervises one `rtpengine`: waits until it answers an ng ping, restarts it with backoff if it
- * dies, and stops it with the server. Its output goes to our log at debug level. Modelled on CoturnSupervisor.
+ * Starts and supervises one `rtpengine` (ProcessSupervisor): ready once it answers an ng ping (within ~2 s
+ * of start here), restarted with backoff if it dies, stopped with the server.
  */
 export class RtpengineSupervisor {
   readonly #options: RtpengineSpawnOptions
-  readonly #log: Logger
-  #child: ChildProcess | undefined
-  #stopping = false
-  #restarts = 0
-  #restartTimer: NodeJS.Timeout | undefined
+  readonly #process: ProcessSupervisor
 
   constructor(options: RtpengineSpawnOptions, log: Logger) {
     this.#options = options
-    this.#log = log.child({ component: 'rtpengine' })
+    const binary = options.binary ?? 'rtpengine'
+    const timeoutMs = options.startTimeoutMs ?? 10_000
+    this.#process = new ProcessSupervisor(
+      {
+        name: 'rtpengine',
+        binary,
+        args: rtpengineArguments(options),
+        ready: (gaveUp) => this.#waitForPing(timeoutMs, gaveUp),
+        missing: `--rtpengine-spawn needs Debian's rtpengine-daemon package: "${binary}" was not found (apt-get install rtpengine-daemon)`,
+        notReady: `rtpengine did not answer a ping at ${this.address} within ${timeoutMs} ms`,
+        error: (message) => new RtpengineSpawnError(message),
+        readyFields: () => ({ address: this.address }),
+      },
+      log.child({ component: 'rtpengine' }),
+    )
   }
 
   /** `udp:HOST:PORT` of the ng listener. */
@@ -63,81 +73,7 @@ export class RtpengineSupervisor {
 
   /** Starts rtpengine and resolves once it answers a ping; rejects with a clear RtpengineSpawnError otherwise. */
   start(): Promise<void> {
-    this.#stopping = false
-    return this.#spawn()
-  }
-
-  #spawn(): Promise<void> {
-    const binary = this.#options.binary ?? 'rtpengine'
-    const timeoutMs = this.#options.startTimeoutMs ?? 10_000
-    return new Promise<void>((resolve, reject) => {
-      const child = spawn(binary, rtpengineArguments(this.#options), { stdio: ['ignore', 'pipe', 'pipe'] })
-      this.#child = child
-      let settled = false
-      let output = ''
-      const fail = (error: RtpengineSpawnError) => {
-        if (settled) return
-        settled = true
-        reject(error)
-      }
-      const onData = (data: Buffer) => {
-        const text = String(data)
-        if (!settled) output = (output + text).slice(-4000)
-        for (const line of text.split('\n'))
-          if (line.trim()) this.#log.debug({ line: line.trim() }, 'rtpengine')
-      }
-      child.stdout!.on('data', onData)
-      child.stderr!.on('data', onData)
-      child.once('error', (err: NodeJS.ErrnoException) => {
-        fail(
-          err.code === 'ENOENT'
-            ? new RtpengineSpawnError(
-                `--rtpengine-spawn needs Debian's rtpengine-daemon package: "${binary}" was not found (apt-get install rtpengine-daemon)`,
-              )
-            : new RtpengineSpawnError(`rtpengine could not start: ${err.message}`),
-        )
-      })
-      child.once('exit', (code, signal) => {
-        if (!settled) {
-          fail(
-            new RtpengineSpawnError(
-              `rtpengine exited (${signal ?? code}) before answering:\n${output.slice(-2000)}`,
-            ),
-          )
-          return
-        }
-        if (this.#stopping) return
-        // Supervision: an unexpected exit is logged and followed by a restart with capped backoff.
-        const delay = Math.min(30_000, 1000 * 2 ** this.#restarts++)
-        this.#log.error({ code, signal, restartInMs: delay }, 'rtpengine exited unexpectedly; restarting')
-        this.#restartTimer = setTimeout(() => {
-          this.#spawn().then(
-            () => (this.#restarts = 0),
-            (err: unknown) => this.#log.error({ err }, 'rtpengine restart failed'),
-          )
-        }, delay)
-        this.#restartTimer.unref()
-      })
-      // Ready when it answers an ng ping (it answers within ~2 s of start here; its log has no stable marker).
-      void this.#waitForPing(
-        timeoutMs,
-        () => settled || child.exitCode !== null || child.signalCode !== null,
-      ).then((ok) => {
-        if (settled) return
-        if (!ok) {
-          child.kill('SIGKILL')
-          fail(
-            new RtpengineSpawnError(
-              `rtpengine did not answer a ping at ${this.address} within ${timeoutMs} ms:\n${output.slice(-2000)}`,
-            ),
-          )
-          return
-        }
-        settled = true
-        this.#log.info({ address: this.address, pid: child.pid }, 'rtpengine is listening')
-        resolve()
-      })
-    })
+    return this.#process.start()
   }
 
   /** Pings every 200 ms (each try waiting up to 500 ms) until an answer, the deadline, or `gaveUp()`. */
@@ -161,24 +97,11 @@ export class RtpengineSupervisor {
 
   /** The running process id (tests). */
   get pid(): number | undefined {
-    const c = this.#child
-    return c && c.exitCode === null && c.signalCode === null ? c.pid : undefined
+    return this.#process.pid
   }
 
   /** Stops rtpengine (SIGTERM, then SIGKILL after 5 s). */
-  async stop(): Promise<void> {
-    this.#stopping = true
-    clearTimeout(this.#restartTimer)
-    const child = this.#child
-    if (child && child.exitCode === null && child.signalCode === null) {
-      await new Promise<void>((resolve) => {
-        const kill = setTimeout(() => child.kill('SIGKILL'), 5000)
-        child.once('exit', () => {
-          clearTimeout(kill)
-          resolve()
-        })
-        child.kill('SIGTERM')
-      })
-    }
+  stop(): Promise<void> {
+    return this.#process.stop()
   }
 }
