@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { createSocket } from 'node:dgram'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -102,6 +103,63 @@ describe('Prometheus metrics', () => {
     await expect(alice.login()).rejects.toThrow()
     const text = await scrape(platform.server.metricsUrl!)
     expect(sample(text, 'parley_rate_limited_total{route="/cpaas/auth/v1/token"}')).toBe(1)
+  })
+
+  it("the SIP user agent's counters: messages, refusals by reason, dialogs", async () => {
+    platform = await startTestPlatform({
+      metricsPort: 0,
+      sip: {
+        // A trunk nobody sends from: the test's datagrams from 127.0.0.1 are untrusted.
+        trunk: { host: '127.0.0.9', port: 5060, transport: 'udp' },
+        listen: { host: '127.0.0.1', port: 0 },
+        username: undefined,
+        password: undefined,
+        trusted: [],
+        inviteTimeoutMs: 10_000,
+      },
+    })
+    const sipPort = platform.server.ctx.sipTrunk!.address.port
+    const socket = createSocket('udp4')
+    cleanups.push(() => new Promise<void>((resolve) => socket.close(() => resolve())))
+    const answers: string[] = []
+    socket.on('message', (m) => answers.push(m.toString()))
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()))
+    const { port } = socket.address()
+    const invite = [
+      'INVITE sip:+15550100@127.0.0.1 SIP/2.0',
+      `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK-metrics-1`,
+      'From: <sip:+15550111@127.0.0.1>;tag=m1',
+      'To: <sip:+15550100@127.0.0.1>',
+      'Call-ID: metrics-untrusted@127.0.0.1',
+      'CSeq: 1 INVITE',
+      'Max-Forwards: 70',
+      `Contact: <sip:+15550111@127.0.0.1:${port}>`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n')
+    socket.send(invite, sipPort, '127.0.0.1')
+    socket.send('this is not SIP\r\n\r\n', sipPort, '127.0.0.1')
+    await waitFor(
+      () => answers.some((a) => a.startsWith('SIP/2.0 403')),
+      5_000,
+      'the 403 to the untrusted INVITE',
+    )
+    const text = await waitFor(
+      async () => {
+        const t = await scrape(platform!.server.metricsUrl!)
+        return sample(t, 'parley_sip_rejected_total{reason="malformed"}') === 1 ? t : undefined
+      },
+      5_000,
+      'the malformed datagram counted',
+    )
+    expect(sample(text, 'parley_sip_rejected_total{reason="untrusted"}')).toBe(1)
+    expect(sample(text, 'parley_sip_rejected_total{reason="rate_limited"}')).toBe(0)
+    expect(sample(text, 'parley_sip_messages_total{direction="in"}')).toBe(2)
+    expect(sample(text, 'parley_sip_messages_total{direction="out"}')).toBeGreaterThanOrEqual(1)
+    expect(sample(text, 'parley_sip_invites_total{direction="in"}')).toBe(0)
+    expect(sample(text, 'parley_sip_dialogs')).toBe(0)
+    expect(sample(text, 'parley_sip_timeouts_total')).toBe(0)
   })
 
   it('with --workers 2 the primary serves the sum over its workers on the metrics port', async () => {

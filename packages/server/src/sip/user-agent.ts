@@ -239,6 +239,10 @@ export class SipUserAgent implements SipTrunk {
     return { ...this.#counters }
   }
 
+  dialogCount(): number {
+    return this.#dialogs.size
+  }
+
   onInvite(handler: (call: SipInboundCall, invite: SipInboundInvite) => void): void {
     this.#handler = handler
   }
