@@ -102,6 +102,8 @@ async function restartMidCall(page: Page, phone: FarPhone, callId: string): Prom
   await sdkReconnected(page, killedAt)
   expect(await sdkCallState(page, callId)).toBe('Connected')
   expect(await metric('parley_sip_dialogs'), server.log()).toBe(1)
+  expect(await metric('parley_media_gateway_up')).toBe(1)
+  expect(await metric('parley_media_gateway_calls')).toBe(1)
   // Media never went through the node: rtpengine keeps bridging while it restarts.
   await expectInboundAudio(page, phone, 'in the page after the restart')
   expect(await gateway.list()).toHaveLength(1)
@@ -181,6 +183,7 @@ describe('a PSTN call across a restart of its node (the dialog is restored from 
     expect(ok, phone.log().slice(-3000)).toHaveLength(1)
     await waitFor(async () => (await gateway.list()).length === 0, 10_000, 'the rtpengine call deleted')
     expect(await metric('parley_sip_dialogs')).toBe(0)
+    expect(await metric('parley_media_gateway_calls')).toBe(0)
     expect(await metric('parley_pstn_calls_total{direction="outbound",outcome="answered"}')).toBe(1)
   })
 

@@ -121,6 +121,7 @@ export async function startServer(
       media = await createMediaGateway(config, ctx.log)
       ctx.mediaGateway = media?.gateway
     }
+    if (ctx.mediaGateway) ctx.metrics?.watchMediaGateway(ctx.mediaGateway)
     // Gateway calls no live call owns are what a crash left behind (issue 11): delete them. A gateway call's id
     // is its Parley call's id. A gateway that does not answer yet is swept on the next start.
     // The live ones that are answered PSTN calls get their SIP dialog back before the SIP port is bound (eager:

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { startTestPlatform, waitFor, type TestPlatform } from '@parley/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { parseServeConfig } from './config.js'
+import { decode, encode, type BencodeValue } from './media-gateway/bencode.js'
 
 /** The value of one sample line (`name{labels} value`) of a Prometheus exposition, or undefined. */
 function sample(text: string, series: string): number | undefined {
@@ -160,6 +161,33 @@ describe('Prometheus metrics', () => {
     expect(sample(text, 'parley_sip_invites_total{direction="in"}')).toBe(0)
     expect(sample(text, 'parley_sip_dialogs')).toBe(0)
     expect(sample(text, 'parley_sip_timeouts_total')).toBe(0)
+  })
+
+  it("the media gateway at scrape time: up with rtpengine's call count, down once it stops answering", async () => {
+    // A stand-in for rtpengine's ng port: answers ping and list (two calls).
+    const ng = createSocket('udp4')
+    ng.on('message', (m, from) => {
+      const space = m.indexOf(32)
+      const command = String((decode(m.subarray(space + 1)) as Record<string, BencodeValue>).command)
+      const answer: BencodeValue =
+        command === 'list' ? { result: 'ok', calls: ['call-a', 'call-b'] } : { result: 'pong' }
+      ng.send(Buffer.concat([m.subarray(0, space + 1), encode(answer)]), from.port, from.address)
+    })
+    await new Promise<void>((resolve) => ng.bind(0, '127.0.0.1', () => resolve()))
+    let ngOpen = true
+    cleanups.push(() => (ngOpen ? new Promise<void>((resolve) => ng.close(() => resolve())) : undefined))
+    platform = await startTestPlatform({
+      metricsPort: 0,
+      rtpengine: { host: '127.0.0.1', port: ng.address().port, timeoutMs: 500, spawn: null },
+    })
+    let text = await scrape(platform.server.metricsUrl!)
+    expect(sample(text, 'parley_media_gateway_up')).toBe(1)
+    expect(sample(text, 'parley_media_gateway_calls')).toBe(2)
+    await new Promise<void>((resolve) => ng.close(() => resolve()))
+    ngOpen = false
+    text = await scrape(platform.server.metricsUrl!)
+    expect(sample(text, 'parley_media_gateway_up')).toBe(0)
+    expect(sample(text, 'parley_media_gateway_calls')).toBe(0)
   })
 
   it('with --workers 2 the primary serves the sum over its workers on the metrics port', async () => {

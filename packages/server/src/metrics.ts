@@ -242,6 +242,41 @@ export class PromMetrics implements Metrics {
     })
   }
 
+  /**
+   * The media gateway (rtpengine) of PSTN calls, asked at each scrape (one ng `list`, bounded by the client's
+   * timeout): whether it answered, and how many calls it holds (Parley's and any other user's of that rtpengine).
+   */
+  watchMediaGateway(gateway: { list(): Promise<string[]> }): void {
+    const registers = [this.registry]
+    let answered: Promise<string[] | undefined> | undefined
+    // Both gauges are collected in one scrape: one `list` serves them.
+    const ask = () =>
+      (answered ??= gateway
+        .list()
+        .catch(() => undefined)
+        .finally(() => setImmediate(() => (answered = undefined))))
+    new Gauge({
+      name: 'parley_media_gateway_up',
+      // Every worker asks the same rtpengine: the primary's sum would count its calls once per worker.
+      aggregator: 'max',
+      help: 'Whether the media gateway (rtpengine) answered its ng list command at this scrape (1) or not (0)',
+      registers,
+      async collect(this: Gauge) {
+        this.set((await ask()) ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'parley_media_gateway_calls',
+      // Every worker asks the same rtpengine: the primary's sum would count its calls once per worker.
+      aggregator: 'max',
+      help: 'Calls the media gateway (rtpengine) holds, as its ng list answers (0 when it did not answer)',
+      registers,
+      async collect(this: Gauge) {
+        this.set((await ask())?.length ?? 0)
+      },
+    })
+  }
+
   callStarted(): void {
     this.#callsStarted.inc()
     this.#activeCalls.inc()
