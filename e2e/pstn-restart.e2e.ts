@@ -184,6 +184,9 @@ describe('a PSTN call across a restart of its node (the dialog is restored from 
     await waitFor(async () => (await gateway.list()).length === 0, 10_000, 'the rtpengine call deleted')
     expect(await metric('parley_sip_dialogs')).toBe(0)
     expect(await metric('parley_media_gateway_calls')).toBe(0)
+    // The restarted node's SIP traffic: the BYE in and its 200 out.
+    expect(await metric('parley_sip_messages_total{direction="in",method="BYE"}')).toBe(1)
+    expect(await metric('parley_sip_messages_total{direction="out",method="response"}')).toBe(1)
     expect(await metric('parley_pstn_calls_total{direction="outbound",outcome="answered"}')).toBe(1)
   })
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Metrics } from './services/metrics.js'
-import type { SipCounters } from './sip/types.js'
+import type { SipCounters, SipTrunk } from './sip/types.js'
 import type { Store } from './store/types.js'
 
 /** Seconds buckets of the call setup time (create → answer): people answer within seconds to a minute. */
@@ -165,20 +165,11 @@ export class PromMetrics implements Metrics {
    * The SIP user agent's own counters (issue 11), read at each scrape: messages in and out, what it refused or
    * dropped by reason, retransmissions, timeouts, challenges, INVITEs, and the dialogs it holds.
    */
-  watchSip(sip: { counters(): SipCounters; dialogCount(): number }): void {
+  watchSip(sip: Pick<SipTrunk, 'counters' | 'dialogCount' | 'messageCounts'>): void {
     const registers = [this.registry]
     // Each series: name, help, its label and, per label value, the counter it shows (no label: one value).
     type Key = keyof SipCounters
     const series: [string, string, string | undefined, [string, Key][]][] = [
-      [
-        'parley_sip_messages_total',
-        'SIP messages received (in) and sent (out) by the trunk user agent',
-        'direction',
-        [
-          ['in', 'received'],
-          ['out', 'sent'],
-        ],
-      ],
       [
         'parley_sip_rejected_total',
         'SIP messages refused or dropped, by reason',
@@ -220,6 +211,16 @@ export class PromMetrics implements Metrics {
         [['', 'authChallenges']],
       ],
     ]
+    new Counter({
+      name: 'parley_sip_messages_total',
+      help: 'SIP messages received (in) and sent (out) by the trunk user agent, by method (response, invalid, other)',
+      labelNames: ['direction', 'method'],
+      registers,
+      collect(this: Counter) {
+        this.reset()
+        for (const { direction, method, count } of sip.messageCounts()) this.inc({ direction, method }, count)
+      },
+    })
     for (const [name, help, label, values] of series)
       new Counter({
         name,
