@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { connect } from 'node:net'
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,11 +16,20 @@ export interface FarPhone {
   recording(): string | undefined
   /** Stops baresip (SIGTERM) and removes its files. */
   stop(): Promise<void>
+  /** Runs a baresip command (`hangup`, `dial sip:…`) through ctrl_tcp; needs `{ control: true }`. */
+  command(command: string, params?: string): Promise<void>
 }
+
+/** ctrl_tcp's port on FAR_PHONE_IP (JSON commands in netstrings). */
+const CONTROL_PORT = 4444
 
 export const FAR_PHONE_IP = '127.0.0.2'
 
-export async function farPhone(number: string, extra: string[] = []): Promise<FarPhone> {
+export async function farPhone(
+  number: string,
+  extra: string[] = [],
+  options: { control?: boolean } = {},
+): Promise<FarPhone> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-baresip-'))
   const tone = join(dir, 'tone.wav')
   const sox = spawnSync('sox', [
@@ -49,6 +59,9 @@ export async function farPhone(number: string, extra: string[] = []): Promise<Fa
       'module sndfile.so',
       'module_app account.so',
       'module_app menu.so',
+      ...(options.control
+        ? ['module_app ctrl_tcp.so', `ctrl_tcp_listen ${FAR_PHONE_IP}:${CONTROL_PORT}`]
+        : []),
       '',
     ].join('\n'),
   )
@@ -76,6 +89,30 @@ export async function farPhone(number: string, extra: string[] = []): Promise<Fa
       }
       rmSync(dir, { recursive: true, force: true })
     },
+    command: (command, params = '') =>
+      new Promise<void>((resolve, reject) => {
+        const json = JSON.stringify({ command, params, token: 'e2e' })
+        const socket = connect(CONTROL_PORT, FAR_PHONE_IP, () =>
+          socket.write(`${Buffer.byteLength(json)}:${json},`),
+        )
+        let answer = ''
+        const timer = setTimeout(() => {
+          socket.destroy()
+          reject(new Error(`baresip did not answer the command ${command} within 5 s: ${answer}`))
+        }, 5_000)
+        socket.on('data', (d) => {
+          answer += String(d)
+          if (!answer.includes('"response":true')) return
+          clearTimeout(timer)
+          socket.end()
+          if (answer.includes('"ok":true')) resolve()
+          else reject(new Error(`baresip refused the command ${command}: ${answer}`))
+        })
+        socket.on('error', (err) => {
+          clearTimeout(timer)
+          reject(err)
+        })
+      }),
   }
   const deadline = Date.now() + 10_000
   while (!output.includes('baresip is ready')) {
@@ -86,6 +123,16 @@ export async function farPhone(number: string, extra: string[] = []): Promise<Fa
     await new Promise((r) => setTimeout(r, 25))
   }
   return phone
+}
+
+/** Fails with the apt-get line when baresip, sox or rtpengine (the PSTN tests' far end and gateway) is missing. */
+export function requirePstnTools(): void {
+  for (const [bin, pkg] of [
+    ['baresip', 'baresip'],
+    ['sox', 'sox'],
+    ['rtpengine', 'rtpengine-daemon'],
+  ] as const)
+    if (spawnSync(bin, ['-v']).error) throw new Error(`${bin} is missing: apt-get install -y ${pkg}`)
 }
 
 /** RMS amplitude (0…1) of a WAV file, from `sox FILE -n stat`. */

@@ -1,13 +1,13 @@
 // A browser calls a phone number (issue 11): Chromium with the SDK page dials +15550100; Parley, with
 // --rtpengine-spawn and --sip-trunk pointing at Debian's baresip (the carrier's far phone, auto-answering and
 // playing a sox tone), bridges WebRTC and plain RTP. In e2e/run.sh's private loopback namespace.
-import { spawnSync } from 'node:child_process'
 import { addNumber } from '@parley/server'
 import { waitFor, type TestPlatform } from '@parley/test-kit'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { FAR_PHONE_IP, farPhone, rmsOf, type FarPhone } from './baresip.js'
-import { inboundStreams, launchChromium, openPage, startDemoPlatform } from './harness.js'
+import { FAR_PHONE_IP, farPhone, requirePstnTools, rmsOf, type FarPhone } from './baresip.js'
+import { launchChromium, openPage, startDemoPlatform } from './harness.js'
+import { answeredIncoming, dial, expectInboundAudio } from './pstn-page.js'
 import { freshPorts } from './rtpengine.js'
 import { sdkCallState, setupSdk } from './sdk-page.js'
 
@@ -17,12 +17,7 @@ const contexts: BrowserContext[] = []
 const phones: FarPhone[] = []
 
 beforeAll(async () => {
-  for (const [bin, pkg] of [
-    ['baresip', 'baresip'],
-    ['sox', 'sox'],
-    ['rtpengine', 'rtpengine-daemon'],
-  ] as const)
-    if (spawnSync(bin, ['-v']).error) throw new Error(`${bin} is missing: apt-get install -y ${pkg}`)
+  requirePstnTools()
   const { ngPort, minPort, maxPort } = freshPorts()
   platform = await startDemoPlatform({
     // parley serve --rtpengine udp:127.0.0.1:PORT --rtpengine-spawn --sip-trunk sip:127.0.0.2
@@ -58,43 +53,11 @@ afterAll(async () => {
   await platform?.close()
 })
 
-async function alicePage(): Promise<Page> {
+async function alicePage(sdkGlobal: 'Parley' | 'Kandy' = 'Parley'): Promise<Page> {
   const { context, page } = await openPage(browser, `${platform.url}/quickstart`)
   contexts.push(context)
-  await setupSdk(page, platform, 'alice')
+  await setupSdk(page, platform, 'alice', {}, sdkGlobal)
   return page
-}
-
-const audioEnergy = async (page: Page) =>
-  (await inboundStreams(page)).filter((s) => s.kind === 'audio').reduce((n, s) => n + s.totalAudioEnergy, 0)
-
-const pcState = (page: Page) =>
-  page.evaluate(
-    `(() => { const pc = window.__parleyTest.pcs.at(-1); return pc && { ice: pc.iceConnectionState, conn: pc.connectionState, remote: pc.remoteDescription && pc.remoteDescription.sdp, local: pc.localDescription && pc.localDescription.sdp } })()`,
-  )
-
-async function dial(page: Page, phone: FarPhone): Promise<string> {
-  const callId = (await page.evaluate(
-    `window.sdk.call.make('+15550100', { audio: true, video: false })`,
-  )) as string
-  await waitFor(
-    async () => ((await sdkCallState(page, callId)) === 'Connected' ? true : undefined),
-    15_000,
-    `the page's call to +15550100 Connected\n--- baresip:\n${phone.log().slice(-3000)}`,
-  )
-  await playRemoteAudio(page)
-  return callId
-}
-
-/** Plays what the call receives (Chromium computes totalAudioEnergy on the playout path). */
-async function playRemoteAudio(page: Page): Promise<void> {
-  await page.evaluate(`(() => {
-    const pc = window.__parleyTest.pcs.filter((p) => p.signalingState !== 'closed').at(-1)
-    const audio = new Audio()
-    audio.srcObject = new MediaStream(pc.getReceivers().map((r) => r.track).filter((t) => t.kind === 'audio'))
-    document.body.append(audio)
-    void audio.play()
-  })()`)
 }
 
 describe('a browser calls a phone number through rtpengine and the SIP trunk (baresip answers)', () => {
@@ -104,16 +67,7 @@ describe('a browser calls a phone number through rtpengine and the SIP trunk (ba
     const page = await alicePage()
     const callId = await dial(page, phone)
     // The phone's tone through rtpengine: the page's inbound audio energy grows.
-    const start = await audioEnergy(page)
-    await waitFor(
-      async () => ((await audioEnergy(page)) > start + 0.05 ? true : undefined),
-      15_000,
-      "inbound audio energy in the page (baresip's tone)",
-    ).catch(async (err: Error) => {
-      throw new Error(
-        `${err.message}\n${JSON.stringify({ streams: await inboundStreams(page), pc: await pcState(page) }, null, 1)}\n--- baresip:\n${phone.log().slice(-3000)}`,
-      )
-    })
+    await expectInboundAudio(page, phone)
     // Let baresip record a few seconds of the page's fake microphone (its beeps).
     await new Promise((r) => setTimeout(r, 2_000))
     await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
@@ -132,6 +86,23 @@ describe('a browser calls a phone number through rtpengine and the SIP trunk (ba
       callee: '+15550100',
       pstn: { number: '+15550100', localNumber: '+15550199', sipStatus: 200 },
     })
+  })
+
+  it("a page with the Kandy-compatible global (Kandy.create, as the founding quickstart) dials the number: Connected, the phone's tone, end", async () => {
+    const phone = await farPhone('+15550100')
+    phones.push(phone)
+    const page = await alicePage('Kandy')
+    // The client really is Kandy.create's (the bundle defines window.Kandy besides window.Parley).
+    expect(await page.evaluate('typeof window.Kandy.create')).toBe('function')
+    const callId = await dial(page, phone)
+    await expectInboundAudio(page, phone)
+    await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
+    await waitFor(
+      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
+      10_000,
+      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
+    )
+    expect(await sdkCallState(page, callId)).toBe('Ended')
   })
 
   it('baresip hangs up → the page is Ended', async () => {
@@ -165,22 +136,9 @@ describe('a phone calls a number of the account (baresip dials bob)', () => {
     })`)
     const phone = await farPhone('+15550100', ['-e', '/dial sip:+15550123@127.0.0.1:5060'])
     phones.push(phone)
-    const callId = await waitFor(
-      async () => {
-        const id = (await page.evaluate('window.incoming')) as string | undefined
-        return id && (await sdkCallState(page, id)) === 'Connected' ? id : undefined
-      },
-      15_000,
-      `bob's page Connected to the phone's call\n--- baresip:\n${phone.log().slice(-3000)}`,
-    )
+    const callId = await answeredIncoming(page, phone)
     expect(await page.evaluate('window.from')).toContain('+15550100')
-    await playRemoteAudio(page)
-    const start = await audioEnergy(page)
-    await waitFor(
-      async () => ((await audioEnergy(page)) > start + 0.05 ? true : undefined),
-      15_000,
-      "inbound audio energy in bob's page (baresip's tone)",
-    )
+    await expectInboundAudio(page, phone, "in bob's page")
     await new Promise((r) => setTimeout(r, 2_000))
     await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
     await waitFor(

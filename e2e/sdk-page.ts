@@ -1,15 +1,15 @@
-import type { TestPlatform } from '@parley/test-kit'
+import { waitFor, type TestPlatform } from '@parley/test-kit'
 import type { Page } from 'playwright-core'
 
 /**
  * Page code: a Parley client with extra configuration, logged in and subscribed, kept as `window.sdk`
  * (the demo page's own `client` is left alone). Every call:stateChange is recorded in `window.sdkChanges`.
  */
-const SETUP = `async ({ clientId, login, password, extra }) => {
+const SETUP = `async ({ clientId, login, password, extra, sdkGlobal }) => {
   const form = new URLSearchParams({ client_id: clientId, username: login, password, grant_type: 'password' })
   const tokens = await (await fetch('/cpaas/auth/v1/token', { method: 'POST', body: form })).json()
   const base = { authentication: { server: { base: location.host }, clientCorrelator: 'e2e' }, logs: { logLevel: 'warn' } }
-  const sdk = Parley.create({ ...base, ...extra, authentication: base.authentication })
+  const sdk = window[sdkGlobal].create({ ...base, ...extra, authentication: base.authentication })
   sdk.setTokens({ accessToken: tokens.access_token, idToken: tokens.id_token })
   await new Promise((resolve, reject) => {
     sdk.on('subscription:change', () => { if (sdk.services.getSubscriptions().subscribed.length > 0) resolve() })
@@ -21,15 +21,19 @@ const SETUP = `async ({ clientId, login, password, extra }) => {
   window.sdk = sdk
 }`
 
-/** Logs `name` in with a fresh SDK client configured with `extra` (e.g. a `call` section). */
+/**
+ * Logs `name` in with a fresh SDK client configured with `extra` (e.g. a `call` section), created with
+ * `Parley.create`, or with `Kandy.create` as the founding quickstart does (the bundle defines both globals).
+ */
 export async function setupSdk(
   page: Page,
   platform: TestPlatform,
   name: string,
   extra: object = {},
+  sdkGlobal: 'Parley' | 'Kandy' = 'Parley',
 ): Promise<void> {
   await page.evaluate(
-    `(${SETUP})(${JSON.stringify({ clientId: platform.clientId, login: `${name}@example.com`, password: platform.passwords[name], extra })})`,
+    `(${SETUP})(${JSON.stringify({ clientId: platform.clientId, login: `${name}@example.com`, password: platform.passwords[name], extra, sdkGlobal })})`,
   )
 }
 
@@ -48,6 +52,18 @@ export async function autoAnswerAndRecord(page: Page): Promise<void> {
     window.sdk.on('ws:change', () => window.socketChanges.push({ at: Date.now(), connected: window.sdk.connection.getSocketState().connected }))
     window.sdk.on('call:receive', ({ callId }) => { window.incoming = callId; window.sdk.call.answer(callId, { audio: true, video: true }) })
   })()`)
+}
+
+/** Waits until the page's SDK (with {@link autoAnswerAndRecord}) is connected again after `since` (ms epoch). */
+export async function sdkReconnected(page: Page, since: number): Promise<void> {
+  await waitFor(
+    async () =>
+      (await page.evaluate(
+        `window.sdk.connection.getSocketState().connected && window.socketChanges.some((c) => c.at > ${since} && c.connected)`,
+      )) as boolean,
+    30_000,
+    'the SDK to reconnect to the restarted server',
+  )
 }
 
 /** The state of a call in the page's `window.sdk`. */

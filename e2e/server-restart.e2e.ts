@@ -1,66 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { Writable } from 'node:stream'
-import { fileURLToPath } from 'node:url'
-import { runCli } from '@parley/server'
+import type { ChildProcess } from 'node:child_process'
 import { waitFor, type TestPlatform } from '@parley/test-kit'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { inbound, launchChromium, openPage } from './harness.js'
-import { autoAnswerAndRecord, sdkCallState, setupSdk } from './sdk-page.js'
+import { autoAnswerAndRecord, sdkCallState, sdkReconnected, setupSdk } from './sdk-page.js'
+import { freePort, serveDb, startServe } from './serve-process.js'
 
 /** The server process is killed (SIGKILL) and restarted mid-call on the same SQLite file (issue 5, fault 2). */
-const BIN = fileURLToPath(new URL('../packages/server/bin/parley.js', import.meta.url))
-const dir = mkdtempSync(join(tmpdir(), 'parley-restart-e2e-'))
-const db = `sqlite:${join(dir, 'parley.db')}`
+const store = serveDb('parley-restart-e2e-')
+const cli = store.cli
 let browser: Browser
 const contexts: BrowserContext[] = []
 let server: ChildProcess | undefined
 
-async function cli(args: string[]): Promise<string> {
-  let out = ''
-  const sink = new Writable({
-    write(c, _e, cb) {
-      out += String(c)
-      cb()
-    },
-  })
-  const code = await runCli([...args, '--db', db], sink)
-  if (code !== 0) throw new Error(`parley ${args.join(' ')} exited ${code}`)
-  return out
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-/** Starts `parley serve` and resolves once it listens. */
 async function startServer(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'serve', '--port', String(port), '--db', db, '--log-level', 'warn'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let out = ''
-  child.stdout!.on('data', (d) => (out += String(d)))
-  child.stderr!.on('data', (d) => (out += String(d)))
-  await waitFor(
-    () => out.includes('Parley is running at') || child.exitCode !== null,
-    15_000,
-    'the server to start',
-  )
-  if (child.exitCode !== null) throw new Error(`parley serve exited: ${out}`)
-  return child
+  return (await startServe(port, store.db)).child
 }
 
 beforeAll(async () => {
@@ -70,7 +24,7 @@ afterAll(async () => {
   for (const c of contexts) await c.close().catch(() => {})
   await browser?.close()
   server?.kill('SIGKILL')
-  rmSync(dir, { recursive: true, force: true })
+  store.remove()
 })
 
 describe('server killed and restarted mid-call', () => {
@@ -131,14 +85,7 @@ describe('server killed and restarted mid-call', () => {
     server = await startServer(port)
     const restartedAt = Date.now()
     for (const page of [alice, bob]) {
-      await waitFor(
-        async () =>
-          (await page.evaluate(
-            `window.sdk.connection.getSocketState().connected && window.socketChanges.some((c) => c.at > ${killedAt} && c.connected)`,
-          )) as boolean,
-        30_000,
-        'the SDK to reconnect to the restarted server',
-      )
+      await sdkReconnected(page, killedAt)
     }
     console.log(`RECOVERY server-restart ${Date.now() - restartedAt}`)
     expect(await sdkCallState(alice, aliceCall)).toBe('Connected')

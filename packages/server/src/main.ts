@@ -16,6 +16,7 @@ import type { SipUserAgent } from './sip/index.js'
 import type { ChannelHub } from './realtime/channel-hub.js'
 import { CoturnSupervisor, turnUrlAddress } from './coturn.js'
 import type { ServiceContext } from './services/context.js'
+import type { Call } from './store/types.js'
 import { ensureDemoUsers, type DemoCredentials } from './services/demo.js'
 import { AggregatorRegistry } from 'prom-client'
 import { startMetricsServer } from './metrics.js'
@@ -106,6 +107,7 @@ export async function startServer(
   let media: MediaGatewayHandle | undefined
   const sip = createSipTrunk(config, ctx.log)
   ctx.sipTrunk = sip
+  if (sip) ctx.metrics?.watchSip(sip)
   // Trusted INVITEs ring the called number's user (issue 11); a failure answers 500 rather than leaving it hanging.
   sip?.onInvite((call, invite) => {
     services.sessions.inboundPstn(call, invite).catch((err: unknown) => {
@@ -119,17 +121,24 @@ export async function startServer(
       media = await createMediaGateway(config, ctx.log)
       ctx.mediaGateway = media?.gateway
     }
+    if (ctx.mediaGateway) ctx.metrics?.watchMediaGateway(ctx.mediaGateway)
     // Gateway calls no live call owns are what a crash left behind (issue 11): delete them. A gateway call's id
     // is its Parley call's id. A gateway that does not answer yet is swept on the next start.
+    // The live ones that are answered PSTN calls get their SIP dialog back before the SIP port is bound (eager:
+    // the trunk's BYE and the browser's end both find the call at once, with no store lookup by SIP Call-ID).
     if (ctx.mediaGateway) {
+      const live: Call[] = []
       await sweepGatewayCalls(
         ctx.mediaGateway,
         async (id) => {
           const call = await ctx.store.getCall(id)
+          if (call?.pstn && call.state !== 'ended') live.push(call)
           return call !== undefined && call.state !== 'ended'
         },
         ctx.log,
       ).catch((err: unknown) => ctx.log.warn({ err }, 'media gateway sweep failed'))
+      const restored = live.filter((call) => services.sessions.restorePstn(call)).length
+      if (restored > 0) ctx.log.info({ restored }, 'PSTN calls restored after a restart')
     }
     // A SIP port that cannot be bound (in use, not an address of this machine) fails the start-up.
     await sip?.start().catch((err: NodeJS.ErrnoException & { hostname?: string }) => {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { createSocket } from 'node:dgram'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { startTestPlatform, waitFor, type TestPlatform } from '@parley/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { parseServeConfig } from './config.js'
+import { decode, encode, type BencodeValue } from './media-gateway/bencode.js'
 
 /** The value of one sample line (`name{labels} value`) of a Prometheus exposition, or undefined. */
 function sample(text: string, series: string): number | undefined {
@@ -102,6 +104,91 @@ describe('Prometheus metrics', () => {
     await expect(alice.login()).rejects.toThrow()
     const text = await scrape(platform.server.metricsUrl!)
     expect(sample(text, 'parley_rate_limited_total{route="/cpaas/auth/v1/token"}')).toBe(1)
+  })
+
+  it("the SIP user agent's counters: messages, refusals by reason, dialogs", async () => {
+    platform = await startTestPlatform({
+      metricsPort: 0,
+      sip: {
+        // A trunk nobody sends from: the test's datagrams from 127.0.0.1 are untrusted.
+        trunk: { host: '127.0.0.9', port: 5060, transport: 'udp' },
+        listen: { host: '127.0.0.1', port: 0 },
+        username: undefined,
+        password: undefined,
+        trusted: [],
+        inviteTimeoutMs: 10_000,
+      },
+    })
+    const sipPort = platform.server.ctx.sipTrunk!.address.port
+    const socket = createSocket('udp4')
+    cleanups.push(() => new Promise<void>((resolve) => socket.close(() => resolve())))
+    const answers: string[] = []
+    socket.on('message', (m) => answers.push(m.toString()))
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()))
+    const { port } = socket.address()
+    const invite = [
+      'INVITE sip:+15550100@127.0.0.1 SIP/2.0',
+      `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK-metrics-1`,
+      'From: <sip:+15550111@127.0.0.1>;tag=m1',
+      'To: <sip:+15550100@127.0.0.1>',
+      'Call-ID: metrics-untrusted@127.0.0.1',
+      'CSeq: 1 INVITE',
+      'Max-Forwards: 70',
+      `Contact: <sip:+15550111@127.0.0.1:${port}>`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n')
+    socket.send(invite, sipPort, '127.0.0.1')
+    socket.send('this is not SIP\r\n\r\n', sipPort, '127.0.0.1')
+    await waitFor(
+      () => answers.some((a) => a.startsWith('SIP/2.0 403')),
+      5_000,
+      'the 403 to the untrusted INVITE',
+    )
+    const text = await waitFor(
+      async () => {
+        const t = await scrape(platform!.server.metricsUrl!)
+        return sample(t, 'parley_sip_rejected_total{reason="malformed"}') === 1 ? t : undefined
+      },
+      5_000,
+      'the malformed datagram counted',
+    )
+    expect(sample(text, 'parley_sip_rejected_total{reason="untrusted"}')).toBe(1)
+    expect(sample(text, 'parley_sip_rejected_total{reason="rate_limited"}')).toBe(0)
+    expect(sample(text, 'parley_sip_messages_total{direction="in",method="INVITE"}')).toBe(1)
+    expect(sample(text, 'parley_sip_messages_total{direction="in",method="invalid"}')).toBe(1)
+    expect(sample(text, 'parley_sip_messages_total{direction="out",method="response"}')).toBe(1)
+    expect(sample(text, 'parley_sip_invites_total{direction="in"}')).toBe(0)
+    expect(sample(text, 'parley_sip_dialogs')).toBe(0)
+    expect(sample(text, 'parley_sip_timeouts_total')).toBe(0)
+  })
+
+  it("the media gateway at scrape time: up with rtpengine's call count, down once it stops answering", async () => {
+    // A stand-in for rtpengine's ng port: answers ping and list (two calls).
+    const ng = createSocket('udp4')
+    ng.on('message', (m, from) => {
+      const space = m.indexOf(32)
+      const command = String((decode(m.subarray(space + 1)) as Record<string, BencodeValue>).command)
+      const answer: BencodeValue =
+        command === 'list' ? { result: 'ok', calls: ['call-a', 'call-b'] } : { result: 'pong' }
+      ng.send(Buffer.concat([m.subarray(0, space + 1), encode(answer)]), from.port, from.address)
+    })
+    await new Promise<void>((resolve) => ng.bind(0, '127.0.0.1', () => resolve()))
+    let ngOpen = true
+    cleanups.push(() => (ngOpen ? new Promise<void>((resolve) => ng.close(() => resolve())) : undefined))
+    platform = await startTestPlatform({
+      metricsPort: 0,
+      rtpengine: { host: '127.0.0.1', port: ng.address().port, timeoutMs: 500, spawn: null },
+    })
+    let text = await scrape(platform.server.metricsUrl!)
+    expect(sample(text, 'parley_media_gateway_up')).toBe(1)
+    expect(sample(text, 'parley_media_gateway_calls')).toBe(2)
+    await new Promise<void>((resolve) => ng.close(() => resolve()))
+    ngOpen = false
+    text = await scrape(platform.server.metricsUrl!)
+    expect(sample(text, 'parley_media_gateway_up')).toBe(0)
+    expect(sample(text, 'parley_media_gateway_calls')).toBe(0)
   })
 
   it('with --workers 2 the primary serves the sum over its workers on the metrics port', async () => {

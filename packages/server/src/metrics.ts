@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Metrics } from './services/metrics.js'
+import type { SipCounters, SipTrunk } from './sip/types.js'
 import type { Store } from './store/types.js'
 
 /** Seconds buckets of the call setup time (create → answer): people answer within seconds to a minute. */
@@ -42,6 +43,7 @@ export class PromMetrics implements Metrics {
   readonly #loss: Histogram
   readonly #jitter: Histogram
   readonly #qualityWarnings: Counter<'warning'>
+  readonly #pstnCalls: Counter<'direction' | 'outcome'>
 
   constructor() {
     const registers = [this.registry]
@@ -151,6 +153,129 @@ export class PromMetrics implements Metrics {
       labelNames: ['warning'],
       registers,
     })
+    this.#pstnCalls = new Counter({
+      name: 'parley_pstn_calls_total',
+      help: 'Calls to and from phone numbers ended, by direction (outbound/inbound) and outcome (answered/unanswered)',
+      labelNames: ['direction', 'outcome'],
+      registers,
+    })
+  }
+
+  /**
+   * The SIP user agent's own counters (issue 11), read at each scrape: messages in and out, what it refused or
+   * dropped by reason, retransmissions, timeouts, challenges, INVITEs, and the dialogs it holds.
+   */
+  watchSip(sip: Pick<SipTrunk, 'counters' | 'dialogCount' | 'messageCounts'>): void {
+    const registers = [this.registry]
+    // Each series: name, help, its label and, per label value, the counter it shows (no label: one value).
+    type Key = keyof SipCounters
+    const series: [string, string, string | undefined, [string, Key][]][] = [
+      [
+        'parley_sip_rejected_total',
+        'SIP messages refused or dropped, by reason',
+        'reason',
+        [
+          ['malformed', 'malformed'],
+          ['oversized', 'oversized'],
+          ['binary', 'binary'],
+          ['unknown_dialog', 'unknownDialog'],
+          ['untrusted', 'untrusted'],
+          ['rate_limited', 'rateLimited'],
+        ],
+      ],
+      [
+        'parley_sip_invites_total',
+        'SIP INVITEs accepted for routing (in) and sent to the trunk (out)',
+        'direction',
+        [
+          ['in', 'invitesIn'],
+          ['out', 'invitesOut'],
+        ],
+      ],
+      [
+        'parley_sip_retransmissions_total',
+        'SIP retransmissions sent (UDP)',
+        undefined,
+        [['', 'retransmissions']],
+      ],
+      [
+        'parley_sip_timeouts_total',
+        'SIP transactions that timed out, and 2xx never ACKed',
+        undefined,
+        [['', 'timeouts']],
+      ],
+      [
+        'parley_sip_auth_challenges_total',
+        'SIP 401/407 challenges answered',
+        undefined,
+        [['', 'authChallenges']],
+      ],
+    ]
+    new Counter({
+      name: 'parley_sip_messages_total',
+      help: 'SIP messages received (in) and sent (out) by the trunk user agent, by method (response, invalid, other)',
+      labelNames: ['direction', 'method'],
+      registers,
+      collect(this: Counter) {
+        this.reset()
+        for (const { direction, method, count } of sip.messageCounts()) this.inc({ direction, method }, count)
+      },
+    })
+    for (const [name, help, label, values] of series)
+      new Counter({
+        name,
+        help,
+        labelNames: label ? [label] : [],
+        registers,
+        collect(this: Counter) {
+          const counters = sip.counters()
+          this.reset()
+          for (const [value, key] of values) this.inc(label ? { [label]: value } : {}, counters[key])
+        },
+      })
+    new Gauge({
+      name: 'parley_sip_dialogs',
+      help: 'SIP dialogs the trunk user agent holds (established calls, restored ones included)',
+      registers,
+      collect(this: Gauge) {
+        this.set(sip.dialogCount())
+      },
+    })
+  }
+
+  /**
+   * The media gateway (rtpengine) of PSTN calls, asked at each scrape (one ng `list`, bounded by the client's
+   * timeout): whether it answered, and how many calls it holds (Parley's and any other user's of that rtpengine).
+   */
+  watchMediaGateway(gateway: { list(): Promise<string[]> }): void {
+    const registers = [this.registry]
+    let answered: Promise<string[] | undefined> | undefined
+    // Both gauges are collected in one scrape: one `list` serves them.
+    const ask = () =>
+      (answered ??= gateway
+        .list()
+        .catch(() => undefined)
+        .finally(() => setImmediate(() => (answered = undefined))))
+    new Gauge({
+      name: 'parley_media_gateway_up',
+      // Every worker asks the same rtpengine: the primary's sum would count its calls once per worker.
+      aggregator: 'max',
+      help: 'Whether the media gateway (rtpengine) answered its ng list command at this scrape (1) or not (0)',
+      registers,
+      async collect(this: Gauge) {
+        this.set((await ask()) ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'parley_media_gateway_calls',
+      // Every worker asks the same rtpengine: the primary's sum would count its calls once per worker.
+      aggregator: 'max',
+      help: 'Calls the media gateway (rtpengine) holds, as its ng list answers (0 when it did not answer)',
+      registers,
+      async collect(this: Gauge) {
+        this.set((await ask())?.length ?? 0)
+      },
+    })
   }
 
   callStarted(): void {
@@ -216,6 +341,10 @@ export class PromMetrics implements Metrics {
 
   qualityWarning(warning: string): void {
     this.#qualityWarnings.inc({ warning })
+  }
+
+  pstnCallEnded(direction: 'outbound' | 'inbound', outcome: 'answered' | 'unanswered'): void {
+    this.#pstnCalls.inc({ direction, outcome })
   }
 }
 

@@ -29,4 +29,6 @@ export interface Metrics {
   }): void
   /** A client raised a quality warning (`high-rtt`, `low-mos`… the fixed set of the protocol). */
   qualityWarning(warning: string): void
+  /** A call to or from a phone number ended (issue 11); counted besides `callEnded`. */
+  pstnCallEnded(direction: 'outbound' | 'inbound', outcome: 'answered' | 'unanswered'): void
 }

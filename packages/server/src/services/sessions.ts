@@ -19,7 +19,13 @@ import type { Actor } from './tokens.js'
 import { callerIdFor, lookupInboundNumber } from './numbers.js'
 import { phoneNumberOf, sipFailureReason, TRUNK_USER_ID } from './pstn.js'
 import { GatewayCall } from '../media-gateway/flag-sets.js'
-import type { SipInboundCall, SipInboundInvite, SipOutboundCall } from '../sip/types.js'
+import type {
+  SipDialogCall,
+  SipDialogState,
+  SipInboundCall,
+  SipInboundInvite,
+  SipOutboundCall,
+} from '../sip/types.js'
 
 /** Writes the HTTP response of an operation; resolves once it is written (protocol §8.1 ordering). */
 export type Respond = (status: number, body?: unknown) => Promise<void>
@@ -79,6 +85,8 @@ interface PstnHandle {
   inbound?: SipInboundCall
   /** The trunk answered 2xx: ending the call is a BYE, not a CANCEL. */
   answered: boolean
+  /** A dialog of an answered call restored from the store after a restart (either direction). */
+  restored?: SipDialogCall
 }
 
 const link = (leg: Leg) => [{ href: sessionResourceUrl(leg.username, leg.id), rel: 'WebrtcSession' as const }]
@@ -237,13 +245,7 @@ export class SessionService {
       log.info({ by }, 'inbound PSTN call: the trunk ended the dialog')
       this.#pstnEnded(callId, handle, EVENT_REASONS.remoteEnded, undefined, 'ended by caller').catch(failed)
     })
-    sip.on('dialog', ({ state }) => {
-      this.#onCall(callId, (plan, call) => {
-        if (call.state === 'ended' || !call.pstn) return
-        call.pstn = { ...call.pstn, dialog: { ...state } }
-        this.#touch(plan, call)
-      }).catch(failed)
-    })
+    sip.on('dialog', this.#keepDialog(callId, log))
     // Re-INVITEs from the trunk (hold from the far end) are not relayed yet: 488 keeps the session as it is.
     sip.on('reoffer', ({ reject }) => reject(488))
     await this.#execute([callId], undefined, () => {
@@ -399,17 +401,65 @@ export class SessionService {
         log.error({ err }, 'PSTN call: ending failed'),
       )
     })
-    sip.on('dialog', ({ state }) => {
+    sip.on('dialog', this.#keepDialog(callId, log))
+    sip.on('reoffer', ({ reject }) => {
+      // Re-INVITEs from the trunk (hold from the far end) are not relayed yet: 488 keeps the session as it is.
+      reject(488)
+    })
+  }
+
+  /** A `dialog` listener: every change of the SIP dialog (CSeq, target refresh) is kept with the call. */
+  #keepDialog(callId: string, log: ServiceContext['log']): (event: { state: SipDialogState }) => void {
+    return ({ state }) => {
       void this.#onCall(callId, (plan, call) => {
         if (call.state === 'ended' || !call.pstn) return
         call.pstn = { ...call.pstn, dialog: { ...state } }
         this.#touch(plan, call)
       }).catch((err: unknown) => log.error({ err }, 'PSTN call: keeping the dialog failed'))
+    }
+  }
+
+  /**
+   * After a restart (issue 11): an answered PSTN call of the store gets its SIP dialog back on this node, so
+   * that the trunk's BYE ends it (200 OK, SessionEnded to the browser, gateway call deleted) and the browser's
+   * end sends a BYE in that dialog (the stored Call-ID, tags, route set and next CSeq). main.ts calls this at
+   * start-up, before the SIP port is bound, for the live calls whose gateway call survived. False when there is
+   * nothing to restore (no trunk or gateway here, not answered, no dialog kept, already held).
+   */
+  restorePstn(call: Call): boolean {
+    const trunk = this.#ctx.sipTrunk
+    const gatewayApi = this.#ctx.mediaGateway
+    const pstn = call.pstn
+    if (!trunk || !gatewayApi || !pstn?.dialog || call.state !== 'connected' || this.#pstn.has(call.id))
+      return false
+    let sip: SipDialogCall
+    try {
+      sip = trunk.restoreDialog(pstn.dialog as unknown as SipDialogState)
+    } catch (err) {
+      this.#ctx.log.warn({ err, callId: call.id }, 'PSTN call: the stored SIP dialog cannot be restored')
+      return false
+    }
+    const browserTag = pstn.direction === 'outbound' ? call.callerLegId : `${pstn.gatewayCallId}-webrtc`
+    const handle: PstnHandle = {
+      gateway: new GatewayCall(gatewayApi, pstn.gatewayCallId, browserTag, pstn.trunkLegId),
+      sip: undefined,
+      answered: true,
+      restored: sip,
+    }
+    this.#pstn.set(call.id, handle)
+    const log = this.#ctx.log.child({ callId: call.id, sipCallId: sip.callId })
+    sip.on('ended', ({ by }) => {
+      log.info({ by }, 'PSTN call: the trunk ended a dialog restored after a restart')
+      const recordReason = pstn.direction === 'inbound' ? 'ended by caller' : undefined
+      void this.#pstnEnded(call.id, handle, EVENT_REASONS.remoteEnded, undefined, recordReason).catch(
+        (err: unknown) => log.error({ err }, 'PSTN call: ending failed'),
+      )
     })
-    sip.on('reoffer', ({ reject }) => {
-      // Re-INVITEs from the trunk (hold from the far end) are not relayed yet: 488 keeps the session as it is.
-      reject(488)
-    })
+    sip.on('dialog', this.#keepDialog(call.id, log))
+    // As for live calls: re-INVITEs from the trunk are not relayed yet, 488 keeps the session as it is.
+    sip.on('reoffer', ({ reject }) => reject(488))
+    log.info('PSTN call: SIP dialog restored after a restart')
+    return true
   }
 
   #dialogOf(sip: SipOutboundCall | SipInboundCall): Record<string, unknown> | undefined {
@@ -465,6 +515,8 @@ export class SessionService {
         handle.sip.bye().catch((err: unknown) => log.warn({ err }, 'PSTN call: BYE failed'))
       else handle.sip.cancel()
     }
+    if (handle?.restored)
+      handle.restored.bye().catch((err: unknown) => log.warn({ err }, 'PSTN call: BYE failed'))
     if (handle?.inbound) {
       if (handle.answered)
         handle.inbound.bye().catch((err: unknown) => log.warn({ err }, 'PSTN call: BYE failed'))
@@ -1339,7 +1391,9 @@ export class SessionService {
         },
         'call ended',
       )
-      metrics?.callEnded(call.answeredAt !== null ? 'answered' : 'unanswered', call.endReason ?? 'unknown')
+      const outcome = call.answeredAt !== null ? 'answered' : 'unanswered'
+      metrics?.callEnded(outcome, call.endReason ?? 'unknown')
+      if (call.pstn) metrics?.pstnCallEnded(call.pstn.direction, outcome)
     }
   }
 

@@ -178,6 +178,13 @@ export interface SipTrunk {
   /** Re-creates the handle of a dialog kept from an earlier process, so its in-dialog requests are answered. */
   restoreDialog(state: SipDialogState): SipDialogCall
   counters(): SipCounters
+  /** Dialogs held now (established calls, restored ones included). */
+  dialogCount(): number
+  /**
+   * Messages received (`in`) and sent (`out`, retransmissions included) by method: the request's method (a fixed
+   * set, else `other`), `response`, or `invalid` (received and unparseable).
+   */
+  messageCounts(): { direction: 'in' | 'out'; method: string; count: number }[]
 }
 
 /** A SIP-level failure with its status (e.g. a re-INVITE answered 488, or 408 when nothing answered). */

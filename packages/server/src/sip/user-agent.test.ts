@@ -267,10 +267,13 @@ describe('SipUserAgent against another SIP user agent', () => {
       listen: { host: '127.0.0.1', port },
       trunk: { host: '127.0.0.1', port: carrier.address.port, transport: 'udp' },
     })
+    expect(restarted.dialogCount()).toBe(0)
     const restored = restarted.restoreDialog(saved)
+    expect(restarted.dialogCount()).toBe(1)
     const ended = next(restored, 'ended')
     await far.bye()
     expect(await ended).toEqual({ by: 'remote' })
+    expect(restarted.dialogCount()).toBe(0)
     // The same BYE again (the dialog is gone): 481.
     const { call: far2 } = await (async () => {
       const inc = nextInvite(carrier)

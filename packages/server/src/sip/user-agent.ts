@@ -119,6 +119,25 @@ const MAX_SERVER_TRANSACTIONS = 20_000
 /** Methods Parley's UA handles (RFC 3261 §20.5 Allow). */
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO'
 
+/** Methods counted by name in {@link SipUserAgent.messageCounts}; any other is `other` (labels stay few). */
+const COUNTED_METHODS = new Set([
+  'INVITE',
+  'ACK',
+  'BYE',
+  'CANCEL',
+  'OPTIONS',
+  'INFO',
+  'REGISTER',
+  'NOTIFY',
+  'REFER',
+  'UPDATE',
+])
+/** The `method` label of a message from its first line: the request's method, `response`, or `other`. */
+function methodLabel(firstToken: string): string {
+  if (firstToken === 'SIP/2.0') return 'response'
+  return COUNTED_METHODS.has(firstToken) ? firstToken : 'other'
+}
+
 const random = (bytes = 8) => randomBytes(bytes).toString('hex')
 const newBranch = () => `z9hG4bK${random(10)}`
 const dialogKey = (callId: string, localTag: string) => `${callId}\n${localTag}`
@@ -184,6 +203,8 @@ export class SipUserAgent implements SipTrunk {
     invitesIn: 0,
     invitesOut: 0,
   }
+  /** Messages by direction and method label (`in INVITE`, `out response`, …). */
+  readonly #messages = new Map<string, number>()
 
   constructor(options: SipUserAgentOptions) {
     this.#options = options
@@ -237,6 +258,22 @@ export class SipUserAgent implements SipTrunk {
 
   counters(): SipCounters {
     return { ...this.#counters }
+  }
+
+  dialogCount(): number {
+    return this.#dialogs.size
+  }
+
+  messageCounts(): { direction: 'in' | 'out'; method: string; count: number }[] {
+    return [...this.#messages].map(([key, count]) => {
+      const [direction, method] = key.split(' ') as ['in' | 'out', string]
+      return { direction, method, count }
+    })
+  }
+
+  #countMessage(direction: 'in' | 'out', method: string): void {
+    const key = `${direction} ${method}`
+    this.#messages.set(key, (this.#messages.get(key) ?? 0) + 1)
   }
 
   onInvite(handler: (call: SipInboundCall, invite: SipInboundInvite) => void): void {
@@ -546,6 +583,11 @@ export class SipUserAgent implements SipTrunk {
     if (this.#closed) return
     await this.#transports.send(hop.transport, hop.host, hop.port, data)
     this.#counters.sent++
+    const space = data.indexOf(0x20)
+    this.#countMessage(
+      'out',
+      methodLabel(data.subarray(0, space < 0 ? 0 : Math.min(space, 16)).toString('latin1')),
+    )
   }
 
   // ---- receiving --------------------------------------------------------------------------------------
@@ -563,6 +605,7 @@ export class SipUserAgent implements SipTrunk {
       result = { error: { kind: 'malformed' as const, detail: String(err), partial: undefined } }
     }
     if (result.error) {
+      this.#countMessage('in', 'invalid')
       this.#counters[result.error.kind]++
       this.#log.warn({ source, kind: result.error.kind, detail: result.error.detail }, 'bad SIP message')
       const p = result.error.partial
@@ -571,6 +614,10 @@ export class SipUserAgent implements SipTrunk {
         this.respond(p, source, 400, { reason: `Bad Request (${result.error.detail})` })
       return
     }
+    this.#countMessage(
+      'in',
+      result.message.kind === 'request' ? methodLabel(result.message.method) : 'response',
+    )
     try {
       this.#dispatch(result.message, source)
     } catch (err) {
