@@ -356,7 +356,11 @@ describe('clean-up', () => {
     await bob.answer(invitation.legId)
     const store = p.server.ctx.store
     const user = (await store.getUserByUsername(await accountId(), visitor.username))!
-    await waitFor(async () => (await visitor.turn()).status === 401 || undefined, 10_000, 'the token to expire')
+    await waitFor(
+      async () => (await visitor.turn()).status === 401 || undefined,
+      10_000,
+      'the token to expire',
+    )
     await p.server.services.scheduler.sweep()
     expect(await store.getUser(user.id)).toBeDefined()
     expect((await bob.end(invitation.legId)).status).toBe(204)
