@@ -1,12 +1,13 @@
 /**
  * Call quality in real Chromium (issue 12): two users call through the real server; each page's SDK samples
  * its peer connection, emits `call:qualityChange` with plausible values, raises and clears warnings when
- * media is blocked and restored, and reports its samples to the server, which serves them back and counts
+ * media is blocked and restored or the loopback link is congested, and reports its samples to the server, which serves them back and counts
  * them in `/metrics`.
  */
 
+import { execFileSync } from 'node:child_process'
 import type { Page } from 'playwright-core'
-import { beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   clearEvents,
   connectCall,
@@ -39,6 +40,19 @@ beforeEach(async () => {
     })
     await sdk(page, '(c, quality) => c.updateConfig({ call: { quality } })', QUALITY)
   }
+})
+
+/**
+ * Shapes the namespace's loopback (e2e/run.sh runs the tests under `unshare -n`, so this touches nothing
+ * else). The kernel here has no netem; a token bucket far below the call's bitrate builds a queue instead,
+ * which delays every packet (RTT) and drops what overflows it (loss), as a congested uplink does.
+ */
+const tc = (...args: string[]) =>
+  execFileSync('tc', ['qdisc', ...args, 'dev', 'lo', 'root'], { stdio: 'pipe' })
+let shaped = false
+afterEach(() => {
+  if (shaped) tc('del')
+  shaped = false
 })
 
 interface Sample {
@@ -262,5 +276,56 @@ describe('call quality (Parley extension, README "Call quality")', () => {
       value('parley_call_quality_rtt_seconds_count'),
     )
     expect(value('parley_call_quality_warnings_total{warning="frozen-video"}')).toBeGreaterThanOrEqual(1)
+  })
+
+  it('a congested link (token bucket on loopback) raises high-rtt, high-packet-loss and low-mos (real queueing and drops); lifting it clears them', async () => {
+    await connectCall(alice, bob, 'bob')
+    await waitForSample(
+      bob,
+      (s) => (s.video.inbound?.bitrate ?? 0) > 150,
+      'bob receiving video above 150 kbit/s',
+    )
+    await clearEvents(alice)
+    await clearEvents(bob)
+    execFileSync(
+      'tc',
+      ['qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', '300kbit', 'burst', '8kb', 'latency', '800ms'],
+      { stdio: 'pipe' },
+    )
+    shaped = true
+    const warnings = async () =>
+      [
+        ...(await pageEvents(alice, 'call:qualityWarning')),
+        ...(await pageEvents(bob, 'call:qualityWarning')),
+      ].map((e) => e.payload as { warning: string; value: number; threshold: number })
+    const raised = await waitForValue(
+      warnings,
+      (w) => ['high-rtt', 'high-packet-loss', 'low-mos'].every((n) => w.some((x) => x.warning === n)),
+      'high-rtt, high-packet-loss and low-mos on either side',
+      30_000,
+    )
+    const rtt = raised.find((x) => x.warning === 'high-rtt')!
+    expect(rtt.value).toBeGreaterThan(400)
+    expect(rtt.threshold).toBe(400)
+    const loss = raised.find((x) => x.warning === 'high-packet-loss')!
+    expect(loss.value).toBeGreaterThan(0.03)
+    tc('del')
+    shaped = false
+    // Every warning the congestion raised is cleared once the link is free again.
+    const cleared = async () =>
+      [
+        ...(await pageEvents(alice, 'call:qualityWarningCleared')),
+        ...(await pageEvents(bob, 'call:qualityWarningCleared')),
+      ].map((e) => e.payload.warning as string)
+    const names = [...new Set((await warnings()).map((x) => x.warning))]
+    await waitForValue(
+      async () => ({
+        raised: [...new Set((await warnings()).map((x) => x.warning))],
+        cleared: await cleared(),
+      }),
+      (v) => v.raised.every((w) => v.cleared.includes(w)),
+      `${names.join(', ')} cleared after the link is free`,
+      40_000,
+    )
   })
 })

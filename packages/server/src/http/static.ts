@@ -137,6 +137,16 @@ export function staticRoutes(
       fillDemoPage(t, config, request.headers.host),
     ),
   )
+  // The quickstart's call quality panel: a separate script and style sheet beside the seed's page.
+  for (const name of ['quality-panel.js', 'quality-panel.css']) {
+    const schema = fileSchema(
+      `quickstart-${name.replace(/\./g, '-')}`,
+      "Script or style sheet of the quickstart's call quality panel",
+      TYPES[name.slice(name.lastIndexOf('.'))]!,
+    )
+    app.get(`/quickstart/${name}`, { schema }, (_req, reply) => sendFile(reply, config.demoDir, name))
+  }
+  uplotRoutes(app, '/quickstart/vendor', 'quickstart', "the quickstart's quality panel", PAGE_HEADERS)
 }
 
 /** uPlot's browser build, served from its npm package (MIT; the console's quality timeline chart). */
@@ -164,15 +174,24 @@ export function consoleRoutes(app: FastifyInstance, config: Config): void {
     )
     app.get(`/console/${name}`, { schema }, (_req, reply) => sendFile(reply, dir, name, APP_HEADERS))
   }
+  uplotRoutes(app, '/console/vendor', 'console', 'the console', APP_HEADERS)
+}
+
+/** uPlot's script and style sheet under `prefix` (the console and the quickstart's quality panel). */
+function uplotRoutes(
+  app: FastifyInstance,
+  prefix: string,
+  operationPrefix: string,
+  user: string,
+  headers: Record<string, string>,
+): void {
   const vendor = uplotDirectory()
   for (const name of ['uPlot.iife.min.js', 'uPlot.min.css']) {
     const schema = fileSchema(
-      `console-vendor-${name.replace(/\./g, '-')}`,
-      'uPlot (MIT), the chart library of the console',
+      `${operationPrefix}-vendor-${name.replace(/\./g, '-')}`,
+      `uPlot (MIT), the chart library of ${user}`,
       TYPES[name.slice(name.lastIndexOf('.'))]!,
     )
-    app.get(`/console/vendor/${name}`, { schema }, (_req, reply) =>
-      sendFile(reply, vendor, name, APP_HEADERS),
-    )
+    app.get(`${prefix}/${name}`, { schema }, (_req, reply) => sendFile(reply, vendor, name, headers))
   }
 }
