@@ -277,12 +277,47 @@ describe('SqliteStore', () => {
           .createAccount({ id: `acc-g${i}`, clientId: `client-g${i}`, name: 'G', createdAt: 1 })
           .then(onDisk),
       )
-      // A read in the same turn sees the group's rows, and also resolves after the commit.
-      const read = store.getAccount('acc-g4').then((account) => ({ account, onDisk: onDisk() }))
+      // A read in the same turn sees the group's rows at once.
+      expect(await store.getAccount('acc-g4')).toMatchObject({ id: 'acc-g4' })
       expect(onDisk()).toBe(0)
       expect(await Promise.all(writes)).toEqual([5, 5, 5, 5, 5])
-      expect(await read).toMatchObject({ account: { id: 'acc-g4' }, onDisk: 5 })
       expect(store.commitCount() - before).toBe(1)
+    } finally {
+      other.close()
+    }
+  })
+
+  it('queued frames are read for sending only once committed: listUndelivered waits for the open group', async () => {
+    const file = tempFile()
+    const store = track(await migrated(file))
+    await store.createAccount({ id: 'acc-f', clientId: 'client-f', name: 'F', createdAt: 1 })
+    await store.createUser({
+      id: 'u-f',
+      accountId: 'acc-f',
+      login: 'f',
+      username: 'f',
+      passwordHash: 'h',
+      createdAt: 1,
+    })
+    await store.createChannel({
+      id: 'ch-f',
+      userId: 'u-f',
+      accountId: 'acc-f',
+      username: 'f',
+      correlator: null,
+      lifetime: 60,
+      connCheckRole: 'client',
+      createdAt: 1,
+      lastActiveAt: 1,
+      everConnected: false,
+    })
+    const other = new Database(file, { readonly: true })
+    try {
+      const onDisk = () => (other.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n
+      void store.appendFrames([{ channelId: 'ch-f', id: 'n-1', kind: 'k', legId: null, frame: '{}' }])
+      const listed = store.listUndelivered('ch-f', 10).then((frames) => ({ frames, onDisk: onDisk() }))
+      expect(onDisk()).toBe(0)
+      expect(await listed).toMatchObject({ frames: [{ id: 'n-1', seq: 1 }], onDisk: 1 })
     } finally {
       other.close()
     }

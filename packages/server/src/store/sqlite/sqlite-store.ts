@@ -97,9 +97,12 @@ const LEG_ASSIGNMENTS =
  * that a process sharing the file — `--workers`, the CLI — is refused at BEGIN, before it changed anything,
  * and the method is simply run again: retryWhenBusy); each method's own transaction inside it is a
  * savepoint, rolled back alone when the method fails; the group commits when the turn ends (setImmediate),
- * or at once after GROUP_LIMIT writes. No method resolves before the group holding its writes committed —
- * a read that ran while a group was open waits for it too, so that nothing a caller is told rests on an
- * uncommitted row — and when the COMMIT fails, every write of the group rejects with its error.
+ * or at once after GROUP_LIMIT writes. No write resolves before the group holding it committed, and when
+ * the COMMIT fails every write of the group rejects with its error. Groups commit in order on the one
+ * connection, so a write that resolved implies that everything its caller read before had committed too.
+ * Reads see the open group's rows and resolve at once (waiting made every request wait a turn per read);
+ * only the reads whose rows go out on a websocket as they are (listUndelivered, listRecentlyDelivered)
+ * wait for the open group, so no frame is sent before it is committed.
  */
 export class SqliteStore implements Store {
   readonly #db: Database.Database
@@ -119,11 +122,8 @@ export class SqliteStore implements Store {
     // mode (only an OS crash can lose the last commits), which suits signalling state.
     if (!memory) this.#db.pragma('journal_mode = WAL')
     this.#db.pragma('synchronous = NORMAL')
-    // Issue 13: signalling rewrites the same pages (channel counters, outbox and call tails, their indexes)
-    // over and over. A checkpoint copies each page once however often it changed since the last one, so a
-    // larger WAL copies (and fsyncs) far less per write; a larger cache keeps those pages from being read
-    // back. The WAL file grows to about WAL_CHECKPOINT_PAGES × 4 kB.
-    if (!memory) this.#db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`)
+    // Issue 13: with thousands of channels and calls, SQLite's default 2 MB cache read pages back from the
+    // file (pread) on every few statements.
     this.#db.pragma(`cache_size = -${CACHE_KB}`)
     this.#db.pragma('foreign_keys = ON')
     // From here on a lock held by another process is waited for without blocking (retryWhenBusy).
@@ -1089,8 +1089,6 @@ function legParams(leg: Leg): Record<string, string | number | null> {
 
 /** How long, in all, a store method keeps retrying while another process holds the write lock. */
 const BUSY_WAIT_MS = 5_000
-/** WAL pages after which a commit checkpoints (SQLite's default is 1,000). */
-const WAL_CHECKPOINT_PAGES = 10_000
 /** Page cache of the connection, in kB (SQLite's default is 2,000). */
 const CACHE_KB = 64_000
 /** Most writes in one group transaction: a longer turn commits and opens another. */
@@ -1109,9 +1107,11 @@ interface Group {
 /**
  * Methods that only read, claimDueTimers (its idle poll must not take the write lock; what it claims joins
  * an open group as a savepoint or commits alone) and migrate (one transaction per migration, at start-up):
- * none opens a group, but each waits for the open one.
+ * none opens a group.
  */
 const OUTSIDE_GROUP = /^(get(?!OrCreate)|list|count|query|ping$|claimDueTimers$|migrate$)/
+/** Reads whose rows go out on a websocket as they are: they wait for the open group. */
+const SENDS = /^(listUndelivered|listRecentlyDelivered)$/
 
 function isBusy(error: unknown): boolean {
   return error instanceof Database.SqliteError && error.code.startsWith('SQLITE_BUSY')
@@ -1137,8 +1137,9 @@ function retryWhenBusy(store: SqliteStore, group: GroupAccess): void {
     if (name === 'constructor' || name === 'close' || name === 'commitCount' || typeof method !== 'function')
       continue
     const writes = !OUTSIDE_GROUP.test(name)
+    const waits = writes || SENDS.test(name)
     const attempt = async (args: unknown[]): Promise<unknown> => {
-      const joined = writes ? group.join() : group.open()
+      const joined = writes ? group.join() : waits ? group.open() : undefined
       let result: unknown
       try {
         // The method's statements all run now, inside the group when it writes.
