@@ -23,8 +23,9 @@
  * Environment: BENCH_SHORT=1 (2,000 subscribers, short steps); BENCH_SUBSCRIBERS, BENCH_RATES (comma-
  * separated flows/s), BENCH_STEP_S, BENCH_CONFIGS (sqlite,postgres,postgres-2 by default; also
  * sqlite-workers), BENCH_MAX_WORKERS (most worker processes per node; 1 keeps every node one process and
- * caps the subscribers instead), BENCH_CPU_PROF=DIR (node --cpu-prof for the nodes), BENCH_OUT=NAME (write
- * bench/results/NAME.json instead).
+ * caps the subscribers instead), BENCH_CPU_PROF=DIR (node --cpu-prof for the nodes), BENCH_STORE_COMMITS=1
+ * (the nodes serve /metrics, and each step reports their store commits per flow; the metrics cost the nodes
+ * some CPU), BENCH_OUT=NAME (write bench/results/NAME.json instead).
  */
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -32,6 +33,7 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openStore } from '../packages/server/src/store/index.js'
 import {
+  freePort,
   parleyCli,
   startNode,
   startPostgres,
@@ -105,6 +107,10 @@ const CONFIG_DEFS: Record<string, ConfigDef> = {
   'postgres-2': { name: 'two nodes, PostgreSQL + Redis', store: 'postgres', nodes: 2, workers: 1 },
 }
 const CPU_PROF = process.env.BENCH_CPU_PROF
+/** BENCH_STORE_COMMITS=1: the nodes serve /metrics, and each step reports store commits per flow. */
+const STORE_COMMITS = process.env.BENCH_STORE_COMMITS === '1'
+/** The `--metrics-port` of each node started under BENCH_STORE_COMMITS. */
+const metricsPorts = new Map<ParleyNode, number>()
 const SUBSCRIBE_CONCURRENCY = 64
 const PASSWORD = 'bench-password-1'
 const DOMAIN = 'bench.local'
@@ -238,6 +244,16 @@ interface StepResult {
   startLagP99Ms: number
   /** CPU use over the step, in cores (1.0 = one core busy all the time); a node's includes its workers. */
   cpuCores: Record<string, number>
+  /**
+   * CPU time per completed flow, in ms, of each measured process (a node with its workers, PostgreSQL with
+   * its backends, Redis) and of the generator (with its holders): issue 13's "node CPU per flow".
+   */
+  cpuMsPerFlow: Record<string, number>
+  /**
+   * With BENCH_STORE_COMMITS=1: write transactions each node's store committed per completed flow
+   * (`parley_store_commits_total` of its `/metrics`; SQLite only, the nodes then also run their metrics).
+   */
+  storeCommitsPerFlow?: Record<string, number>
   /** Under `--workers`: each process of each node, in cores, the primary first. */
   nodeProcessCores?: Record<string, number[]>
   /** The whole machine's busy cores over the step, including work that is not part of the benchmark. */
@@ -354,14 +370,20 @@ async function startNodes(
       : []
   const nodes: ParleyNode[] = []
   try {
-    for (let i = 0; i < count; i++)
-      nodes.push(
-        await startNode(`node ${i + 1}`, args, {
+    for (let i = 0; i < count; i++) {
+      const metricsPort = STORE_COMMITS ? await freePort() : undefined
+      const node = await startNode(
+        `node ${i + 1}`,
+        [...args, ...(metricsPort === undefined ? [] : ['--metrics-port', String(metricsPort)])],
+        {
           nodeArgs: nodeArgs(i),
           // Only when needed: a build without --workers then still runs the one-process configurations.
           ...(workers > 1 ? { workers } : {}),
-        }),
+        },
       )
+      nodes.push(node)
+      if (metricsPort !== undefined) metricsPorts.set(node, metricsPort)
+    }
   } catch (err) {
     await stopAll(nodes)
     throw err
@@ -395,6 +417,7 @@ async function runStep(rate: number, pairs: [LoadUser, LoadUser][], d: Deploymen
   let dropped = 0
   let firstError: string | undefined
   const inFlight = new Set<Promise<void>>()
+  const commits0 = await storeCommits(d.nodes)
   const cpu0 = d.measured.map((m) => treeCpuSeconds(m.pid))
   const gen0 = process.cpuUsage()
   const holders0 = d.holderPids.map((pid) => cpuSeconds(pid))
@@ -439,10 +462,21 @@ async function runStep(rate: number, pairs: [LoadUser, LoadUser][], d: Deploymen
   await Promise.all(inFlight)
   const seconds = (lastDone - t0) / 1000
   const cpuCores: Record<string, number> = {}
-  d.measured.forEach((m, i) => (cpuCores[m.name] = round((treeCpuSeconds(m.pid) - cpu0[i]!) / seconds, 2)))
+  const cpuMsPerFlow: Record<string, number> = {}
+  const used = (name: string, cpu: number) => {
+    cpuCores[name] = round(cpu / seconds, 2)
+    cpuMsPerFlow[name] = round((cpu * 1000) / Math.max(1, completed), 3)
+  }
+  d.measured.forEach((m, i) => used(m.name, treeCpuSeconds(m.pid) - cpu0[i]!))
   const gen = process.cpuUsage(gen0)
   const holderSeconds = d.holderPids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - holders0[i]!, 0)
-  cpuCores.generator = round(((gen.user + gen.system) / 1e6 + holderSeconds) / seconds, 2)
+  used('generator', (gen.user + gen.system) / 1e6 + holderSeconds)
+  const commits1 = await storeCommits(d.nodes)
+  const storeCommitsPerFlow = commits0
+    ? Object.fromEntries(
+        commits1!.map((c, i) => [`node${i + 1}`, round((c - commits0[i]!) / Math.max(1, completed), 2)]),
+      )
+    : undefined
   const nodeProcessCores = Object.fromEntries(
     procs.map((pids, n) => [
       `node${n + 1}`,
@@ -480,6 +514,8 @@ async function runStep(rate: number, pairs: [LoadUser, LoadUser][], d: Deploymen
     ) as Record<keyof FlowTimes, number>,
     startLagP99Ms: round(percentile(lags, 0.99), 2),
     cpuCores,
+    cpuMsPerFlow,
+    ...(storeCommitsPerFlow ? { storeCommitsPerFlow } : {}),
     ...(procs.length > 0 ? { nodeProcessCores } : {}),
     machineBusyCores,
     // Sustained: every arrival served, completions keeping up with arrivals, and no queue building up
@@ -488,6 +524,24 @@ async function runStep(rate: number, pairs: [LoadUser, LoadUser][], d: Deploymen
     ...(firstError ? { firstError } : {}),
   }
   return result
+}
+
+/**
+ * Each node's `parley_store_commits_total` under BENCH_STORE_COMMITS=1 (undefined otherwise, or when a node
+ * does not report it: a PostgreSQL store counts no commits).
+ */
+async function storeCommits(nodes: ParleyNode[]): Promise<number[] | undefined> {
+  if (!STORE_COMMITS) return undefined
+  const counts: number[] = []
+  for (const node of nodes) {
+    const port = metricsPorts.get(node)
+    if (port === undefined) return undefined
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+    const m = /^parley_store_commits_total (\d+)/m.exec(text)
+    if (!m) return undefined
+    counts.push(Number(m[1]))
+  }
+  return counts
 }
 
 /** What held a step back, from the CPU figures: a process near a full core, the machine, or neither. */
@@ -676,7 +730,11 @@ async function runConfig(
       steps.push(step)
       console.log(
         `${rate}/s: ${step.achievedPerS}/s done, p50 ${step.notificationMs.p50} ms, p99 ${step.notificationMs.p99} ms, ` +
-          `max ${step.notificationMs.max} ms, failed ${step.failed}, dropped ${step.dropped}; CPU ${JSON.stringify(step.cpuCores)}` +
+          `max ${step.notificationMs.max} ms, failed ${step.failed}, dropped ${step.dropped}; CPU ${JSON.stringify(step.cpuCores)}, ` +
+          `ms/flow ${JSON.stringify(step.cpuMsPerFlow)}` +
+          (step.storeCommitsPerFlow
+            ? `, store commits/flow ${JSON.stringify(step.storeCommitsPerFlow)}`
+            : '') +
           (step.nodeProcessCores ? ` per process ${JSON.stringify(step.nodeProcessCores)}` : '') +
           (step.firstError ? `; first error: ${step.firstError}` : ''),
       )
@@ -714,6 +772,7 @@ async function runConfig(
         p50AtSustainedMs: best?.notificationMs.p50,
         p99AtSustainedMs: best?.notificationMs.p99,
         highestRateWithP99Under25Ms: withinTarget?.offeredPerS ?? 0,
+        cpuMsPerFlowAtSustained: best?.cpuMsPerFlow,
         limitedBy: last.sustained
           ? `the highest offered rate (${last.offeredPerS}/s) was sustained; ${limitOf(last)}`
           : `${last.offeredPerS}/s was not sustained: ${limitOf(last)}`,

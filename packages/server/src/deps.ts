@@ -83,6 +83,7 @@ export async function createContext(
   }
   // Metrics only when a listener will serve them (`--metrics-port`): otherwise nothing is counted at all.
   const metrics = overrides.metrics ?? (config.metricsPort !== null ? new PromMetrics() : undefined)
+  metrics?.countStoreCommits(store)
   return {
     store: metrics ? timedStore(store, metrics) : store,
     bus: bus ?? new LocalBus(),

@@ -79,6 +79,8 @@ describe('Prometheus metrics', () => {
     expect(sample(text, deleteSeries)).toBe(1)
     expect(text).not.toContain('alice')
     expect(text).toMatch(/^parley_store_operation_seconds_count\{operation="commit"\} [1-9]/m)
+    // The SQLite store counts the transactions (groups of writes) it committed.
+    expect(sample(text, 'parley_store_commits_total')).toBeGreaterThanOrEqual(1)
     expect(text).toMatch(/^process_cpu_seconds_total /m)
 
     bob.kill()

@@ -346,6 +346,23 @@ export class PromMetrics implements Metrics {
   pstnCallEnded(direction: 'outbound' | 'inbound', outcome: 'answered' | 'unanswered'): void {
     this.#pstnCalls.inc({ direction, outcome })
   }
+
+  /** Exposes `store`'s commit count as `parley_store_commits_total`, when the adapter keeps one. */
+  countStoreCommits(store: Store): void {
+    const count = store.commitCount?.bind(store)
+    if (!count) return
+    let reported = 0
+    new Counter({
+      name: 'parley_store_commits_total',
+      help: 'Write transactions committed by this process (SQLite: one per group of writes)',
+      registers: [this.registry],
+      collect() {
+        const now = count()
+        this.inc(now - reported)
+        reported = now
+      },
+    })
+  }
 }
 
 /** Wraps every method of `store` so that its duration is observed as `storeOperation(name, seconds)`. */

@@ -369,6 +369,11 @@ export interface Store {
   close(): Promise<void>
   /** Resolves when the database answers a trivial query (readiness, `GET /readyz`); rejects otherwise. */
   ping(): Promise<void>
+  /**
+   * Write transactions this process committed so far, for `parley_store_commits_total` (SQLite, whose
+   * group commit joins many writes in one); an adapter that does not count leaves it out.
+   */
+  commitCount?(): number
 
   /** A named secret (e.g. the JWT signing key), created once with `create()` and then always the same. */
   getOrCreateSecret(name: string, create: () => string): Promise<string>

@@ -264,6 +264,92 @@ describe('SqliteStore', () => {
     }
   }, 15_000)
 
+  it('the writes of one event-loop turn commit as one transaction, each resolving only once it is on disk', async () => {
+    const file = tempFile()
+    const store = track(await migrated(file))
+    const before = store.commitCount()
+    // Another connection sees only committed rows: what it reads when a write resolves is on disk.
+    const other = new Database(file, { readonly: true })
+    try {
+      const onDisk = () => (other.prepare('SELECT COUNT(*) AS n FROM accounts').get() as { n: number }).n
+      const writes = Array.from({ length: 5 }, (_, i) =>
+        store
+          .createAccount({ id: `acc-g${i}`, clientId: `client-g${i}`, name: 'G', createdAt: 1 })
+          .then(onDisk),
+      )
+      // A read in the same turn sees the group's rows at once.
+      expect(await store.getAccount('acc-g4')).toMatchObject({ id: 'acc-g4' })
+      expect(onDisk()).toBe(0)
+      expect(await Promise.all(writes)).toEqual([5, 5, 5, 5, 5])
+      expect(store.commitCount() - before).toBe(1)
+    } finally {
+      other.close()
+    }
+  })
+
+  it('queued frames are read for sending only once committed: listUndelivered waits for the open group', async () => {
+    const file = tempFile()
+    const store = track(await migrated(file))
+    await store.createAccount({ id: 'acc-f', clientId: 'client-f', name: 'F', createdAt: 1 })
+    await store.createUser({
+      id: 'u-f',
+      accountId: 'acc-f',
+      login: 'f',
+      username: 'f',
+      passwordHash: 'h',
+      createdAt: 1,
+    })
+    await store.createChannel({
+      id: 'ch-f',
+      userId: 'u-f',
+      accountId: 'acc-f',
+      username: 'f',
+      correlator: null,
+      lifetime: 60,
+      connCheckRole: 'client',
+      createdAt: 1,
+      lastActiveAt: 1,
+      everConnected: false,
+    })
+    const other = new Database(file, { readonly: true })
+    try {
+      const onDisk = () => (other.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n
+      void store.appendFrames([{ channelId: 'ch-f', id: 'n-1', kind: 'k', legId: null, frame: '{}' }])
+      const listed = store.listUndelivered('ch-f', 10).then((frames) => ({ frames, onDisk: onDisk() }))
+      expect(onDisk()).toBe(0)
+      expect(await listed).toMatchObject({ frames: [{ id: 'n-1', seq: 1 }], onDisk: 1 })
+    } finally {
+      other.close()
+    }
+  })
+
+  it('a write that fails inside a group is undone alone; the others of its turn commit', async () => {
+    const file = tempFile()
+    const store = track(await migrated(file))
+    await store.createAccount({ id: 'acc-1', clientId: 'client-1', name: 'One', createdAt: 1 })
+    const results = await Promise.allSettled([
+      store.createAccount({ id: 'acc-2', clientId: 'client-2', name: 'Two', createdAt: 1 }),
+      // Same client id: DuplicateError, and nothing of it stays.
+      store.createAccount({ id: 'acc-3', clientId: 'client-1', name: 'Three', createdAt: 1 }),
+      store.scheduleTimer({ id: 't-1', kind: 'noAnswer', dueAt: 1, payload: {} }),
+    ])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    await store.close()
+    const reopened = track(await migrated(file))
+    expect((await reopened.listAccounts()).map((a) => a.id)).toEqual(['acc-1', 'acc-2'])
+    expect((await reopened.claimDueTimers(2, 10)).map((t) => t.id)).toEqual(['t-1'])
+  })
+
+  it('close() commits the open group first: a write not awaited before close is kept', async () => {
+    const file = tempFile()
+    const store = track(await migrated(file))
+    const write = store.createAccount({ id: 'acc-c', clientId: 'client-c', name: 'C', createdAt: 1 })
+    await store.close()
+    await write
+    const reopened = track(await migrated(file))
+    expect(await reopened.getAccount('acc-c')).toMatchObject({ clientId: 'client-c' })
+  })
+
   it('getters after close() reject instead of touching a closed database', async () => {
     const store = track(await migrated(':memory:'))
     await store.close()

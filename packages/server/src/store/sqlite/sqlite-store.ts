@@ -89,14 +89,28 @@ const LEG_ASSIGNMENTS =
 /**
  * The embedded Store adapter (architecture §2): one SQLite file per deployment, or `:memory:` for tests.
  *
- * better-sqlite3 is synchronous; the async methods simply run their statements and resolve, which keeps
- * every multi-statement operation atomic within this process. Write transactions start IMMEDIATE, so that a
- * process sharing the file (`--workers`, the CLI) is refused at BEGIN, before it changed anything, and the
- * method is simply run again (retryWhenBusy).
+ * better-sqlite3 is synchronous; each method runs all its statements at once, which keeps every
+ * multi-statement operation atomic within this process.
+ *
+ * Group commit: a COMMIT is most of the cost of a small write (WAL frames, the WAL index, checkpoints), so
+ * the writes of one event-loop turn share one transaction. The first write opens it (BEGIN IMMEDIATE, so
+ * that a process sharing the file — `--workers`, the CLI — is refused at BEGIN, before it changed anything,
+ * and the method is simply run again: retryWhenBusy); each method's own transaction inside it is a
+ * savepoint, rolled back alone when the method fails; the group commits when the turn ends (setImmediate),
+ * or at once after GROUP_LIMIT writes. No write resolves before the group holding it committed, and when
+ * the COMMIT fails every write of the group rejects with its error. Groups commit in order on the one
+ * connection, so a write that resolved implies that everything its caller read before had committed too.
+ * Reads see the open group's rows and resolve at once (waiting made every request wait a turn per read);
+ * only the reads whose rows go out on a websocket as they are (listUndelivered, listRecentlyDelivered)
+ * wait for the open group, so no frame is sent before it is committed.
  */
 export class SqliteStore implements Store {
   readonly #db: Database.Database
   readonly #statements = new Map<string, Database.Statement>()
+  /** The open group transaction (see the class comment), if any. */
+  #group: Group | undefined
+  /** Write transactions committed so far (groups, and transactions of methods run outside a group). */
+  #commits = 0
 
   /** Opens (creating if needed) the database at `filename`, or an in-memory one for `':memory:'`. */
   constructor(filename: string) {
@@ -108,10 +122,17 @@ export class SqliteStore implements Store {
     // mode (only an OS crash can lose the last commits), which suits signalling state.
     if (!memory) this.#db.pragma('journal_mode = WAL')
     this.#db.pragma('synchronous = NORMAL')
+    // Issue 13: with thousands of channels and calls, SQLite's default 2 MB cache read pages back from the
+    // file (pread) on every few statements.
+    this.#db.pragma(`cache_size = -${CACHE_KB}`)
     this.#db.pragma('foreign_keys = ON')
     // From here on a lock held by another process is waited for without blocking (retryWhenBusy).
     this.#db.pragma('busy_timeout = 0')
-    retryWhenBusy(this)
+    retryWhenBusy(this, {
+      join: () => this.#joinGroup(),
+      open: () => this.#openGroup(),
+      check: (group, error) => this.#checkGroup(group, error),
+    })
   }
 
   /**
@@ -147,8 +168,9 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Closes the database; later calls do nothing. */
+  /** Commits the open group, then closes the database; later calls do nothing. */
   async close(): Promise<void> {
+    this.#commitGroup()
     if (this.#db.open) this.#db.close()
     this.#statements.clear()
   }
@@ -351,11 +373,9 @@ export class SqliteStore implements Store {
     const touch = this.#statement(
       'UPDATE channels SET last_active_at = ?, ever_connected = max(ever_connected, ?) WHERE id = ?',
     )
-    this.#db
-      .transaction(() => {
-        for (const id of ids) touch.run(at, bit(connected), id)
-      })
-      .immediate()
+    this.#atomically(() => {
+      for (const id of ids) touch.run(at, bit(connected), id)
+    })
   }
 
   async setChannelLifetime(id: string, lifetime: number): Promise<void> {
@@ -420,17 +440,15 @@ export class SqliteStore implements Store {
     )
     const createdAt = Date.now()
     const appended: OutboxFrame[] = []
-    this.#db
-      .transaction(() => {
-        for (const frame of frames) {
-          const row = next.get(frame.channelId) as { last_seq: number } | undefined
-          if (!row) continue
-          const legId = frame.legId ?? null
-          insert.run(frame.channelId, row.last_seq, frame.id, frame.kind, legId, frame.frame, createdAt)
-          appended.push({ ...frame, legId, seq: row.last_seq, createdAt, deliveredAt: null })
-        }
-      })
-      .immediate()
+    this.#atomically(() => {
+      for (const frame of frames) {
+        const row = next.get(frame.channelId) as { last_seq: number } | undefined
+        if (!row) continue
+        const legId = frame.legId ?? null
+        insert.run(frame.channelId, row.last_seq, frame.id, frame.kind, legId, frame.frame, createdAt)
+        appended.push({ ...frame, legId, seq: row.last_seq, createdAt, deliveredAt: null })
+      }
+    })
     return appended
   }
 
@@ -454,11 +472,9 @@ export class SqliteStore implements Store {
       mark.run(at, marks[0]!.channelId, marks[0]!.uptoSeq)
       return
     }
-    this.#db
-      .transaction(() => {
-        for (const { channelId, uptoSeq } of marks) mark.run(at, channelId, uptoSeq)
-      })
-      .immediate()
+    this.#atomically(() => {
+      for (const { channelId, uptoSeq } of marks) mark.run(at, channelId, uptoSeq)
+    })
   }
 
   async listRecentlyDelivered(channelId: string, since: number, limit: number): Promise<OutboxFrame[]> {
@@ -496,39 +512,37 @@ export class SqliteStore implements Store {
     )
     const cancelTimers = change.cancelTimers ?? []
     const scheduleTimers = change.scheduleTimers ?? []
-    this.#db
-      .transaction(() => {
-        for (const call of newCalls) {
-          try {
-            insertCall.run(callParams(call))
-          } catch (error) {
-            if (duplicate(error, { 'calls.id': 'id' }))
-              throw new ConflictError(`call ${call.id} already exists`)
-            throw error
-          }
+    this.#atomically(() => {
+      for (const call of newCalls) {
+        try {
+          insertCall.run(callParams(call))
+        } catch (error) {
+          if (duplicate(error, { 'calls.id': 'id' }))
+            throw new ConflictError(`call ${call.id} already exists`)
+          throw error
         }
-        for (const leg of newLegs) {
-          try {
-            insertLeg.run(legParams(leg))
-          } catch (error) {
-            if (duplicate(error, { 'legs.id': 'id' })) throw new ConflictError(`leg ${leg.id} already exists`)
-            throw error
-          }
+      }
+      for (const leg of newLegs) {
+        try {
+          insertLeg.run(legParams(leg))
+        } catch (error) {
+          if (duplicate(error, { 'legs.id': 'id' })) throw new ConflictError(`leg ${leg.id} already exists`)
+          throw error
         }
-        for (const call of calls) {
-          if (updateCall.run(callParams(call)).changes === 0) {
-            throw new ConflictError(`call ${call.id} is missing or changed since version ${call.version}`)
-          }
+      }
+      for (const call of calls) {
+        if (updateCall.run(callParams(call)).changes === 0) {
+          throw new ConflictError(`call ${call.id} is missing or changed since version ${call.version}`)
         }
-        for (const leg of legs) {
-          if (updateLeg.run(legParams(leg)).changes === 0) {
-            throw new ConflictError(`leg ${leg.id} is missing or changed since version ${leg.version}`)
-          }
+      }
+      for (const leg of legs) {
+        if (updateLeg.run(legParams(leg)).changes === 0) {
+          throw new ConflictError(`leg ${leg.id} is missing or changed since version ${leg.version}`)
         }
-        for (const id of cancelTimers) this.#cancelTimer(id)
-        for (const timer of scheduleTimers) this.#scheduleTimer(timer)
-      })
-      .immediate()
+      }
+      for (const id of cancelTimers) this.#cancelTimer(id)
+      for (const timer of scheduleTimers) this.#scheduleTimer(timer)
+    })
     for (const call of calls) call.version += 1
     for (const leg of legs) leg.version += 1
   }
@@ -620,13 +634,11 @@ export class SqliteStore implements Store {
     // Select and lease under one write lock: a second process claiming at the same time waits and then finds
     // them due only when the lease ends, so each claim hands a timer to one caller. The rows are kept (not
     // deleted) until `completeTimers`, so a claimer that dies before firing them loses nothing.
-    const rows = this.#db
-      .transaction(() => {
-        const found = due.all(now, limit) as TimerRow[]
-        for (const row of found) lease.run(now + leaseMs, row.id)
-        return found
-      })
-      .immediate()
+    const rows = this.#atomically(() => {
+      const found = due.all(now, limit) as TimerRow[]
+      for (const row of found) lease.run(now + leaseMs, row.id)
+      return found
+    })
     return rows.map(toTimer)
   }
 
@@ -634,11 +646,9 @@ export class SqliteStore implements Store {
     if (claims.length === 0) return
     // Only a row still carrying its lease is the claimed timer; any other due time is a newer schedule.
     const remove = this.#statement('DELETE FROM timers WHERE id = ? AND due_at = ?')
-    this.#db
-      .transaction(() => {
-        for (const claim of claims) remove.run(claim.id, claim.leaseUntil)
-      })
-      .immediate()
+    this.#atomically(() => {
+      for (const claim of claims) remove.run(claim.id, claim.leaseUntil)
+    })
   }
 
   /** The cached prepared statement for `sql`; preparing is the costly part of a query. */
@@ -817,23 +827,21 @@ export class SqliteStore implements Store {
 
   async addQualitySamples(samples: readonly QualitySampleRecord[], maxPerLeg: number): Promise<void> {
     if (samples.length === 0) return
-    this.#db
-      .transaction(() => {
-        const legs = new Set<string>()
-        for (const s of samples) {
-          // INSERT … SELECT: a sample of an unknown leg inserts nothing instead of failing the foreign key.
-          this.#statement(
-            'INSERT INTO quality_samples (leg_id, call_id, at, sample) SELECT id, ?, ?, ? FROM legs WHERE id = ?',
-          ).run(s.callId, s.at, JSON.stringify(s.sample), s.legId)
-          legs.add(s.legId)
-        }
-        for (const legId of legs)
-          this.#statement(
-            'DELETE FROM quality_samples WHERE leg_id = ? AND id <= ' +
-              '(SELECT id FROM quality_samples WHERE leg_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)',
-          ).run(legId, legId, Math.max(0, maxPerLeg))
-      })
-      .immediate()
+    this.#atomically(() => {
+      const legs = new Set<string>()
+      for (const s of samples) {
+        // INSERT … SELECT: a sample of an unknown leg inserts nothing instead of failing the foreign key.
+        this.#statement(
+          'INSERT INTO quality_samples (leg_id, call_id, at, sample) SELECT id, ?, ?, ? FROM legs WHERE id = ?',
+        ).run(s.callId, s.at, JSON.stringify(s.sample), s.legId)
+        legs.add(s.legId)
+      }
+      for (const legId of legs)
+        this.#statement(
+          'DELETE FROM quality_samples WHERE leg_id = ? AND id <= ' +
+            '(SELECT id FROM quality_samples WHERE leg_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)',
+        ).run(legId, legId, Math.max(0, maxPerLeg))
+    })
   }
 
   async listQualitySamples(callId: string): Promise<QualitySampleRecord[]> {
@@ -896,6 +904,93 @@ export class SqliteStore implements Store {
 
   async deleteAdmin(id: string): Promise<boolean> {
     return this.#statement('DELETE FROM admins WHERE id = ?').run(id).changes > 0
+  }
+
+  /**
+   * Runs `fn` atomically: as a savepoint inside the open transaction (a group), else as a transaction of its
+   * own (BEGIN IMMEDIATE). The same as better-sqlite3's `transaction(fn).immediate()`, without building a
+   * transaction function for every call.
+   */
+  #atomically<T>(fn: () => T): T {
+    const nested = this.#db.inTransaction
+    this.#statement(nested ? 'SAVEPOINT atomically' : 'BEGIN IMMEDIATE').run()
+    try {
+      const result = fn()
+      this.#statement(nested ? 'RELEASE atomically' : 'COMMIT').run()
+      if (!nested) this.#commits++
+      return result
+    } catch (error) {
+      if (this.#db.inTransaction) {
+        if (nested) {
+          this.#statement('ROLLBACK TO atomically').run()
+          this.#statement('RELEASE atomically').run()
+        } else this.#statement('ROLLBACK').run()
+      }
+      throw error
+    }
+  }
+
+  /** Write transactions committed so far: one per group (issue 13's "store transactions per flow"). */
+  commitCount(): number {
+    return this.#commits
+  }
+
+  /**
+   * Opens a group transaction unless one is open (throws SQLITE_BUSY when another process holds the write
+   * lock; nothing has changed then). A group of GROUP_LIMIT writes is committed first.
+   */
+  #joinGroup(): Group {
+    if (this.#group && this.#group.writes >= GROUP_LIMIT) this.#commitGroup()
+    if (this.#group) {
+      this.#group.writes++
+      return this.#group
+    }
+    this.#statement('BEGIN IMMEDIATE').run()
+    let resolve!: () => void
+    let reject!: (error: unknown) => void
+    const committed = new Promise<void>((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    // A group that fails reaches its writers through their own awaits; this only keeps an unawaited
+    // group (all its writers failed alone) from being an unhandled rejection.
+    committed.catch(() => {})
+    const group: Group = { committed, resolve, reject, writes: 1 }
+    this.#group = group
+    immediately(() => {
+      if (this.#group === group) this.#commitGroup()
+    })
+    return group
+  }
+
+  /** The open group, if any: a method that ran inside it resolves only once it committed. */
+  #openGroup(): Group | undefined {
+    return this.#group
+  }
+
+  /**
+   * After a write ran inside `group`: when SQLite rolled the whole transaction back (an I/O error, a full
+   * disk), the group is over and every write in it fails.
+   */
+  #checkGroup(group: Group, error: unknown): void {
+    if (this.#group !== group || this.#db.inTransaction) return
+    this.#group = undefined
+    group.reject(error)
+  }
+
+  /** Commits the open group, resolving (or, when the COMMIT fails, rejecting) all its writes. */
+  #commitGroup(): void {
+    const group = this.#group
+    if (!group) return
+    this.#group = undefined
+    try {
+      this.#statement('COMMIT').run()
+      this.#commits++
+      group.resolve()
+    } catch (error) {
+      if (this.#db.inTransaction) this.#statement('ROLLBACK').run()
+      group.reject(error)
+    }
   }
 
   #statement(sql: string): Database.Statement {
@@ -994,36 +1089,89 @@ function legParams(leg: Leg): Record<string, string | number | null> {
 
 /** How long, in all, a store method keeps retrying while another process holds the write lock. */
 const BUSY_WAIT_MS = 5_000
+/** Page cache of the connection, in kB (SQLite's default is 2,000). */
+const CACHE_KB = 64_000
+/** Most writes in one group transaction: a longer turn commits and opens another. */
+const GROUP_LIMIT = 1_000
+/** setImmediate as it was when this module loaded: a test faking timers must not stop commits. */
+const immediately = setImmediate
+
+/** One group transaction: its writers wait for `committed`. */
+interface Group {
+  committed: Promise<void>
+  resolve: () => void
+  reject: (error: unknown) => void
+  writes: number
+}
+
+/**
+ * Methods that only read, claimDueTimers (its idle poll must not take the write lock; what it claims joins
+ * an open group as a savepoint or commits alone) and migrate (one transaction per migration, at start-up):
+ * none opens a group.
+ */
+const OUTSIDE_GROUP = /^(get(?!OrCreate)|list|count|query|ping$|claimDueTimers$|migrate$)/
+/** Reads whose rows go out on a websocket as they are: they wait for the open group. */
+const SENDS = /^(listUndelivered|listRecentlyDelivered)$/
 
 function isBusy(error: unknown): boolean {
   return error instanceof Database.SqliteError && error.code.startsWith('SQLITE_BUSY')
 }
 
 /**
+ * Wraps each public method of `store`: a write joins the group transaction, and every method resolves only
+ * once the group it ran in committed (see SqliteStore).
+ *
  * SQLite's own busy handler (`busy_timeout`) sleeps the calling thread — 1 ms, then 2, 5, 10 … ms — so with
  * several processes on one file every lock collision froze a whole event loop, requests and sockets
- * included. Instead each public method of `store` is retried, after the event loop had its turn, while it
- * fails with SQLITE_BUSY: each is one statement or one transaction, which changes nothing when refused.
+ * included. Instead a method refused with SQLITE_BUSY (at the group's BEGIN, or a read) is run again after
+ * the event loop had its turn: each is one statement or one transaction, which changes nothing when refused.
  */
-function retryWhenBusy(store: SqliteStore): void {
-  const methods = SqliteStore.prototype as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+function retryWhenBusy(store: SqliteStore, group: GroupAccess): void {
+  const prototype = SqliteStore.prototype as unknown as Record<
+    string,
+    (...args: unknown[]) => Promise<unknown>
+  >
   for (const name of Object.getOwnPropertyNames(SqliteStore.prototype)) {
-    const method = methods[name]
-    if (name === 'constructor' || name === 'close' || typeof method !== 'function') continue
+    const method = Object.getOwnPropertyDescriptor(prototype, name)?.value as
+      ((...args: unknown[]) => Promise<unknown>) | undefined
+    if (name === 'constructor' || name === 'close' || name === 'commitCount' || typeof method !== 'function')
+      continue
+    const writes = !OUTSIDE_GROUP.test(name)
+    const waits = writes || SENDS.test(name)
+    const attempt = async (args: unknown[]): Promise<unknown> => {
+      const joined = writes ? group.join() : waits ? group.open() : undefined
+      let result: unknown
+      try {
+        // The method's statements all run now, inside the group when it writes.
+        result = await method.apply(store, args)
+      } catch (error) {
+        if (joined) group.check(joined, error)
+        throw error
+      }
+      if (joined) await joined.committed
+      return result
+    }
     const retrying = async (...args: unknown[]) => {
       const deadline = Date.now() + BUSY_WAIT_MS
-      for (let attempt = 0; ; attempt++) {
+      for (let n = 0; ; n++) {
         try {
-          return await method.apply(store, args)
+          return await attempt(args)
         } catch (error) {
           if (!isBusy(error) || Date.now() > deadline) throw error
           // A few quick turns (the lock is usually held for microseconds), then up to 10 ms apart.
           await new Promise((resolve) =>
-            attempt < 8 ? setImmediate(resolve) : setTimeout(resolve, Math.min(10, attempt - 7)),
+            n < 8 ? setImmediate(resolve) : setTimeout(resolve, Math.min(10, n - 7)),
           )
         }
       }
     }
     Object.defineProperty(store, name, { value: retrying, configurable: true, writable: true })
   }
+}
+
+/** What retryWhenBusy needs of the store's private group state. */
+interface GroupAccess {
+  join(): Group
+  open(): Group | undefined
+  check(group: Group, error: unknown): void
 }
