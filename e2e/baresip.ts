@@ -142,3 +142,52 @@ export function rmsOf(wav: string): number {
   if (!match) throw new Error(`sox stat of ${wav} failed: ${stat.stderr}`)
   return Number(match[1])
 }
+
+/** One RTP packet seen on the wire. */
+export interface CapturedRtp {
+  payloadType: number
+  payload: Buffer
+}
+
+/**
+ * Captures the RTP packets sent to a UDP `port` on loopback with tcpdump (`-x`: each packet's bytes), as the
+ * far phone receives them. Only inside e2e/run.sh's namespace (root there; its loopback is the test's own).
+ */
+export async function captureRtp(port: number): Promise<{ packets(): CapturedRtp[]; stop(): Promise<void> }> {
+  if (spawnSync('tcpdump', ['--version']).error)
+    throw new Error('tcpdump is missing: apt-get install -y tcpdump')
+  const child = spawn('tcpdump', ['-i', 'lo', '-n', '-l', '-x', '-U', `udp and dst port ${port}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let text = ''
+  let err = ''
+  child.stdout!.on('data', (d: Buffer) => (text += String(d)))
+  child.stderr!.on('data', (d: Buffer) => (err += String(d)))
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()))
+  const deadline = Date.now() + 5_000
+  while (!err.includes('listening on')) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`tcpdump did not start: ${err}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return {
+    packets: () =>
+      text
+        .split(/\n(?=\S)/)
+        .map((block): CapturedRtp | undefined => {
+          const hex = [...block.matchAll(/^\s+0x[0-9a-f]+:\s+((?:[0-9a-f]{4}\s?)+)/gm)]
+            .map((m) => m[1]!.replace(/\s/g, ''))
+            .join('')
+          const bytes = Buffer.from(hex, 'hex')
+          // IPv4 header (its length in the low nibble), UDP header, then the RTP header (RFC 3550 §5.1).
+          const rtp = bytes.subarray(((bytes[0] ?? 0) & 0x0f) * 4 + 8)
+          if (rtp.length < 12 || rtp[0]! >> 6 !== 2) return undefined
+          const headerLength = 12 + (rtp[0]! & 0x0f) * 4
+          return { payloadType: rtp[1]! & 0x7f, payload: rtp.subarray(headerLength) }
+        })
+        .filter((p): p is CapturedRtp => p !== undefined),
+    async stop() {
+      child.kill('SIGTERM')
+      await exited
+    },
+  }
+}

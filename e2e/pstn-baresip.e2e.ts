@@ -5,9 +5,17 @@ import { addNumber } from '@parley/server'
 import { waitFor, type TestPlatform } from '@parley/test-kit'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { FAR_PHONE_IP, farPhone, requirePstnTools, rmsOf, type FarPhone } from './baresip.js'
-import { launchChromium, openPage, startDemoPlatform } from './harness.js'
-import { answeredIncoming, dial, expectInboundAudio } from './pstn-page.js'
+import { captureRtp, FAR_PHONE_IP, farPhone, requirePstnTools, rmsOf, type FarPhone } from './baresip.js'
+import {
+  inboundBytes,
+  launchChromium,
+  openPage,
+  startDemoPlatform,
+  waitForGrowth,
+  waitForStall,
+  waitForValue,
+} from './harness.js'
+import { answeredIncoming, dial, expectInboundAudio, pcState } from './pstn-page.js'
 import { freshPorts } from './rtpengine.js'
 import { sdkCallState, setupSdk } from './sdk-page.js'
 
@@ -116,6 +124,118 @@ describe('a browser calls a phone number through rtpengine and the SIP trunk (ba
       15_000,
       `the page's call Ended after baresip's BYE\n${phone.log().slice(-3000)}`,
     )
+  })
+})
+
+/** The page's outbound audio bytes (what it sends toward rtpengine and the phone). */
+const outboundAudioBytes = (page: Page) =>
+  page.evaluate(async () => {
+    const pcs = (window as unknown as { __parleyTest: { pcs: RTCPeerConnection[] } }).__parleyTest.pcs
+    let n = 0
+    for (const pc of pcs.filter((p) => p.signalingState !== 'closed'))
+      (await pc.getStats()).forEach((s: Record<string, unknown>) => {
+        if (s.type === 'outbound-rtp' && s.kind === 'audio') n += Number(s.bytesSent ?? 0)
+      })
+    return n
+  })
+const callFlags = (page: Page, callId: string) =>
+  page.evaluate(
+    `(() => { const c = window.sdk.call.getById(${JSON.stringify(callId)}); return c && { state: c.state, localHold: c.localHold, remoteHold: c.remoteHold } })()`,
+  ) as Promise<{ state: string; localHold: boolean; remoteHold: boolean } | undefined>
+const inboundAudioBytes = (page: Page) => inboundBytes(page, 'audio')
+
+describe('mid-call on a phone call: hold both ways, DTMF (issue 11)', () => {
+  it('the page holds: a re-INVITE reaches baresip, media stops both ways; unhold resumes both ways', async () => {
+    const phone = await farPhone('+15550100')
+    phones.push(phone)
+    const page = await alicePage()
+    const callId = await dial(page, phone)
+    await expectInboundAudio(page, phone)
+    await page.evaluate(`window.sdk.call.hold(${JSON.stringify(callId)})`)
+    await waitForValue(
+      () => callFlags(page, callId),
+      (c) => c?.state === 'On Hold' && c.localHold,
+      `the page's call On Hold\n--- baresip:\n${phone.log().slice(-2000)}`,
+    )
+    // Nothing from the phone reaches the page, and the page sends nothing.
+    await waitForStall(() => inboundAudioBytes(page), 'inbound audio from the phone while held')
+    await waitForStall(() => outboundAudioBytes(page), "the page's outbound audio while held")
+    await page.evaluate(`window.sdk.call.unhold(${JSON.stringify(callId)})`)
+    await waitForValue(
+      () => callFlags(page, callId),
+      (c) => c?.state === 'Connected' && !c.localHold,
+      `the page's call Connected again\n--- baresip:\n${phone.log().slice(-2000)}`,
+    )
+    await waitForGrowth(() => inboundAudioBytes(page), 'inbound audio from the phone after unhold')
+    await waitForGrowth(() => outboundAudioBytes(page), "the page's outbound audio after unhold")
+    await expectInboundAudio(page, phone, 'after unhold')
+    await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
+    await waitFor(
+      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
+      10_000,
+      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
+    )
+  })
+
+  it("baresip holds: its re-INVITE reaches the page as a re-offer (remote hold), the phone's audio stops; resume brings it back", async () => {
+    const phone = await farPhone('+15550100', [], { control: true })
+    phones.push(phone)
+    const page = await alicePage()
+    const callId = await dial(page, phone)
+    await expectInboundAudio(page, phone)
+    await phone.command('hold')
+    await waitForValue(
+      () => callFlags(page, callId),
+      (c) => c?.remoteHold === true,
+      `the page to see the phone's hold\n--- baresip:\n${phone.log().slice(-2000)}`,
+    )
+    await waitForStall(() => inboundAudioBytes(page), 'inbound audio from the phone while it holds')
+    await phone.command('resume')
+    await waitForValue(
+      () => callFlags(page, callId),
+      (c) => c?.state === 'Connected' && c.remoteHold === false,
+      `the page to see the phone's resume\n--- baresip:\n${phone.log().slice(-2000)}`,
+    )
+    await expectInboundAudio(page, phone, 'after the phone resumed')
+  })
+
+  it('DTMF 123# from the page reaches baresip as RFC 4733 telephone-events', async () => {
+    // -s: baresip prints its SIP, so its answer's media port is known. baresip 1.0 does not log the
+    // telephone-events it receives, so they are captured where they arrive: at that port (tcpdump).
+    const phone = await farPhone('+15550100', ['-s'])
+    phones.push(phone)
+    const page = await alicePage()
+    const callId = await dial(page, phone)
+    const remote = ((await pcState(page)) as { remote?: string } | undefined)?.remote ?? ''
+    expect(remote, 'the answer the page got offers telephone-event').toMatch(
+      /a=rtpmap:\d+ telephone-event\/8000/,
+    )
+    const answer = phone.log().slice(phone.log().indexOf('SIP/2.0 200'))
+    const port = Number(/m=audio (\d+) RTP\/AVP/.exec(answer)?.[1])
+    const pt = Number(/a=rtpmap:(\d+) telephone-event\/8000/.exec(answer)?.[1])
+    expect(
+      port && pt,
+      `baresip's 200 OK with an audio port and telephone-event\n${answer.slice(0, 2000)}`,
+    ).toBeTruthy()
+    const capture = await captureRtp(port)
+    await page.evaluate(`window.sdk.call.sendDTMF(${JSON.stringify(callId)}, '123#')`)
+    // RFC 4733 §2.3: event codes 0–9 are the digits, 11 is '#'; each event is sent in several packets.
+    const digits = () =>
+      capture
+        .packets()
+        .filter((p) => p.payloadType === pt)
+        .map((p) => '0123456789*#'[p.payload[0]!] ?? '?')
+        .filter((d, i, all) => d !== all[i - 1])
+        .join('')
+    try {
+      await waitFor(
+        () => (digits() === '123#' ? true : undefined),
+        15_000,
+        `telephone-events 1 2 3 # at baresip's port ${port} (got "${digits()}")`,
+      )
+    } finally {
+      await capture.stop()
+    }
   })
 })
 

@@ -133,6 +133,41 @@ export class GatewayCall {
     return this.#gateway.answer(this.callId, this.trunkTag, this.browserTag, browserAnswer, options)
   }
 
+  /**
+   * A re-offer in the established call (hold, unhold, ICE restart; RFC 3264 §8), from either side: `browser` — its
+   * WebRTC offer becomes the plain RTP offer of a re-INVITE; `trunk` — the re-INVITE's offer becomes a WebRTC
+   * re-offer. `browserDtls` is rtpengine's DTLS role toward the browser, kept from the first exchange (outbound
+   * calls `active`, inbound `passive`): a re-offer never renegotiates DTLS.
+   */
+  reoffer(from: 'browser' | 'trunk', sdp: string, browserDtls: 'active' | 'passive'): Promise<string> {
+    if (from === 'browser') {
+      return this.#gateway.offer(this.callId, this.browserTag, sdp, {
+        ...trunkSideOptions(),
+        codec: keepOnly(this.#options.opus ?? false),
+        'to-tag': this.trunkTag,
+      })
+    }
+    const { codec: _codec, flags: _flags, ...options } = webrtcSideOptions()
+    return this.#gateway.offer(this.callId, this.trunkTag, sdp, {
+      ...options,
+      DTLS: browserDtls,
+      'to-tag': this.browserTag,
+    })
+  }
+
+  /** The answer to {@link reoffer} of `offerer`, from the other side, translated for the offerer. */
+  reanswer(offerer: 'browser' | 'trunk', sdp: string, browserDtls: 'active' | 'passive'): Promise<string> {
+    if (offerer === 'browser') {
+      const { codec: _codec, flags: _flags, ...options } = webrtcSideOptions()
+      return this.#gateway.answer(this.callId, this.browserTag, this.trunkTag, sdp, {
+        ...options,
+        DTLS: browserDtls,
+      })
+    }
+    const { codec: _codec, ...options } = trunkSideOptions()
+    return this.#gateway.answer(this.callId, this.trunkTag, this.browserTag, sdp, options)
+  }
+
   /** Ends the gateway call: both legs, and their ports. */
   end(): Promise<boolean> {
     return this.#gateway.delete(this.callId)

@@ -19,12 +19,14 @@ import type { Actor } from './tokens.js'
 import { callerIdFor, lookupInboundNumber } from './numbers.js'
 import { phoneNumberOf, sipFailureReason, TRUNK_USER_ID } from './pstn.js'
 import { GatewayCall } from '../media-gateway/flag-sets.js'
-import type {
-  SipDialogCall,
-  SipDialogState,
-  SipInboundCall,
-  SipInboundInvite,
-  SipOutboundCall,
+import {
+  SipError,
+  type SipCallEvents,
+  type SipDialogCall,
+  type SipDialogState,
+  type SipInboundCall,
+  type SipInboundInvite,
+  type SipOutboundCall,
 } from '../sip/types.js'
 
 /** Writes the HTTP response of an operation; resolves once it is written (protocol §8.1 ordering). */
@@ -49,7 +51,15 @@ interface Plan {
   /** Inbound PSTN calls that started ringing or were answered here: 180 / 200 toward the trunk after the commit. */
   pstnRinging: string[]
   pstnAnswers: { callId: string; sdp: string }[]
+  /** Re-offers between a browser and the trunk (hold, unhold…), relayed through the gateway after the commit. */
+  pstnReoffers: { callId: string; fromLegId: string; sdp: string; dtls: BrowserDtls }[]
+  pstnReanswers: { callId: string; sdp: string; dtls: BrowserDtls }[]
 }
+
+/** rtpengine's DTLS role toward the browser, fixed by the first exchange: it never changes in a re-offer. */
+type BrowserDtls = 'active' | 'passive'
+const browserDtlsOf = (pstn: NonNullable<Call['pstn']>): BrowserDtls =>
+  pstn.direction === 'outbound' ? 'active' : 'passive'
 
 const emptyPlan = (): Plan => ({
   newCalls: [],
@@ -63,6 +73,8 @@ const emptyPlan = (): Plan => ({
   ended: [],
   pstnRinging: [],
   pstnAnswers: [],
+  pstnReoffers: [],
+  pstnReanswers: [],
 })
 
 /** How a call ends: which events the remaining legs get (protocol §9.5 table). */
@@ -87,7 +99,12 @@ interface PstnHandle {
   answered: boolean
   /** A dialog of an answered call restored from the store after a restart (either direction). */
   restored?: SipDialogCall
+  /** The trunk's re-INVITE waiting for the browser's answer (its 200 OK or failure). */
+  trunkReoffer?: { answer(sdp: string): void; reject(status?: number): void }
 }
+
+/** The established SIP dialog of a PSTN call, whichever way it came about. */
+const dialogOfHandle = (h: PstnHandle) => (h.answered ? (h.sip ?? h.inbound ?? h.restored) : undefined)
 
 const link = (leg: Leg) => [{ href: sessionResourceUrl(leg.username, leg.id), rel: 'WebrtcSession' as const }]
 
@@ -246,8 +263,7 @@ export class SessionService {
       this.#pstnEnded(callId, handle, EVENT_REASONS.remoteEnded, undefined, 'ended by caller').catch(failed)
     })
     sip.on('dialog', this.#keepDialog(callId, log))
-    // Re-INVITEs from the trunk (hold from the far end) are not relayed yet: 488 keeps the session as it is.
-    sip.on('reoffer', ({ reject }) => reject(488))
+    sip.on('reoffer', this.#trunkReoffer(callId, handle, log))
     await this.#execute([callId], undefined, () => {
       const now = this.#ctx.clock.now()
       const plan = emptyPlan()
@@ -402,10 +418,7 @@ export class SessionService {
       )
     })
     sip.on('dialog', this.#keepDialog(callId, log))
-    sip.on('reoffer', ({ reject }) => {
-      // Re-INVITEs from the trunk (hold from the far end) are not relayed yet: 488 keeps the session as it is.
-      reject(488)
-    })
+    sip.on('reoffer', this.#trunkReoffer(callId, handle, log))
   }
 
   /** A `dialog` listener: every change of the SIP dialog (CSeq, target refresh) is kept with the call. */
@@ -456,10 +469,90 @@ export class SessionService {
       )
     })
     sip.on('dialog', this.#keepDialog(call.id, log))
-    // As for live calls: re-INVITEs from the trunk are not relayed yet, 488 keeps the session as it is.
-    sip.on('reoffer', ({ reject }) => reject(488))
+    sip.on('reoffer', this.#trunkReoffer(call.id, handle, log))
     log.info('PSTN call: SIP dialog restored after a restart')
     return true
+  }
+
+  /**
+   * A browser's re-offer (hold, unhold, ICE restart) on a PSTN call, committed as pending: through the gateway
+   * into a re-INVITE, and the trunk's answer back as the browser's `wrtcsAnswerNotification`. A trunk that
+   * refuses or does not answer ends the call with its status (a client cannot take back a sent re-offer, §8.4).
+   */
+  async #reofferToTrunk(r: Plan['pstnReoffers'][number]): Promise<void> {
+    const handle = this.#pstn.get(r.callId)
+    const dialog = handle && dialogOfHandle(handle)
+    const log = this.#ctx.log.child({ callId: r.callId })
+    if (!handle || !dialog) return log.warn('PSTN re-offer: the call has no SIP dialog on this node')
+    let answer: string
+    try {
+      const offer = await handle.gateway.reoffer('browser', r.sdp, r.dtls)
+      answer = await handle.gateway.reanswer('browser', await dialog.reinvite(offer), r.dtls)
+    } catch (err) {
+      log.warn({ err }, 'PSTN re-offer failed; the call ends')
+      const status = err instanceof SipError ? err.status : 503
+      return void this.#pstnEnded(
+        r.callId,
+        handle,
+        sipFailureReason(status, 'Re-INVITE failed'),
+        status,
+      ).catch((e: unknown) => log.error({ err: e }, 'PSTN call: ending failed'))
+    }
+    await this.#onCall(r.callId, (plan, call, legs, now) => {
+      const nego = call.negotiation
+      if (call.state === 'ended' || nego.type !== 'offerPending' || nego.fromLegId !== r.fromLegId) return
+      call.negotiation = { type: 'idle' }
+      this.#touch(plan, call)
+      const offerer = legs.get(r.fromLegId)
+      if (offerer?.state === 'active') this.#note(plan, offerer, this.#answerFrame(offerer, answer), now)
+    })
+  }
+
+  /** A `reoffer` listener: the trunk's re-INVITE reaches the browser as `wrtcsOfferNotification` (§9.4). */
+  #trunkReoffer(
+    callId: string,
+    handle: PstnHandle,
+    log: ServiceContext['log'],
+  ): (e: SipCallEvents['reoffer']) => void {
+    return ({ sdp, answer, reject }) => {
+      void (async () => {
+        const stored = await this.#ctx.store.getCall(callId)
+        if (!stored?.pstn || stored.state !== 'connected') return reject(491)
+        const offer = await handle.gateway.reoffer('trunk', sdp, browserDtlsOf(stored.pstn))
+        await this.#onCall(callId, (plan, call, legs, now) => {
+          const trunkLegId = call.pstn?.trunkLegId ?? ''
+          const browser = legs.get(this.#peerId(call, trunkLegId) ?? '')
+          // One offer at a time (RFC 3261 §14.2: 491 on glare).
+          if (call.state !== 'connected' || call.negotiation.type !== 'idle' || browser?.state !== 'active')
+            return reject(491)
+          handle.trunkReoffer?.reject(491)
+          handle.trunkReoffer = { answer, reject }
+          call.negotiation = { type: 'offerPending', fromLegId: trunkLegId }
+          this.#touch(plan, call)
+          this.#note(plan, browser, this.#offerFrame(browser, offer), now)
+        })
+      })().catch((err: unknown) => {
+        log.warn({ err }, 'PSTN call: the trunk’s re-INVITE could not be relayed')
+        reject(500)
+      })
+    }
+  }
+
+  /** The browser answered the trunk's re-offer: through the gateway into the re-INVITE's 200 OK. */
+  async #reanswerToTrunk(r: Plan['pstnReanswers'][number]): Promise<void> {
+    const handle = this.#pstn.get(r.callId)
+    const pending = handle?.trunkReoffer
+    if (!handle || !pending) return
+    handle.trunkReoffer = undefined
+    try {
+      pending.answer(await handle.gateway.reanswer('trunk', r.sdp, r.dtls))
+    } catch (err) {
+      this.#ctx.log.warn(
+        { err, callId: r.callId },
+        'PSTN call: the gateway refused the answer to a re-INVITE',
+      )
+      pending.reject(488)
+    }
   }
 
   #dialogOf(sip: SipOutboundCall | SipInboundCall): Record<string, unknown> | undefined {
@@ -583,7 +676,10 @@ export class SessionService {
         call.negotiation = { type: 'idle' }
         this.#touch(plan, call)
         const offerer = legs.get(nego.fromLegId)
-        if (offerer?.state === 'active') this.#note(plan, offerer, this.#answerFrame(offerer, sdp), now)
+        if (call.pstn && nego.fromLegId === call.pstn.trunkLegId) {
+          plan.pstnReanswers.push({ callId: call.id, sdp, dtls: browserDtlsOf(call.pstn) })
+        } else if (offerer?.state === 'active')
+          this.#note(plan, offerer, this.#answerFrame(offerer, sdp), now)
         if (call.replacesCallIds.length > 0) await this.#completeReplacement(plan, call, now)
       } else if (nego.type === 'slowStart' && nego.toLegId === leg.id && call.transfer) {
         await this.#transferOffer(plan, call, leg, legs, sdp, now)
@@ -607,7 +703,10 @@ export class SessionService {
       if (!peer || peer.state !== 'active') return void (plan.error = apiError('NOT_ESTABLISHED'))
       call.negotiation = { type: 'offerPending', fromLegId: leg.id }
       this.#touch(plan, call)
-      this.#note(plan, peer, this.#offerFrame(peer, sdp), now)
+      if (call.pstn && peer.id === call.pstn.trunkLegId) {
+        // The trunk leg has no channel: the offer becomes a re-INVITE after the commit.
+        plan.pstnReoffers.push({ callId: call.id, fromLegId: leg.id, sdp, dtls: browserDtlsOf(call.pstn) })
+      } else this.#note(plan, peer, this.#offerFrame(peer, sdp), now)
       plan.reply = { status: 204 }
     })
   }
@@ -1341,6 +1440,8 @@ export class SessionService {
         for (const call of plan.ended) if (call.pstn) this.#hangUpPstn(call)
         for (const id of plan.pstnRinging) this.#pstn.get(id)?.inbound?.ringing()
         for (const { callId, sdp } of plan.pstnAnswers) void this.#acceptInbound(callId, sdp)
+        for (const r of plan.pstnReoffers) void this.#reofferToTrunk(r)
+        for (const r of plan.pstnReanswers) void this.#reanswerToTrunk(r)
         if (plan.error) {
           await this.#deliver(plan)
           throw plan.error
