@@ -15,7 +15,7 @@ import {
   waitForStall,
   waitForValue,
 } from './harness.js'
-import { answeredIncoming, dial, expectInboundAudio, pcState } from './pstn-page.js'
+import { answeredIncoming, dial, expectInboundAudio, pcState, playRemoteAudio } from './pstn-page.js'
 import { freshPorts } from './rtpengine.js'
 import { sdkCallState, setupSdk } from './sdk-page.js'
 
@@ -274,5 +274,46 @@ describe('a phone calls a number of the account (baresip dials bob)', () => {
       callee: 'bob',
       pstn: { direction: 'inbound', number: '+15550100', localNumber: '+15550123', sipStatus: 200 },
     })
+  })
+})
+
+describe('forward to a phone number', () => {
+  it("bob forwards alice's ringing call to +15550100: baresip answers, alice is Connected and hears its tone", async () => {
+    await addNumber(platform.server.ctx, {
+      clientId: platform.clientId,
+      number: '+15550124',
+      user: 'bob@example.com',
+    })
+    const phone = await farPhone('+15550100')
+    phones.push(phone)
+    const { context, page: bob } = await openPage(browser, `${platform.url}/quickstart`)
+    contexts.push(context)
+    await setupSdk(bob, platform, 'bob')
+    await bob.evaluate(
+      `window.sdk.on('call:receive', ({ callId }) => window.sdk.call.forward(callId, '+15550100'))`,
+    )
+    const alice = await alicePage()
+    const callId = (await alice.evaluate(
+      `window.sdk.call.make('bob@example.com', { audio: true, video: false })`,
+    )) as string
+    await waitFor(
+      async () => ((await sdkCallState(alice, callId)) === 'Connected' ? true : undefined),
+      20_000,
+      `alice's forwarded call Connected\n--- baresip:\n${phone.log().slice(-3000)}`,
+    )
+    // From bob's caller ID: his first number (+15550123 when the inbound test ran before, else +15550124).
+    await waitFor(
+      () => (/Call established: sip:\+1555012[34]@/.test(phone.log()) ? true : undefined),
+      10_000,
+      `baresip's call from bob's number\n${phone.log().slice(-3000)}`,
+    )
+    await playRemoteAudio(alice)
+    await expectInboundAudio(alice, phone, "in alice's page after the forward")
+    await alice.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
+    await waitFor(
+      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
+      10_000,
+      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
+    )
   })
 })

@@ -106,6 +106,17 @@ interface PstnHandle {
 /** The established SIP dialog of a PSTN call, whichever way it came about. */
 const dialogOfHandle = (h: PstnHandle) => (h.answered ? (h.sip ?? h.inbound ?? h.restored) : undefined)
 
+/** The telephone side of a call to a number (issue 11): the gateway call is named after the call. */
+const outboundPstn = (callId: string, number: string, localNumber: string, trunkLegId: string) => ({
+  direction: 'outbound' as const,
+  number,
+  localNumber,
+  gatewayCallId: callId,
+  trunkLegId,
+  dialog: null,
+  sipStatus: null,
+})
+
 const link = (leg: Leg) => [{ href: sessionResourceUrl(leg.username, leg.id), rel: 'WebrtcSession' as const }]
 
 /**
@@ -192,15 +203,7 @@ export class SessionService {
       const trunkLeg = this.#newLeg(callId, TRUNK_USER_ID, number, 'callee', null, now)
       const call: Call = {
         ...newOutgoingCall(callId, actor, input, callerLeg.id, number, now),
-        pstn: {
-          direction: 'outbound',
-          number,
-          localNumber: callerId,
-          gatewayCallId: callId,
-          trunkLegId: trunkLeg.id,
-          dialog: null,
-          sipStatus: null,
-        },
+        pstn: outboundPstn(callId, number, callerId, trunkLeg.id),
       }
       plan.newCalls.push(call)
       plan.newLegs.push(callerLeg, trunkLeg)
@@ -743,15 +746,26 @@ export class SessionService {
     })
   }
 
-  /** `PUT …/sessions/{legId}/forward` (§8.6, §11.15): an unanswered callee sends the call to someone else. */
+  /**
+   * `PUT …/sessions/{legId}/forward` (§8.6, §11.15): an unanswered callee sends the call to someone else. A phone
+   * number that names no user goes to the trunk (issue 11) from the forwarding user's number, as a call of the
+   * caller's to that number: the caller's offer through the gateway into an INVITE. A call from the trunk is not
+   * forwarded to a number (403 `SVC0403`: no trunk-to-trunk calls).
+   */
   async forward(actor: Actor, legId: string, address: string, respond: Respond): Promise<void> {
     forbidAnonymous(actor)
-    const target = await this.#resolve(actor, address, 'address')
-    const channels = await this.#reachableChannels(target, 'address')
+    const user = await this.#resolveIn(actor.accountId, { username: actor.username }, address)
+    const number = user || !this.#ctx.sipTrunk || !this.#ctx.mediaGateway ? undefined : phoneNumberOf(address)
+    if (!user && number === undefined) throw apiError('NOT_FOUND_INPUT', 'address')
+    const callerId = number === undefined ? undefined : await callerIdFor(this.#ctx, actor.userId)
+    if (number !== undefined && !callerId) throw apiError('FORBIDDEN')
+    const channels = user ? await this.#reachableChannels(user, 'address') : []
+    let dial: { callId: string; sdp: string } | undefined
     await this.#onLeg(actor, legId, respond, (plan, call, leg, legs, now) => {
       if (leg.state !== 'active') return void (plan.error = apiError('SESSION_ENDED'))
       if (leg.id === call.callerLegId || call.answeredLegId !== null)
         return void (plan.error = apiError('ALREADY_ANSWERED'))
+      if (number !== undefined && call.pstn) return void (plan.error = apiError('FORBIDDEN'))
       leg.state = 'ended'
       this.#touch(plan, leg)
       for (const other of legs.values()) {
@@ -761,12 +775,25 @@ export class SessionService {
       }
       // The new target rings afresh: its Ringing request must produce the caller's Ringing event (§11.15 step 4).
       if (call.state === 'ringing') transition(call, 'initiated')
-      call.calleeUsername = target.username
       call.tParticipantAddress = address
+      if (user) {
+        call.calleeUsername = user.username
+        this.#invite(plan, call, user, channels, call.offerSdp, now)
+      } else {
+        const trunkLeg = this.#newLeg(call.id, TRUNK_USER_ID, number!, 'callee', null, now)
+        plan.newLegs.push(trunkLeg)
+        call.calleeUsername = number!
+        call.pstn = outboundPstn(call.id, number!, callerId!, trunkLeg.id)
+        plan.timers.push(this.#timer('no-answer', call.id, now + this.#ctx.config.timings.noAnswerMs))
+        dial = { callId: call.id, sdp: call.offerSdp }
+      }
       this.#touch(plan, call)
-      this.#invite(plan, call, target, channels, call.offerSdp, now)
       plan.reply = { status: 204 }
     })
+    if (dial)
+      void this.#dial(dial.callId, dial.sdp).catch((err: unknown) =>
+        this.#ctx.log.error({ err, callId: dial?.callId }, 'PSTN call: dialing a forwarded call failed'),
+      )
   }
 
   /** `PUT …/sessions/{legId}/transfer` (§8.7, §11.16, §11.17): direct or consultative transfer. */
