@@ -199,6 +199,39 @@ describe('mid-call on a phone call: hold both ways, DTMF (issue 11)', () => {
     await expectInboundAudio(page, phone, 'after the phone resumed')
   })
 
+  it('restartMedia: the ICE restart offer carries its new candidate, the phone gets one re-INVITE, the tone goes on', async () => {
+    const phone = await farPhone('+15550100', ['-s'])
+    phones.push(phone)
+    const page = await alicePage()
+    const callId = await dial(page, phone)
+    await expectInboundAudio(page, phone)
+    const invites = () => phone.log().match(/^INVITE sip:/gm)?.length ?? 0
+    expect(invites()).toBe(1)
+    const ufrag = async () =>
+      /a=ice-ufrag:(\S+)/.exec(((await pcState(page)) as { local?: string }).local ?? '')?.[1]
+    const before = await ufrag()
+    await page.evaluate(`window.sdk.call.restartMedia(${JSON.stringify(callId)})`)
+    await waitForValue(
+      ufrag,
+      (u) => u !== undefined && u !== before,
+      'a new local ICE ufrag (the restart applied)',
+    )
+    // rtpengine gives the trunk leg a new port on any re-offer, so the phone must be told (a re-INVITE,
+    // sendrecv: without candidates in the restart offer it was a 0.0.0.0 hold and the tone stopped).
+    await waitFor(
+      () => (invites() === 2 ? true : undefined),
+      10_000,
+      `baresip's re-INVITE\n${phone.log().slice(-2000)}`,
+    )
+    expect(phone.log().slice(phone.log().lastIndexOf('INVITE sip:'))).toMatch(/a=sendrecv/)
+    await waitForValue(
+      () => callFlags(page, callId),
+      (c) => c?.state === 'Connected' && !c.localHold && !c.remoteHold,
+      'the call Connected after the restart',
+    )
+    await expectInboundAudio(page, phone, 'after the ICE restart')
+  })
+
   it('DTMF 123# from the page reaches baresip as RFC 4733 telephone-events', async () => {
     // -s: baresip prints its SIP, so its answer's media port is known. baresip 1.0 does not log the
     // telephone-events it receives, so they are captured where they arrive: at that port (tcpdump).

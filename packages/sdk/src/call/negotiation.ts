@@ -52,7 +52,12 @@ export async function negotiateLocal(
   const local = pipeSdp(ctx, call, created, { type, step: 'set', endpoint: 'local' })
   await step(type === 'offer' ? 'call:3' : 'call:11', () => session.setLocalDescription(type, local))
   mark(ctx, call, `${type}:local-set`)
-  const gathered = await gather(ctx, call, session, operation, opts.freshTransport === true)
+  // An ICE restart starts a new generation of candidates: like a fresh transport, its offer must carry them
+  // (no trickle), or the far end — rtpengine on a phone call — has no address for the new one.
+  const gathered = await gather(ctx, call, session, operation, {
+    freshTransport: opts.freshTransport === true || opts.iceRestart === true,
+    restart: opts.iceRestart === true,
+  })
   mark(ctx, call, `${type}:ice-ready`)
   return stripTrickle(pipeSdp(ctx, call, gathered, { type, step: 'send', endpoint: 'local' }))
 }
@@ -62,7 +67,7 @@ function gather(
   call: Call,
   session: PeerSession,
   operation: string,
-  freshTransport: boolean,
+  { freshTransport, restart }: { freshTransport: boolean; restart: boolean },
 ): Promise<string> {
   const c = ctx.deps.config().call
   const timeouts = () => {
@@ -88,7 +93,7 @@ function gather(
     check = (info) => defaultIceCheck(info, timeouts())
   }
   // Only the initial offer and answer must carry candidates (protocol.md §10.2) — and the first
-  // description of a rebuilt peer connection, which has no transport yet.
+  // description of a rebuilt peer connection, which has no transport yet, and an ICE restart's offer.
   const allowNoCandidates = !freshTransport && operation !== 'MAKE' && operation !== 'ANSWER'
   let firstSeen = !timing(ctx)
   return session
@@ -102,6 +107,7 @@ function gather(
       },
       hardTimeout,
       allowNoCandidates,
+      restart,
     })
     .catch((err: unknown) => {
       throw new SdkError('call:10', err instanceof Error ? err.message : 'ICE collection failed')

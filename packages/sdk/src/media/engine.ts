@@ -31,6 +31,11 @@ export interface GatherOptions {
   hardTimeout: number
   /** Continue even without candidates once gathering is complete (re-offers on an existing transport). */
   allowNoCandidates?: boolean
+  /**
+   * An ICE restart: until the first trigger, a `complete` gathering state with no candidate is the previous
+   * generation's, not the new one's (the browser reports `gathering` only a moment after setLocalDescription).
+   */
+  restart?: boolean
 }
 
 /** Thrown by `gatherIce` when the check says `Error`, returns garbage, or nothing was gathered. */

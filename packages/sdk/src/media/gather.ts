@@ -90,6 +90,9 @@ export function gatherWithCheck(src: GatherSource, options: GatherOptions): Prom
       if (/a=candidate:/.test(sdp) || src.candidates().length > 0 || options.allowNoCandidates) finish()
       else finish(new IceCollectionError('ICE gathering produced no candidates'))
     }, options.hardTimeout)
-    run('Scheduled')
+    // A restart's first look may still see the old generation's `complete`: wait for the browser's next word
+    // (a candidate or a state change; the hard timeout bounds it).
+    const stale = options.restart && src.iceGatheringState() === 'complete' && src.candidates().length === 0
+    if (!stale) run('Scheduled')
   })
 }

@@ -145,6 +145,9 @@ export class GatewayCall {
         ...trunkSideOptions(),
         codec: keepOnly(this.#options.opus ?? false),
         'to-tag': this.trunkTag,
+        // A browser's re-offer has `c=IN IP4 0.0.0.0` (ICE carries the addresses): without this flag rtpengine
+        // takes it for an RFC 2543 hold and offers the trunk sendonly with 0.0.0.0 (seen on an ICE restart).
+        flags: ['original-sendrecv'],
       })
     }
     const { codec: _codec, flags: _flags, ...options } = webrtcSideOptions()
