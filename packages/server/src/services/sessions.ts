@@ -1463,26 +1463,21 @@ export class SessionService {
           }
           this.#ctx.timing?.('commit', { key })
         }
+        this.#report(plan)
         for (const call of plan.ended) if (call.pstn) this.#hangUpPstn(call)
         for (const id of plan.pstnRinging) this.#pstn.get(id)?.inbound?.ringing()
         for (const { callId, sdp } of plan.pstnAnswers) void this.#acceptInbound(callId, sdp)
         for (const r of plan.pstnReoffers) void this.#reofferToTrunk(r)
         for (const r of plan.pstnReanswers) void this.#reanswerToTrunk(r)
         if (plan.error) {
-          this.#report(plan)
           await this.#deliver(plan)
           throw plan.error
         }
-        try {
-          if (respond && plan.reply) {
-            await respond(plan.reply.status, plan.reply.body)
-            this.#ctx.timing?.('reply', { key, status: plan.reply.status })
-          }
-          await this.#deliver(plan)
-        } finally {
-          // Log lines and metrics after the response and the push: off the call's critical path (issue 14).
-          this.#report(plan)
+        if (respond && plan.reply) {
+          await respond(plan.reply.status, plan.reply.body)
+          this.#ctx.timing?.('reply', { key, status: plan.reply.status })
         }
+        await this.#deliver(plan)
         if (plan.notes.length > 0) this.#ctx.timing?.('queued', { key, frames: plan.notes.length })
         return
       }
