@@ -350,3 +350,62 @@ describe('forward to a phone number', () => {
     )
   })
 })
+
+describe('transfer to a phone number', () => {
+  it('alice holds bob and transfers him to +15550100: baresip answers a call from her number, bob hears its tone, alice Ended', async () => {
+    const phone = await farPhone('+15550100')
+    phones.push(phone)
+    const { context, page: bob } = await openPage(browser, `${platform.url}/quickstart`)
+    contexts.push(context)
+    await setupSdk(bob, platform, 'bob')
+    await bob.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
+      window.bobCallId = callId
+      void window.sdk.call.answer(callId, { audio: true, video: false })
+    })`)
+    const alice = await alicePage()
+    const callId = (await alice.evaluate(
+      `window.sdk.call.make('bob@example.com', { audio: true, video: false })`,
+    )) as string
+    const connected = (page: Page, id: () => Promise<string>, what: string) =>
+      waitFor(
+        async () => ((await sdkCallState(page, await id())) === 'Connected' ? true : undefined),
+        20_000,
+        what,
+      )
+    const bobCallId = async () => String(await bob.evaluate('window.bobCallId'))
+    await connected(alice, async () => callId, 'alice Connected to bob')
+    await connected(bob, bobCallId, 'bob Connected to alice')
+    await alice.evaluate(`window.sdk.call.hold(${JSON.stringify(callId)})`)
+    await waitFor(
+      async () =>
+        (await alice.evaluate(`window.sdk.call.getById(${JSON.stringify(callId)})?.localHold`)) === true
+          ? true
+          : undefined,
+      10_000,
+      'alice holds bob',
+    )
+    await alice.evaluate(`window.sdk.call.directTransfer(${JSON.stringify(callId)}, '+15550100')`)
+    // The phone rings with the transferor's caller ID and answers; bob's call goes on, now with the phone.
+    await waitFor(
+      () => (/Call established: sip:\+15550199@/.test(phone.log()) ? true : undefined),
+      20_000,
+      `baresip's call from alice's number\n${phone.log().slice(-3000)}`,
+    )
+    await waitFor(
+      async () => ((await sdkCallState(alice, callId)) === 'Ended' ? true : undefined),
+      10_000,
+      "alice's call Ended by the transfer",
+    )
+    expect(await sdkCallState(bob, await bobCallId())).toBe('Connected')
+    await playRemoteAudio(bob)
+    await expectInboundAudio(bob, phone, "in bob's page after the transfer")
+    const records = await platform.server.ctx.store.listCallRecords(2)
+    expect(records.map((r) => r.callee)).toContain('+15550100')
+    await bob.evaluate(`window.sdk.call.end(${JSON.stringify(await bobCallId())})`)
+    await waitFor(
+      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
+      10_000,
+      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
+    )
+  })
+})

@@ -54,6 +54,8 @@ interface Plan {
   /** Re-offers between a browser and the trunk (hold, unhold…), relayed through the gateway after the commit. */
   pstnReoffers: { callId: string; fromLegId: string; sdp: string; dtls: BrowserDtls }[]
   pstnReanswers: { callId: string; sdp: string; dtls: BrowserDtls }[]
+  /** Calls to numbers created inside a step (a transfer to a number), dialled after the commit. */
+  pstnDials: { callId: string; sdp: string }[]
 }
 
 /** rtpengine's DTLS role toward the browser, fixed by the first exchange: it never changes in a re-offer. */
@@ -75,6 +77,7 @@ const emptyPlan = (): Plan => ({
   pstnAnswers: [],
   pstnReoffers: [],
   pstnReanswers: [],
+  pstnDials: [],
 })
 
 /** How a call ends: which events the remaining legs get (protocol §9.5 table). */
@@ -383,7 +386,9 @@ export class SessionService {
         transition(call, 'ringing')
         this.#touch(plan, call)
         const caller = legs.get(call.callerLegId)
-        if (caller?.state === 'active') this.#event(plan, caller, EVENT_REASONS.ringing, now)
+        // A call created by a transfer sends no Ringing: its caller is already in a call (§11.16 step 4).
+        if (caller?.state === 'active' && call.replacesCallIds.length === 0)
+          this.#event(plan, caller, EVENT_REASONS.ringing, now)
         log.info({ status }, 'PSTN call: the trunk rings')
       }).catch((err: unknown) => log.error({ err }, 'PSTN call: ringing failed'))
     })
@@ -400,11 +405,12 @@ export class SessionService {
           await this.#pstnEnded(callId, handle, sipFailureReason(503, 'Media Gateway Unavailable'))
           return
         }
-        await this.#onCall(callId, (plan, call, legs, now) => {
+        await this.#onCall(callId, async (plan, call, legs, now) => {
           const trunkLeg = legs.get(call.pstn?.trunkLegId ?? '')
           if (call.state === 'ended' || !trunkLeg || !call.pstn) return
           call.pstn = { ...call.pstn, sipStatus: 200, dialog: this.#dialogOf(sip) ?? call.pstn.dialog }
           this.#initialAnswer(plan, call, trunkLeg, legs, answer, now)
+          if (call.replacesCallIds.length > 0) await this.#completeReplacement(plan, call, now)
         })
       })().catch((err: unknown) => log.error({ err }, 'PSTN call: answer failed'))
     })
@@ -805,7 +811,18 @@ export class SessionService {
   ): Promise<void> {
     forbidAnonymous(actor)
     const direct = input.sessionId === undefined
-    const target = direct ? await this.#resolve(actor, input.address, 'address') : undefined
+    const target = direct
+      ? await this.#resolveIn(actor.accountId, { username: actor.username }, input.address)
+      : undefined
+    // A direct transfer to a phone number that names no user goes to the trunk (issue 11), from the
+    // transferor's number, as forward does.
+    const number =
+      !direct || target || !this.#ctx.sipTrunk || !this.#ctx.mediaGateway
+        ? undefined
+        : phoneNumberOf(input.address)
+    if (direct && !target && number === undefined) throw apiError('NOT_FOUND_INPUT', 'address')
+    const callerId = number === undefined ? undefined : await callerIdFor(this.#ctx, actor.userId)
+    if (number !== undefined && !callerId) throw apiError('FORBIDDEN')
     if (target) await this.#reachableChannels(target, 'address')
     await this.#onLeg(actor, legId, respond, async (plan, call, leg, legs, now) => {
       if (leg.state !== 'active') return void (plan.error = apiError('SESSION_ENDED'))
@@ -813,6 +830,9 @@ export class SessionService {
         return void (plan.error = apiError('NOT_ESTABLISHED'))
       if (call.negotiation.type !== 'idle' || call.transfer)
         return void (plan.error = apiError('OFFER_PENDING'))
+      // The party that moves must give a fresh offer (slow start, §11.16 step 2): the phone side of a PSTN call
+      // cannot, so a phone call is not transferred (403, the call goes on untouched).
+      if (call.pstn) return void (plan.error = apiError('FORBIDDEN'))
       const moving = legs.get(this.#peerId(call, leg.id) ?? '')
       if (!moving || moving.state !== 'active') return void (plan.error = apiError('NOT_ESTABLISHED'))
       let transferorLegIds = [leg.id]
@@ -834,6 +854,7 @@ export class SessionService {
         ) {
           return void (plan.error = apiError('NOT_FOUND_INPUT', 'sessionId'))
         }
+        if (otherCall.pstn) return void (plan.error = apiError('FORBIDDEN'))
         transferorLegIds = [leg.id, other.id]
         targetLegId = otherPeerId
         otherCallId = otherCall.id
@@ -845,6 +866,7 @@ export class SessionService {
         targetAddress: input.address,
         targetLegId,
         otherCallId,
+        ...(number !== undefined ? { pstn: { number, callerId: callerId! } } : {}),
       }
       call.negotiation = { type: 'slowStart', toLegId: moving.id }
       this.#touch(plan, call)
@@ -1062,7 +1084,24 @@ export class SessionService {
     this.#touch(plan, call)
     plan.cancelTimers.push(this.#timerId('transfer', call.id))
     const newCallId = newId('call')
-    if (transfer.kind === 'direct') {
+    if (transfer.kind === 'direct' && transfer.pstn) {
+      // Issue 11: B's fresh offer goes through the gateway into an INVITE to the number, from the transferor's
+      // number; the trunk's 200 completes the transfer as C's answer would.
+      const { number, callerId } = transfer.pstn
+      const trunkLeg = this.#newLeg(newCallId, TRUNK_USER_ID, number, 'callee', null, now)
+      const newCall: Call = {
+        ...(await this.#replacementCall(call, newCallId, moving, sdp, now)),
+        tParticipantAddress: transfer.targetAddress,
+        calleeUsername: number,
+        pstn: outboundPstn(newCallId, number, callerId, trunkLeg.id),
+      }
+      moving.callId = newCallId
+      this.#touch(plan, moving)
+      plan.newCalls.push(newCall)
+      plan.newLegs.push(trunkLeg)
+      plan.timers.push(this.#timer('no-answer', newCallId, now + this.#ctx.config.timings.noAnswerMs))
+      plan.pstnDials.push({ callId: newCallId, sdp })
+    } else if (transfer.kind === 'direct') {
       const account = { accountId: call.accountId }
       const target = await this.#resolveIn(account.accountId, moving, transfer.targetAddress)
       const channels = target ? await this.#ctx.store.listSubscribedChannels(target.id) : []
@@ -1070,28 +1109,10 @@ export class SessionService {
         await this.#failTransfer(plan, call, legs, now)
         return
       }
-      const movingUser = await this.#ctx.store.getUser(moving.userId)
       const newCall: Call = {
-        ...call,
-        id: newCallId,
-        state: 'initiated',
-        callerLegId: moving.id,
-        answeredLegId: null,
-        negotiation: { type: 'idle' },
-        offerSdp: sdp,
-        originatorAddress: movingUser ? `sip:${movingUser.login}` : call.originatorAddress,
-        originatorName: moving.username,
+        ...(await this.#replacementCall(call, newCallId, moving, sdp, now)),
         tParticipantAddress: transfer.targetAddress,
-        callerUsername: moving.username,
         calleeUsername: target.username,
-        transfer: null,
-        replacesCallIds: [call.id],
-        pstn: null,
-        createdAt: now,
-        answeredAt: null,
-        endedAt: null,
-        endReason: null,
-        version: 0,
       }
       moving.callId = newCallId
       this.#touch(plan, moving)
@@ -1131,6 +1152,31 @@ export class SessionService {
       plan.newCalls.push(newCall)
       this.#note(plan, targetLeg, this.#offerFrame(targetLeg, sdp), now)
       plan.timers.push(this.#timer('transfer', newCallId, now + this.#ctx.config.timings.transferMs))
+    }
+  }
+
+  /** The new call of a direct transfer: the moving party B calls the target with its fresh offer (§11.16 step 4). */
+  async #replacementCall(call: Call, id: string, moving: Leg, sdp: string, now: number): Promise<Call> {
+    const movingUser = await this.#ctx.store.getUser(moving.userId)
+    return {
+      ...call,
+      id,
+      state: 'initiated',
+      callerLegId: moving.id,
+      answeredLegId: null,
+      negotiation: { type: 'idle' },
+      offerSdp: sdp,
+      originatorAddress: movingUser ? `sip:${movingUser.login}` : call.originatorAddress,
+      originatorName: moving.username,
+      callerUsername: moving.username,
+      transfer: null,
+      replacesCallIds: [call.id],
+      pstn: null,
+      createdAt: now,
+      answeredAt: null,
+      endedAt: null,
+      endReason: null,
+      version: 0,
     }
   }
 
@@ -1334,12 +1380,6 @@ export class SessionService {
    * `services-identity`; also a bare `preferred_username`, and a local part that is unique in the account.
    * Anything else, including users of other accounts, is "not found" (never revealing that they exist).
    */
-  async #resolve(actor: Actor, address: string, field: string): Promise<User> {
-    const user = await this.#resolveIn(actor.accountId, { username: actor.username }, address)
-    if (!user) throw apiError('NOT_FOUND_INPUT', field)
-    return user
-  }
-
   async #resolveAny(
     accountId: string,
     _from: { username: string },
@@ -1469,6 +1509,10 @@ export class SessionService {
         for (const { callId, sdp } of plan.pstnAnswers) void this.#acceptInbound(callId, sdp)
         for (const r of plan.pstnReoffers) void this.#reofferToTrunk(r)
         for (const r of plan.pstnReanswers) void this.#reanswerToTrunk(r)
+        for (const d of plan.pstnDials)
+          void this.#dial(d.callId, d.sdp).catch((err: unknown) =>
+            this.#ctx.log.error({ err, callId: d.callId }, 'PSTN call: dialing a transferred call failed'),
+          )
         if (plan.error) {
           await this.#deliver(plan)
           throw plan.error

@@ -92,6 +92,11 @@ export interface TransferContext {
   targetLegId: string | null
   /** The other call of a consultative transfer. */
   otherCallId: string | null
+  /**
+   * Direct transfer to a phone number (issue 11): the number dialled through the trunk and the caller ID sent
+   * (the transferor's number). Absent for transfers to users.
+   */
+  pstn?: { number: string; callerId: string }
 }
 
 /** A call between a caller leg and one or more callee legs (protocol §11.1). */
