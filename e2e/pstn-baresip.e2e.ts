@@ -409,3 +409,115 @@ describe('transfer to a phone number', () => {
     )
   })
 })
+
+describe("transfer of a phone call's phone side", () => {
+  it("baresip calls alice; alice holds and transfers the phone to bob: bob rings with the calling number, answers, hears the tone, baresip gets bob's audio", async () => {
+    const { context, page: bob } = await openPage(browser, `${platform.url}/quickstart`)
+    contexts.push(context)
+    await setupSdk(bob, platform, 'bob')
+    await bob.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
+      window.incoming = callId
+      window.from = window.sdk.call.getById(callId).from
+      void window.sdk.call.answer(callId, { audio: true, video: false })
+    })`)
+    const alice = await alicePage()
+    await alice.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
+      window.incoming = callId
+      void window.sdk.call.answer(callId, { audio: true, video: false })
+    })`)
+    // -s: baresip prints its SIP, so its media port (in its INVITE) is known for the capture below.
+    const phone = await farPhone('+15550100', ['-s'], { control: true })
+    phones.push(phone)
+    await phone.command('dial', 'sip:+15550199@127.0.0.1:5060')
+    const aliceCallId = await answeredIncoming(alice, phone)
+    await expectInboundAudio(alice, phone, "in alice's page")
+    const invite = phone.log().slice(phone.log().indexOf('INVITE sip:+15550199'))
+    const port = Number(/m=audio (\d+) RTP\/AVP/.exec(invite)?.[1])
+    expect(port, `baresip's INVITE with its audio port\n${invite.slice(0, 2000)}`).toBeGreaterThan(0)
+    await alice.evaluate(`window.sdk.call.hold(${JSON.stringify(aliceCallId)})`)
+    await waitForValue(
+      () => callFlags(alice, aliceCallId),
+      (c) => c?.state === 'On Hold' && c.localHold,
+      "alice's call On Hold",
+    )
+    await alice.evaluate(`window.sdk.call.directTransfer(${JSON.stringify(aliceCallId)}, 'bob@example.com')`)
+    const bobCallId = await answeredIncoming(bob, phone)
+    expect(await bob.evaluate('window.from')).toContain('+15550100')
+    await waitFor(
+      async () => ((await sdkCallState(alice, aliceCallId)) === 'Ended' ? true : undefined),
+      10_000,
+      "alice's call Ended by the transfer",
+    )
+    await expectInboundAudio(bob, phone, "in bob's page after the transfer")
+    // Alice's gateway call is gone once the transfer completed: what reaches baresip's port now is bob's audio,
+    // through the new gateway call that the re-INVITE told baresip about.
+    const capture = await captureRtp(port)
+    try {
+      await waitFor(
+        () => (capture.packets().length >= 50 ? true : undefined),
+        10_000,
+        `RTP from bob's side at baresip's port ${port}\n${phone.log().slice(-2000)}`,
+      )
+    } finally {
+      await capture.stop()
+    }
+    // The last re-INVITE (the transfer's, after alice's hold) resumes the media.
+    expect(phone.log().slice(phone.log().lastIndexOf('INVITE sip:'))).toMatch(/a=sendrecv/)
+    await bob.evaluate(`window.sdk.call.end(${JSON.stringify(bobCallId)})`)
+    await waitFor(
+      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
+      10_000,
+      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
+    )
+    const record = (await platform.server.ctx.store.listCallRecords(1))[0]
+    expect(record).toMatchObject({ callee: 'bob', pstn: { number: '+15550100', sipStatus: 200 } })
+  })
+})
+
+describe('hold on a call from a phone', () => {
+  it('baresip calls alice; alice holds: the phone gets a re-INVITE, RTP stops both ways (at baresip too); unhold resumes both ways', async () => {
+    const alice = await alicePage()
+    await alice.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
+      window.incoming = callId
+      void window.sdk.call.answer(callId, { audio: true, video: false })
+    })`)
+    const phone = await farPhone('+15550100', ['-s'], { control: true })
+    phones.push(phone)
+    await phone.command('dial', 'sip:+15550199@127.0.0.1:5060')
+    const callId = await answeredIncoming(alice, phone)
+    await expectInboundAudio(alice, phone, "in alice's page")
+    const invite = phone.log().slice(phone.log().indexOf('INVITE sip:+15550199'))
+    const port = Number(/m=audio (\d+) RTP\/AVP/.exec(invite)?.[1])
+    expect(port, `baresip's INVITE with its audio port\n${invite.slice(0, 2000)}`).toBeGreaterThan(0)
+    const capture = await captureRtp(port)
+    const atPhone = () => Promise.resolve(capture.packets().length)
+    try {
+      await waitForGrowth(atPhone, "RTP from alice's side at baresip's port")
+      await alice.evaluate(`window.sdk.call.hold(${JSON.stringify(callId)})`)
+      await waitForValue(
+        () => callFlags(alice, callId),
+        (c) => c?.state === 'On Hold' && c.localHold,
+        `alice's call On Hold\n--- baresip:\n${phone.log().slice(-2000)}`,
+      )
+      expect(phone.log().slice(phone.log().lastIndexOf('INVITE sip:'))).toMatch(/a=sendonly|a=inactive/)
+      await waitForStall(() => inboundAudioBytes(alice), 'inbound audio from the phone while held')
+      await waitForStall(atPhone, "RTP at baresip's port while held")
+      await alice.evaluate(`window.sdk.call.unhold(${JSON.stringify(callId)})`)
+      await waitForValue(
+        () => callFlags(alice, callId),
+        (c) => c?.state === 'Connected' && !c.localHold,
+        `alice's call Connected again\n--- baresip:\n${phone.log().slice(-2000)}`,
+      )
+      await waitForGrowth(atPhone, "RTP at baresip's port after unhold", 20)
+      await expectInboundAudio(alice, phone, 'after unhold')
+    } finally {
+      await capture.stop()
+    }
+    await alice.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
+    await waitFor(
+      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
+      10_000,
+      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
+    )
+  })
+})

@@ -236,6 +236,57 @@ describe('PSTN calls: a caller dials a number, SIPp is the far phone', () => {
     await gatewayGone(await gatewayCallOf(legId))
   })
 
+  it('transfers: to a number without a caller ID, and consultative with a PSTN call, get 403; the calls go on', async () => {
+    const bob = await platform.subscribed('bob')
+    const carol = await platform.subscribed('carol')
+    const invitesBefore = platform.server.sip!.counters().invitesOut
+    // bob (no number) in a call with carol transfers her to a number: 403, no INVITE, the call goes on.
+    const { legId: lb } = await bob.call('sip:carol@example.com')
+    const { legId: lc } = await carol.invitation()
+    expect((await carol.answer(lc)).status).toBe(204)
+    await bob.next((r) => r.kind === 'wrtcsAcceptanceNotification' && r.legId === lb, 'acceptance')
+    const refused = await bob.transfer(lb, 'sip:+15550100@example.com')
+    expect(refused.status).toBe(403)
+    expect(refused.body).toMatchObject({ requestError: { serviceException: { messageId: 'SVC0403' } } })
+    expect(platform.server.sip!.counters().invitesOut).toBe(invitesBefore)
+    expect((await bob.status(lb, 'Connected')).body).toMatchObject({
+      wrtcsSessionStatus: { status: 'Connected' },
+    })
+    // alice, in a call with carol and in a PSTN call, joins them: 403 (not yet), both calls go on.
+    const phone = await farPhone('uas-answer.xml')
+    const from = alice.received.length
+    const { legId: pstnLeg } = await alice.call('sip:+15550100@example.com', CHROMIUM_OFFER)
+    await alice.next(
+      (r) => r.kind === 'wrtcsAcceptanceNotification' && r.legId === pstnLeg,
+      'the PSTN acceptance',
+      5_000,
+      from,
+    )
+    const invited = carol.received.length
+    const { legId: la } = await alice.call('sip:carol@example.com')
+    const { legId: lc2 } = (await carol.next(
+      (r) => r.kind === 'wrtcsSessionInvitationNotification',
+      "alice's invitation",
+      5_000,
+      invited,
+    )) as { legId: string }
+    expect((await carol.answer(lc2)).status).toBe(204)
+    await alice.next((r) => r.kind === 'wrtcsAcceptanceNotification' && r.legId === la, 'acceptance')
+    expect((await alice.transfer(la, 'sip:carol@example.com', pstnLeg)).status).toBe(403)
+    expect((await alice.transfer(pstnLeg, 'sip:carol@example.com', la)).status).toBe(403)
+    // The phone side goes to users only: not to another number.
+    expect((await alice.transfer(pstnLeg, 'sip:+15550111@example.com')).status).toBe(403)
+    expect((await callOf(pstnLeg))?.state).toBe('connected')
+    expect((await callOf(la))?.state).toBe('connected')
+    for (const [client, leg] of [
+      [alice, pstnLeg],
+      [alice, la],
+      [bob, lb],
+    ] as const)
+      expect((await client.end(leg)).status).toBe(204)
+    await passed(phone)
+  })
+
   it('a user without a number gets 403 SVC0403, and no INVITE leaves', async () => {
     const bob = await platform.subscribed('bob')
     const invitesBefore = platform.server.sip!.counters().invitesOut

@@ -1,4 +1,16 @@
+import { parse, write } from 'sdp-transform'
 import type { MediaGateway, NgOptions } from './types.js'
+
+/**
+ * `sdp` with every stream `sendrecv` (RFC 3264 §5.1): the trunk's SDP of a held call, made an offer that resumes
+ * the media (the phone side of a transfer, issue 11).
+ */
+export function resumedSdp(sdp: string): string {
+  const session = parse(sdp)
+  delete session.direction
+  for (const media of session.media) media.direction = 'sendrecv'
+  return write(session)
+}
 
 /**
  * The two translations a PSTN call needs, as rtpengine ng options (names as in rtpengine's "ng Control

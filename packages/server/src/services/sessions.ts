@@ -18,7 +18,7 @@ import { statusOf, transition } from './session-machine.js'
 import type { Actor } from './tokens.js'
 import { callerIdFor, lookupInboundNumber } from './numbers.js'
 import { phoneNumberOf, sipFailureReason, TRUNK_USER_ID } from './pstn.js'
-import { GatewayCall } from '../media-gateway/flag-sets.js'
+import { GatewayCall, resumedSdp } from '../media-gateway/flag-sets.js'
 import {
   SipError,
   type SipCallEvents,
@@ -56,12 +56,18 @@ interface Plan {
   pstnReanswers: { callId: string; sdp: string; dtls: BrowserDtls }[]
   /** Calls to numbers created inside a step (a transfer to a number), dialled after the commit. */
   pstnDials: { callId: string; sdp: string }[]
+  /** Transfers of a phone side waiting for the gateway's fresh offer (the trunk has no slow start). */
+  pstnFreshOffers: string[]
+  /** A transfer moved a SIP dialog to a new call with a new gateway call: re-keyed right after the commit. */
+  pstnMoves: { from: string; to: string; gateway: GatewayCall }[]
+  /** The target of a moved phone side answered: its answer goes to the trunk in a re-INVITE. */
+  pstnMovedAnswers: { callId: string; sdp: string }[]
 }
 
 /** rtpengine's DTLS role toward the browser, fixed by the first exchange: it never changes in a re-offer. */
 type BrowserDtls = 'active' | 'passive'
 const browserDtlsOf = (pstn: NonNullable<Call['pstn']>): BrowserDtls =>
-  pstn.direction === 'outbound' ? 'active' : 'passive'
+  pstn.browserDtls ?? (pstn.direction === 'outbound' ? 'active' : 'passive')
 
 const emptyPlan = (): Plan => ({
   newCalls: [],
@@ -78,6 +84,9 @@ const emptyPlan = (): Plan => ({
   pstnReoffers: [],
   pstnReanswers: [],
   pstnDials: [],
+  pstnFreshOffers: [],
+  pstnMoves: [],
+  pstnMovedAnswers: [],
 })
 
 /** How a call ends: which events the remaining legs get (protocol §9.5 table). */
@@ -94,6 +103,8 @@ interface Ending {
 
 /** A PSTN call's live objects on this node: its media gateway call and, once sent, its INVITE (issue 11). */
 interface PstnHandle {
+  /** The Parley call the SIP dialog belongs to now: a transfer of the phone side moves it to a new call. */
+  callId: string
   gateway: GatewayCall
   sip: SipOutboundCall | undefined
   /** Inbound calls: the trunk's INVITE, answered 200 / refused once a callee answers or the call ends. */
@@ -244,6 +255,7 @@ export class SessionService {
     const callId = newId('call')
     const trunkLeg = this.#newLeg(callId, TRUNK_USER_ID, invite.from, 'caller', null, this.#ctx.clock.now())
     const handle: PstnHandle = {
+      callId,
       gateway: new GatewayCall(gatewayApi, callId, `${callId}-webrtc`, trunkLeg.id),
       sip: undefined,
       inbound: sip,
@@ -266,10 +278,12 @@ export class SessionService {
     })
     sip.on('ended', ({ by }) => {
       log.info({ by }, 'inbound PSTN call: the trunk ended the dialog')
-      this.#pstnEnded(callId, handle, EVENT_REASONS.remoteEnded, undefined, 'ended by caller').catch(failed)
+      this.#pstnEnded(handle.callId, handle, EVENT_REASONS.remoteEnded, undefined, 'ended by caller').catch(
+        failed,
+      )
     })
-    sip.on('dialog', this.#keepDialog(callId, log))
-    sip.on('reoffer', this.#trunkReoffer(callId, handle, log))
+    sip.on('dialog', this.#keepDialog(handle, log))
+    sip.on('reoffer', this.#trunkReoffer(handle, log))
     await this.#execute([callId], undefined, () => {
       const now = this.#ctx.clock.now()
       const plan = emptyPlan()
@@ -300,6 +314,7 @@ export class SessionService {
           trunkLegId: trunkLeg.id,
           dialog: null,
           sipStatus: null,
+          trunkSdp: invite.sdp,
         },
         version: 0,
       }
@@ -350,6 +365,7 @@ export class SessionService {
     const trunk = this.#ctx.sipTrunk
     if (!stored || !pstn || !gatewayApi || !trunk) return
     const handle: PstnHandle = {
+      callId,
       gateway: new GatewayCall(gatewayApi, pstn.gatewayCallId, stored.callerLegId, pstn.trunkLegId),
       sip: undefined,
       answered: false,
@@ -408,7 +424,12 @@ export class SessionService {
         await this.#onCall(callId, async (plan, call, legs, now) => {
           const trunkLeg = legs.get(call.pstn?.trunkLegId ?? '')
           if (call.state === 'ended' || !trunkLeg || !call.pstn) return
-          call.pstn = { ...call.pstn, sipStatus: 200, dialog: this.#dialogOf(sip) ?? call.pstn.dialog }
+          call.pstn = {
+            ...call.pstn,
+            sipStatus: 200,
+            dialog: this.#dialogOf(sip) ?? call.pstn.dialog,
+            trunkSdp: sdp,
+          }
           this.#initialAnswer(plan, call, trunkLeg, legs, answer, now)
           if (call.replacesCallIds.length > 0) await this.#completeReplacement(plan, call, now)
         })
@@ -422,18 +443,18 @@ export class SessionService {
     })
     sip.on('ended', ({ by }) => {
       log.info({ by }, 'PSTN call: the trunk ended the dialog')
-      void this.#pstnEnded(callId, handle, EVENT_REASONS.remoteEnded).catch((err: unknown) =>
+      void this.#pstnEnded(handle.callId, handle, EVENT_REASONS.remoteEnded).catch((err: unknown) =>
         log.error({ err }, 'PSTN call: ending failed'),
       )
     })
-    sip.on('dialog', this.#keepDialog(callId, log))
-    sip.on('reoffer', this.#trunkReoffer(callId, handle, log))
+    sip.on('dialog', this.#keepDialog(handle, log))
+    sip.on('reoffer', this.#trunkReoffer(handle, log))
   }
 
   /** A `dialog` listener: every change of the SIP dialog (CSeq, target refresh) is kept with the call. */
-  #keepDialog(callId: string, log: ServiceContext['log']): (event: { state: SipDialogState }) => void {
+  #keepDialog(handle: PstnHandle, log: ServiceContext['log']): (event: { state: SipDialogState }) => void {
     return ({ state }) => {
-      void this.#onCall(callId, (plan, call) => {
+      void this.#onCall(handle.callId, (plan, call) => {
         if (call.state === 'ended' || !call.pstn) return
         call.pstn = { ...call.pstn, dialog: { ...state } }
         this.#touch(plan, call)
@@ -461,8 +482,10 @@ export class SessionService {
       this.#ctx.log.warn({ err, callId: call.id }, 'PSTN call: the stored SIP dialog cannot be restored')
       return false
     }
-    const browserTag = pstn.direction === 'outbound' ? call.callerLegId : `${pstn.gatewayCallId}-webrtc`
+    const browserTag =
+      pstn.browserTag ?? (pstn.direction === 'outbound' ? call.callerLegId : `${pstn.gatewayCallId}-webrtc`)
     const handle: PstnHandle = {
+      callId: call.id,
       gateway: new GatewayCall(gatewayApi, pstn.gatewayCallId, browserTag, pstn.trunkLegId),
       sip: undefined,
       answered: true,
@@ -473,12 +496,12 @@ export class SessionService {
     sip.on('ended', ({ by }) => {
       log.info({ by }, 'PSTN call: the trunk ended a dialog restored after a restart')
       const recordReason = pstn.direction === 'inbound' ? 'ended by caller' : undefined
-      void this.#pstnEnded(call.id, handle, EVENT_REASONS.remoteEnded, undefined, recordReason).catch(
+      void this.#pstnEnded(handle.callId, handle, EVENT_REASONS.remoteEnded, undefined, recordReason).catch(
         (err: unknown) => log.error({ err }, 'PSTN call: ending failed'),
       )
     })
-    sip.on('dialog', this.#keepDialog(call.id, log))
-    sip.on('reoffer', this.#trunkReoffer(call.id, handle, log))
+    sip.on('dialog', this.#keepDialog(handle, log))
+    sip.on('reoffer', this.#trunkReoffer(handle, log))
     log.info('PSTN call: SIP dialog restored after a restart')
     return true
   }
@@ -494,9 +517,11 @@ export class SessionService {
     const log = this.#ctx.log.child({ callId: r.callId })
     if (!handle || !dialog) return log.warn('PSTN re-offer: the call has no SIP dialog on this node')
     let answer: string
+    let trunkAnswer: string
     try {
       const offer = await handle.gateway.reoffer('browser', r.sdp, r.dtls)
-      answer = await handle.gateway.reanswer('browser', await dialog.reinvite(offer), r.dtls)
+      trunkAnswer = await dialog.reinvite(offer)
+      answer = await handle.gateway.reanswer('browser', trunkAnswer, r.dtls)
     } catch (err) {
       log.warn({ err }, 'PSTN re-offer failed; the call ends')
       const status = err instanceof SipError ? err.status : 503
@@ -511,6 +536,7 @@ export class SessionService {
       const nego = call.negotiation
       if (call.state === 'ended' || nego.type !== 'offerPending' || nego.fromLegId !== r.fromLegId) return
       call.negotiation = { type: 'idle' }
+      if (call.pstn) call.pstn = { ...call.pstn, trunkSdp: trunkAnswer }
       this.#touch(plan, call)
       const offerer = legs.get(r.fromLegId)
       if (offerer?.state === 'active') this.#note(plan, offerer, this.#answerFrame(offerer, answer), now)
@@ -518,13 +544,10 @@ export class SessionService {
   }
 
   /** A `reoffer` listener: the trunk's re-INVITE reaches the browser as `wrtcsOfferNotification` (§9.4). */
-  #trunkReoffer(
-    callId: string,
-    handle: PstnHandle,
-    log: ServiceContext['log'],
-  ): (e: SipCallEvents['reoffer']) => void {
+  #trunkReoffer(handle: PstnHandle, log: ServiceContext['log']): (e: SipCallEvents['reoffer']) => void {
     return ({ sdp, answer, reject }) => {
       void (async () => {
+        const callId = handle.callId
         const stored = await this.#ctx.store.getCall(callId)
         if (!stored?.pstn || stored.state !== 'connected') return reject(491)
         const offer = await handle.gateway.reoffer('trunk', sdp, browserDtlsOf(stored.pstn))
@@ -537,6 +560,7 @@ export class SessionService {
           handle.trunkReoffer?.reject(491)
           handle.trunkReoffer = { answer, reject }
           call.negotiation = { type: 'offerPending', fromLegId: trunkLegId }
+          if (call.pstn) call.pstn = { ...call.pstn, trunkSdp: sdp }
           this.#touch(plan, call)
           this.#note(plan, browser, this.#offerFrame(browser, offer), now)
         })
@@ -561,6 +585,71 @@ export class SessionService {
         'PSTN call: the gateway refused the answer to a re-INVITE',
       )
       pending.reject(488)
+    }
+  }
+
+  /**
+   * A direct transfer of a PSTN call's phone side to a user (issue 11). The trunk cannot be asked for a fresh offer
+   * the way a browser is (slow start, §11.16 step 2), so a new gateway call makes one from the trunk's latest SDP
+   * (made sendrecv: the transferor held the call), as for an inbound call. The target's answer then reaches the
+   * trunk in a re-INVITE; the SIP dialog itself carries on.
+   */
+  async #pstnFreshOffer(callId: string): Promise<void> {
+    const log = this.#ctx.log.child({ callId })
+    const handle = this.#pstn.get(callId)
+    const gatewayApi = this.#ctx.mediaGateway
+    const stored = await this.#ctx.store.getCall(callId)
+    const trunkSdp = stored?.pstn?.trunkSdp
+    const newCallId = newId('call')
+    let gateway: GatewayCall | undefined
+    let offer: string | undefined
+    if (handle && dialogOfHandle(handle) && gatewayApi && stored?.pstn && trunkSdp) {
+      gateway = new GatewayCall(gatewayApi, newCallId, `${newCallId}-webrtc`, stored.pstn.trunkLegId)
+      try {
+        offer = await gateway.offerToBrowser(resumedSdp(trunkSdp))
+      } catch (err) {
+        log.warn({ err }, 'PSTN transfer: the media gateway refused or did not answer the offer')
+      }
+    } else log.warn('PSTN transfer: the call has no SIP dialog or trunk SDP on this node')
+    let moving = false
+    await this.#onCall(callId, async (plan, call, legs, now) => {
+      const nego = call.negotiation
+      if (call.state === 'ended' || nego.type !== 'slowStart' || !call.transfer) return
+      const phone = legs.get(nego.toLegId)
+      if (!offer || !gateway || !phone) return void (await this.#failTransfer(plan, call, legs, now))
+      await this.#transferOffer(plan, call, phone, legs, offer, now, { callId: newCallId, gateway })
+      moving = plan.pstnMoves.length > 0
+    })
+    if (!moving) await gateway?.end().catch(() => undefined)
+  }
+
+  /** Right after the commit of a moved phone side: its dialog's handle belongs to the new call and gateway call. */
+  #movePstn(move: Plan['pstnMoves'][number]): void {
+    const handle = this.#pstn.get(move.from)
+    if (!handle) return
+    this.#pstn.delete(move.from)
+    handle.callId = move.to
+    handle.gateway = move.gateway
+    this.#pstn.set(move.to, handle)
+  }
+
+  /** The target of a moved phone side answered: rtpengine's plain RTP version of it re-INVITEs the trunk. */
+  async #answerMovedPstn(callId: string, browserAnswer: string): Promise<void> {
+    const handle = this.#pstn.get(callId)
+    const dialog = handle && dialogOfHandle(handle)
+    const log = this.#ctx.log.child({ callId })
+    if (!handle || !dialog) return log.warn('PSTN transfer: the call has no SIP dialog on this node')
+    try {
+      const trunkAnswer = await dialog.reinvite(await handle.gateway.answerFromBrowser(browserAnswer))
+      await this.#onCall(callId, (plan, call) => {
+        if (call.state === 'ended' || !call.pstn) return
+        call.pstn = { ...call.pstn, trunkSdp: trunkAnswer }
+        this.#touch(plan, call)
+      })
+    } catch (err) {
+      log.warn({ err }, 'PSTN transfer: the re-INVITE toward the trunk failed; the call ends')
+      const status = err instanceof SipError ? err.status : 503
+      await this.#pstnEnded(callId, handle, sipFailureReason(status, 'Re-INVITE failed'), status)
     }
   }
 
@@ -830,9 +919,9 @@ export class SessionService {
         return void (plan.error = apiError('NOT_ESTABLISHED'))
       if (call.negotiation.type !== 'idle' || call.transfer)
         return void (plan.error = apiError('OFFER_PENDING'))
-      // The party that moves must give a fresh offer (slow start, §11.16 step 2): the phone side of a PSTN call
-      // cannot, so a phone call is not transferred (403, the call goes on untouched).
-      if (call.pstn) return void (plan.error = apiError('FORBIDDEN'))
+      // A PSTN call's phone side moves to a user only: not to another number (no trunk-to-trunk calls), and not
+      // in a consultative transfer (403, the call goes on untouched).
+      if (call.pstn && (!direct || number !== undefined)) return void (plan.error = apiError('FORBIDDEN'))
       const moving = legs.get(this.#peerId(call, leg.id) ?? '')
       if (!moving || moving.state !== 'active') return void (plan.error = apiError('NOT_ESTABLISHED'))
       let transferorLegIds = [leg.id]
@@ -870,13 +959,16 @@ export class SessionService {
       }
       call.negotiation = { type: 'slowStart', toLegId: moving.id }
       this.#touch(plan, call)
-      // §11.16 step 2: an offer without sdp asks the moving party for a fresh offer ("slow start").
-      this.#note(
-        plan,
-        moving,
-        { wrtcsOfferNotification: { id: randomUUID(), link: link(moving), offer: {} } },
-        now,
-      )
+      // §11.16 step 2: an offer without sdp asks the moving party for a fresh offer ("slow start"). The phone
+      // side of a PSTN call gets its fresh offer from the gateway instead.
+      if (call.pstn) plan.pstnFreshOffers.push(call.id)
+      else
+        this.#note(
+          plan,
+          moving,
+          { wrtcsOfferNotification: { id: randomUUID(), link: link(moving), offer: {} } },
+          now,
+        )
       plan.timers.push(this.#timer('transfer', call.id, now + this.#ctx.config.timings.transferMs))
       plan.reply = { status: 204 }
     })
@@ -1042,7 +1134,8 @@ export class SessionService {
     }
     this.#touch(plan, leg)
     const caller = legs.get(call.callerLegId)
-    if (call.pstn?.direction === 'inbound') plan.pstnAnswers.push({ callId: call.id, sdp })
+    if (call.pstn?.movedFrom) plan.pstnMovedAnswers.push({ callId: call.id, sdp })
+    else if (call.pstn?.direction === 'inbound') plan.pstnAnswers.push({ callId: call.id, sdp })
     if (caller?.state === 'active' && caller.userId !== TRUNK_USER_ID) {
       caller.livenessArmed = true
       caller.lastSeenAt = Math.max(caller.lastSeenAt ?? 0, now)
@@ -1078,12 +1171,13 @@ export class SessionService {
     legs: Map<string, Leg>,
     sdp: string,
     now: number,
+    moved?: { callId: string; gateway: GatewayCall },
   ): Promise<void> {
     const transfer = call.transfer!
     call.negotiation = { type: 'idle' }
     this.#touch(plan, call)
     plan.cancelTimers.push(this.#timerId('transfer', call.id))
-    const newCallId = newId('call')
+    const newCallId = moved?.callId ?? newId('call')
     if (transfer.kind === 'direct' && transfer.pstn) {
       // Issue 11: B's fresh offer goes through the gateway into an INVITE to the number, from the transferor's
       // number; the trunk's 200 completes the transfer as C's answer would.
@@ -1113,6 +1207,21 @@ export class SessionService {
         ...(await this.#replacementCall(call, newCallId, moving, sdp, now)),
         tParticipantAddress: transfer.targetAddress,
         calleeUsername: target.username,
+      }
+      if (call.pstn && moved) {
+        // The phone side moves (issue 11): its SIP dialog carries on in the new call, its media through the new
+        // gateway call, whose offer the target gets (rtpengine offered: it is the DTLS server, as inbound).
+        const number = call.pstn.number
+        newCall.originatorAddress = `sip:${number}@${this.#ctx.config.domain}`
+        newCall.originatorName = number
+        newCall.pstn = {
+          ...call.pstn,
+          gatewayCallId: moved.gateway.callId,
+          browserTag: moved.gateway.browserTag,
+          browserDtls: 'passive',
+          movedFrom: call.id,
+        }
+        plan.pstnMoves.push({ from: call.id, to: newCallId, gateway: moved.gateway })
       }
       moving.callId = newCallId
       this.#touch(plan, moving)
@@ -1504,11 +1613,14 @@ export class SessionService {
           this.#ctx.timing?.('commit', { key })
         }
         this.#report(plan)
+        for (const move of plan.pstnMoves) this.#movePstn(move)
         for (const call of plan.ended) if (call.pstn) this.#hangUpPstn(call)
         for (const id of plan.pstnRinging) this.#pstn.get(id)?.inbound?.ringing()
         for (const { callId, sdp } of plan.pstnAnswers) void this.#acceptInbound(callId, sdp)
         for (const r of plan.pstnReoffers) void this.#reofferToTrunk(r)
         for (const r of plan.pstnReanswers) void this.#reanswerToTrunk(r)
+        for (const id of plan.pstnFreshOffers) void this.#pstnFreshOffer(id)
+        for (const r of plan.pstnMovedAnswers) void this.#answerMovedPstn(r.callId, r.sdp)
         for (const d of plan.pstnDials)
           void this.#dial(d.callId, d.sdp).catch((err: unknown) =>
             this.#ctx.log.error({ err, callId: d.callId }, 'PSTN call: dialing a transferred call failed'),

@@ -147,6 +147,14 @@ export interface PstnCall {
   dialog: Record<string, unknown> | null
   /** Final SIP status of the INVITE (200 when answered; 486, 487, 408, …), null while pending. */
   sipStatus: number | null
+  /** The trunk's latest SDP (its INVITE's offer, its 200's answer, its re-INVITEs and their answers). */
+  trunkSdp?: string
+  /** The gateway's tag for the browser side, when not the default (the caller leg outbound, `CALL-webrtc` inbound). */
+  browserTag?: string
+  /** rtpengine's DTLS role toward the browser, when not the default (outbound `active`, inbound `passive`). */
+  browserDtls?: 'active' | 'passive'
+  /** A call that a transfer moved the phone side into: the call it came from (its SIP dialog carries on). */
+  movedFrom?: string
 }
 
 /** A terminal event that was sent to a leg, kept for repeats (protocol §8.2, §11.7). */
