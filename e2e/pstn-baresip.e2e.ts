@@ -521,3 +521,78 @@ describe('hold on a call from a phone', () => {
     )
   })
 })
+
+describe('consultative transfer with a phone call', () => {
+  for (const moving of ['bob', 'phone'] as const) {
+    it(`alice holds bob and the phone and joins them (${moving === 'bob' ? "bob's fresh offer re-INVITEs the phone" : "the phone's side re-offers bob"}): bob hears the tone, baresip gets bob's audio, both of alice's calls end`, async () => {
+      const phone = await farPhone('+15550100', ['-s'])
+      phones.push(phone)
+      const { context, page: bob } = await openPage(browser, `${platform.url}/quickstart`)
+      contexts.push(context)
+      await setupSdk(bob, platform, 'bob')
+      await bob.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
+        window.incoming = callId
+        void window.sdk.call.answer(callId, { audio: true, video: false })
+      })`)
+      const alice = await alicePage()
+      const bobCall = (await alice.evaluate(
+        `window.sdk.call.make('bob@example.com', { audio: true, video: false })`,
+      )) as string
+      await waitForValue(
+        () => callFlags(alice, bobCall),
+        (c) => c?.state === 'Connected',
+        'alice Connected to bob',
+      )
+      const bobCallId = await answeredIncoming(bob, phone)
+      const held = async (id: string) => {
+        await alice.evaluate(`window.sdk.call.hold(${JSON.stringify(id)})`)
+        await waitForValue(
+          () => callFlags(alice, id),
+          (c) => c?.state === 'On Hold' && c.localHold,
+          `alice's call ${id} On Hold`,
+        )
+      }
+      await held(bobCall)
+      const phoneCall = await dial(alice, phone)
+      const answer = phone.log().slice(phone.log().indexOf('SIP/2.0 200'))
+      const port = Number(/m=audio (\d+) RTP\/AVP/.exec(answer)?.[1])
+      expect(port, `baresip's 200 OK with its audio port\n${answer.slice(0, 2000)}`).toBeGreaterThan(0)
+      await held(phoneCall)
+      const [first, second] = moving === 'bob' ? [bobCall, phoneCall] : [phoneCall, bobCall]
+      await alice.evaluate(
+        `window.sdk.call.consultativeTransfer(${JSON.stringify(first)}, ${JSON.stringify(second)})`,
+      )
+      for (const id of [bobCall, phoneCall])
+        await waitFor(
+          async () => ((await sdkCallState(alice, id)) === 'Ended' ? true : undefined),
+          15_000,
+          `alice's call ${id} Ended by the transfer\n--- baresip:\n${phone.log().slice(-3000)}`,
+        )
+      await waitForValue(
+        () => callFlags(bob, bobCallId),
+        (c) => c?.state === 'Connected' && !c.remoteHold && !c.localHold,
+        "bob's call Connected (unheld) with the phone",
+      )
+      await playRemoteAudio(bob)
+      await expectInboundAudio(bob, phone, "in bob's page after the transfer")
+      // Alice's gateway calls are gone: what reaches baresip's port now is bob's audio.
+      const capture = await captureRtp(port)
+      try {
+        await waitFor(
+          () => (capture.packets().length >= 50 ? true : undefined),
+          10_000,
+          `RTP from bob's side at baresip's port ${port}\n${phone.log().slice(-2000)}`,
+        )
+      } finally {
+        await capture.stop()
+      }
+      expect(phone.log().slice(phone.log().lastIndexOf('INVITE sip:'))).toMatch(/a=sendrecv/)
+      await bob.evaluate(`window.sdk.call.end(${JSON.stringify(bobCallId)})`)
+      await waitFor(
+        () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
+        10_000,
+        `baresip to see the BYE\n${phone.log().slice(-3000)}`,
+      )
+    })
+  }
+})

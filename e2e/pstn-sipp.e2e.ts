@@ -18,9 +18,10 @@ const running: ReturnType<typeof spawn>[] = []
 /** SIPp's message traces (-trace_msg) of each scenario, for a failing test's ladder. */
 const TRACES = mkdtempSync(join(tmpdir(), 'parley-pstn-sipp-'))
 
-/** SIPp as the far phone for one call (server scenario), resolved once it listens; `done` gives its verdict. */
+/** SIPp as the far phone for `calls` calls (server scenario), resolved once it listens; `done` gives its verdict. */
 async function farPhone(
   scenario: string,
+  calls = 1,
 ): Promise<{ done: Promise<{ code: number | null; output: string }> }> {
   const child = spawn(
     'sipp',
@@ -28,7 +29,7 @@ async function farPhone(
       '-sf',
       SCENARIOS + scenario,
       '-m',
-      '1',
+      String(calls),
       '-nostdin',
       '-timeout',
       '20s',
@@ -236,7 +237,7 @@ describe('PSTN calls: a caller dials a number, SIPp is the far phone', () => {
     await gatewayGone(await gatewayCallOf(legId))
   })
 
-  it('transfers: to a number without a caller ID, and consultative with a PSTN call, get 403; the calls go on', async () => {
+  it('transfers: to a number without a caller ID, of a phone side to a number, joining two PSTN calls: 403; the calls go on', async () => {
     const bob = await platform.subscribed('bob')
     const carol = await platform.subscribed('carol')
     const invitesBefore = platform.server.sip!.counters().invitesOut
@@ -252,35 +253,31 @@ describe('PSTN calls: a caller dials a number, SIPp is the far phone', () => {
     expect((await bob.status(lb, 'Connected')).body).toMatchObject({
       wrtcsSessionStatus: { status: 'Connected' },
     })
-    // alice, in a call with carol and in a PSTN call, joins them: 403 (not yet), both calls go on.
-    const phone = await farPhone('uas-answer.xml')
+    // alice, in two PSTN calls, joins them (trunk to trunk) or sends one to another number: 403, both go on.
+    const phone = await farPhone('uas-answer.xml', 2)
     const from = alice.received.length
-    const { legId: pstnLeg } = await alice.call('sip:+15550100@example.com', CHROMIUM_OFFER)
-    await alice.next(
-      (r) => r.kind === 'wrtcsAcceptanceNotification' && r.legId === pstnLeg,
-      'the PSTN acceptance',
-      5_000,
-      from,
-    )
-    const invited = carol.received.length
-    const { legId: la } = await alice.call('sip:carol@example.com')
-    const { legId: lc2 } = (await carol.next(
-      (r) => r.kind === 'wrtcsSessionInvitationNotification',
-      "alice's invitation",
-      5_000,
-      invited,
-    )) as { legId: string }
-    expect((await carol.answer(lc2)).status).toBe(204)
-    await alice.next((r) => r.kind === 'wrtcsAcceptanceNotification' && r.legId === la, 'acceptance')
-    expect((await alice.transfer(la, 'sip:carol@example.com', pstnLeg)).status).toBe(403)
-    expect((await alice.transfer(pstnLeg, 'sip:carol@example.com', la)).status).toBe(403)
-    // The phone side goes to users only: not to another number.
-    expect((await alice.transfer(pstnLeg, 'sip:+15550111@example.com')).status).toBe(403)
-    expect((await callOf(pstnLeg))?.state).toBe('connected')
-    expect((await callOf(la))?.state).toBe('connected')
+    const pstnLegs: string[] = []
+    for (const n of ['+15550100', '+15550101']) {
+      const { legId } = await alice.call(`sip:${n}@example.com`, CHROMIUM_OFFER)
+      await alice.next(
+        (r) => r.kind === 'wrtcsAcceptanceNotification' && r.legId === legId,
+        `the acceptance of ${n}`,
+        5_000,
+        from,
+      )
+      pstnLegs.push(legId)
+    }
+    const [p1, p2] = pstnLegs as [string, string]
+    const invitesBefore2 = platform.server.sip!.counters().invitesOut
+    const joined = await alice.transfer(p1, 'sip:+15550101@example.com', p2)
+    expect(joined.status).toBe(403)
+    expect(joined.body).toMatchObject({ requestError: { serviceException: { messageId: 'SVC0403' } } })
+    expect((await alice.transfer(p1, 'sip:+15550111@example.com')).status).toBe(403)
+    expect(platform.server.sip!.counters().invitesOut).toBe(invitesBefore2)
+    for (const leg of pstnLegs) expect((await callOf(leg))?.state).toBe('connected')
     for (const [client, leg] of [
-      [alice, pstnLeg],
-      [alice, la],
+      [alice, p1],
+      [alice, p2],
       [bob, lb],
     ] as const)
       expect((await client.end(leg)).status).toBe(204)

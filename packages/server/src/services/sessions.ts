@@ -62,6 +62,8 @@ interface Plan {
   pstnMoves: { from: string; to: string; gateway: GatewayCall }[]
   /** The target of a moved phone side answered: its answer goes to the trunk in a re-INVITE. */
   pstnMovedAnswers: { callId: string; sdp: string }[]
+  /** A consultative transfer joined a browser to a phone side: its fresh offer goes to the trunk in a re-INVITE. */
+  pstnMovedOffers: { callId: string; fromLegId: string; sdp: string }[]
 }
 
 /** rtpengine's DTLS role toward the browser, fixed by the first exchange: it never changes in a re-offer. */
@@ -87,6 +89,7 @@ const emptyPlan = (): Plan => ({
   pstnFreshOffers: [],
   pstnMoves: [],
   pstnMovedAnswers: [],
+  pstnMovedOffers: [],
 })
 
 /** How a call ends: which events the remaining legs get (protocol §9.5 table). */
@@ -653,6 +656,37 @@ export class SessionService {
     }
   }
 
+  /**
+   * A consultative transfer joined browser B to a phone side (issue 11): B's fresh offer through the new gateway
+   * call into a re-INVITE in the phone's SIP dialog, the trunk's answer back to B; then the replaced calls end.
+   */
+  async #offerMovedPstn(r: Plan['pstnMovedOffers'][number]): Promise<void> {
+    const handle = this.#pstn.get(r.callId)
+    const dialog = handle && dialogOfHandle(handle)
+    const log = this.#ctx.log.child({ callId: r.callId })
+    if (!handle || !dialog) return log.warn('PSTN transfer: the call has no SIP dialog on this node')
+    let answer: string
+    let trunkAnswer: string
+    try {
+      trunkAnswer = await dialog.reinvite(await handle.gateway.offerToTrunk(r.sdp))
+      answer = await handle.gateway.answerFromTrunk(trunkAnswer)
+    } catch (err) {
+      log.warn({ err }, 'PSTN transfer: the re-INVITE toward the trunk failed; the call ends')
+      const status = err instanceof SipError ? err.status : 503
+      return void (await this.#pstnEnded(r.callId, handle, sipFailureReason(status, 'Re-INVITE failed'), status))
+    }
+    await this.#onCall(r.callId, async (plan, call, legs, now) => {
+      const nego = call.negotiation
+      if (call.state === 'ended' || nego.type !== 'offerPending' || nego.fromLegId !== r.fromLegId) return
+      call.negotiation = { type: 'idle' }
+      if (call.pstn) call.pstn = { ...call.pstn, trunkSdp: trunkAnswer }
+      this.#touch(plan, call)
+      const offerer = legs.get(r.fromLegId)
+      if (offerer?.state === 'active') this.#note(plan, offerer, this.#answerFrame(offerer, answer), now)
+      if (call.replacesCallIds.length > 0) await this.#completeReplacement(plan, call, now)
+    })
+  }
+
   #dialogOf(sip: SipOutboundCall | SipInboundCall): Record<string, unknown> | undefined {
     const state = sip.dialogState()
     return state ? { ...state } : undefined
@@ -775,7 +809,11 @@ export class SessionService {
         this.#touch(plan, call)
         const offerer = legs.get(nego.fromLegId)
         if (call.pstn && nego.fromLegId === call.pstn.trunkLegId) {
-          plan.pstnReanswers.push({ callId: call.id, sdp, dtls: browserDtlsOf(call.pstn) })
+          // The answer to the gateway's offer of a consultative transfer's phone side goes out as a re-INVITE;
+          // any other, to the trunk's own re-INVITE, as its 200 OK.
+          if (call.replacesCallIds.length > 0 && call.pstn.movedFrom)
+            plan.pstnMovedAnswers.push({ callId: call.id, sdp })
+          else plan.pstnReanswers.push({ callId: call.id, sdp, dtls: browserDtlsOf(call.pstn) })
         } else if (offerer?.state === 'active')
           this.#note(plan, offerer, this.#answerFrame(offerer, sdp), now)
         if (call.replacesCallIds.length > 0) await this.#completeReplacement(plan, call, now)
@@ -919,9 +957,9 @@ export class SessionService {
         return void (plan.error = apiError('NOT_ESTABLISHED'))
       if (call.negotiation.type !== 'idle' || call.transfer)
         return void (plan.error = apiError('OFFER_PENDING'))
-      // A PSTN call's phone side moves to a user only: not to another number (no trunk-to-trunk calls), and not
-      // in a consultative transfer (403, the call goes on untouched).
-      if (call.pstn && (!direct || number !== undefined)) return void (plan.error = apiError('FORBIDDEN'))
+      // A PSTN call's phone side moves to a user only, never to another number (403: no trunk-to-trunk calls;
+      // the calls go on untouched).
+      if (call.pstn && number !== undefined) return void (plan.error = apiError('FORBIDDEN'))
       const moving = legs.get(this.#peerId(call, leg.id) ?? '')
       if (!moving || moving.state !== 'active') return void (plan.error = apiError('NOT_ESTABLISHED'))
       let transferorLegIds = [leg.id]
@@ -943,7 +981,7 @@ export class SessionService {
         ) {
           return void (plan.error = apiError('NOT_FOUND_INPUT', 'sessionId'))
         }
-        if (otherCall.pstn) return void (plan.error = apiError('FORBIDDEN'))
+        if (otherCall.pstn && call.pstn) return void (plan.error = apiError('FORBIDDEN'))
         transferorLegIds = [leg.id, other.id]
         targetLegId = otherPeerId
         otherCallId = otherCall.id
@@ -1235,6 +1273,11 @@ export class SessionService {
         return
       }
       // §11.17: B and C form a new call; B's fresh offer reaches C as a re-offer on C's existing leg.
+      const gatewayApi = this.#ctx.mediaGateway
+      if (otherCall.pstn && !gatewayApi) {
+        await this.#failTransfer(plan, call, legs, now)
+        return
+      }
       const newCall: Call = {
         ...call,
         id: newCallId,
@@ -1254,12 +1297,36 @@ export class SessionService {
         endReason: null,
         version: 0,
       }
+      if (call.pstn && moved) {
+        // B is the phone side (issue 11): the new gateway call's offer (made from the trunk's SDP) goes to C.
+        newCall.pstn = {
+          ...call.pstn,
+          gatewayCallId: moved.gateway.callId,
+          browserTag: moved.gateway.browserTag,
+          browserDtls: 'passive',
+          movedFrom: call.id,
+        }
+        plan.pstnMoves.push({ from: call.id, to: newCallId, gateway: moved.gateway })
+      } else if (otherCall.pstn && gatewayApi) {
+        // C is the phone side (issue 11): B's fresh offer goes through a new gateway call (as for a call to a
+        // number, rtpengine answers B as the DTLS client) into a re-INVITE in C's SIP dialog.
+        const gateway = new GatewayCall(gatewayApi, newCallId, moving.id, otherCall.pstn.trunkLegId)
+        newCall.pstn = {
+          ...otherCall.pstn,
+          gatewayCallId: newCallId,
+          browserTag: moving.id,
+          browserDtls: 'active',
+          movedFrom: otherCall.id,
+        }
+        plan.pstnMoves.push({ from: otherCall.id, to: newCallId, gateway })
+        plan.pstnMovedOffers.push({ callId: newCallId, fromLegId: moving.id, sdp })
+      }
       moving.callId = newCallId
       targetLeg.callId = newCallId
       this.#touch(plan, moving)
       this.#touch(plan, targetLeg)
       plan.newCalls.push(newCall)
-      this.#note(plan, targetLeg, this.#offerFrame(targetLeg, sdp), now)
+      if (!(otherCall.pstn && !call.pstn)) this.#note(plan, targetLeg, this.#offerFrame(targetLeg, sdp), now)
       plan.timers.push(this.#timer('transfer', newCallId, now + this.#ctx.config.timings.transferMs))
     }
   }
@@ -1621,6 +1688,7 @@ export class SessionService {
         for (const r of plan.pstnReanswers) void this.#reanswerToTrunk(r)
         for (const id of plan.pstnFreshOffers) void this.#pstnFreshOffer(id)
         for (const r of plan.pstnMovedAnswers) void this.#answerMovedPstn(r.callId, r.sdp)
+        for (const r of plan.pstnMovedOffers) void this.#offerMovedPstn(r)
         for (const d of plan.pstnDials)
           void this.#dial(d.callId, d.sdp).catch((err: unknown) =>
             this.#ctx.log.error({ err, callId: d.callId }, 'PSTN call: dialing a transferred call failed'),
