@@ -1,6 +1,8 @@
 // A browser calls a phone number (issue 11): Chromium with the SDK page dials +15550100; Parley, with
 // --rtpengine-spawn and --sip-trunk pointing at Debian's baresip (the carrier's far phone, auto-answering and
 // playing a sox tone), bridges WebRTC and plain RTP. In e2e/run.sh's private loopback namespace.
+import { spawn, spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { addNumber } from '@parley/server'
 import { waitFor, type TestPlatform } from '@parley/test-kit'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
@@ -15,7 +17,14 @@ import {
   waitForStall,
   waitForValue,
 } from './harness.js'
-import { answeredIncoming, dial, expectInboundAudio, pcState, playRemoteAudio } from './pstn-page.js'
+import {
+  answeredIncoming,
+  audioEnergy,
+  dial,
+  expectInboundAudio,
+  pcState,
+  playRemoteAudio,
+} from './pstn-page.js'
 import { freshPorts } from './rtpengine.js'
 import { sdkCallState, setupSdk } from './sdk-page.js'
 
@@ -595,4 +604,76 @@ describe('consultative transfer with a phone call', () => {
       )
     })
   }
+})
+
+describe('early media from the phone (SIP 183 with SDP)', () => {
+  it('SIPp answers 183 with SDP and plays audio: the page is Early Media and hears it before the 200; then Connected, audio goes on', async () => {
+    // SIPp (not baresip: its early mode sends no media) as the far phone, playing its g711a.pcap (PCMA).
+    const sipp = spawn(
+      'sipp',
+      [
+        ...['-sf', fileURLToPath(new URL('./sipp/uas-early-media.xml', import.meta.url))],
+        ...['-m', '1', '-nostdin', '-timeout', '40s', '-timeout_error'],
+        ...['-i', FAR_PHONE_IP, '-p', '5060', '-mi', FAR_PHONE_IP, '-t', 'u1'],
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let output = ''
+    const keep = (b: Buffer) => (output = (output + String(b)).slice(-4000))
+    sipp.stdout.on('data', keep)
+    sipp.stderr.on('data', keep)
+    const done = new Promise<number | null>((resolve) => sipp.on('close', resolve))
+    try {
+      await waitFor(
+        () =>
+          spawnSync('ss', ['-Hlnu', 'src', `${FAR_PHONE_IP}:5060`], { encoding: 'utf8' }).stdout.trim() ||
+          undefined,
+        10_000,
+        `SIPp listening on ${FAR_PHONE_IP}:5060`,
+      )
+      const page = await alicePage()
+      const callId = (await page.evaluate(
+        `window.sdk.call.make('+15550100', { audio: true, video: false })`,
+      )) as string
+      await waitForValue(
+        () => callFlags(page, callId),
+        (c) => c?.state === 'Early Media',
+        "the page's call in Early Media (SIPp's 183 with SDP)",
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\n--- SIPp:\n${output}`)
+      })
+      await playRemoteAudio(page)
+      // Heard before the answer: a sample with the call still in Early Media and the energy grown (SIPp sends
+      // its 200 OK 4.5 s after the 183).
+      const start = await audioEnergy(page)
+      const sample = async () => ({
+        state: (await callFlags(page, callId))?.state,
+        energy: await audioEnergy(page),
+      })
+      await waitForValue(
+        sample,
+        (s) => s.state !== 'Early Media' || s.energy > start + 0.01,
+        "inbound audio energy in Early Media (SIPp's audio before its 200)",
+      ).then((s) =>
+        expect(s.state, `energy ${s.energy} (from ${start}) while Early Media`).toBe('Early Media'),
+      )
+      await waitForValue(
+        () => callFlags(page, callId),
+        (c) => c?.state === 'Connected',
+        "the page's call Connected on SIPp's 200",
+        15_000,
+      )
+      // The same stream runs on into the answered call.
+      const connected = await audioEnergy(page)
+      await waitFor(
+        async () => ((await audioEnergy(page)) > connected + 0.01 ? true : undefined),
+        5_000,
+        "inbound audio energy after the answer (the rest of SIPp's audio)",
+      )
+      await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
+      expect(await done, `SIPp's verdict (it got the BYE)\n${output}`).toBe(0)
+    } finally {
+      if (sipp.exitCode === null) sipp.kill('SIGKILL')
+    }
+  })
 })

@@ -99,6 +99,18 @@ export const EventNotificationSchema = Type.Object(
         description: 'e.g. 180 Ringing, 200, 408 No Answer, 487, 603 Declined (§9.5)',
       }),
       reasonText: Type.String(),
+      earlyMedia: Type.Optional(
+        Type.Object(
+          { sdp: Type.String() },
+          {
+            description:
+              "Parley's extension (§9.0: extra fields are harmless): on the Ringing event of a call to a phone " +
+              "number whose trunk sent 183 with SDP, the provisional answer that plays the far end's early media " +
+              "(ringback, announcements). Kandy clients ignore it and ring; Parley's SDK applies it as a " +
+              '`pranswer` and goes to `Early Media`.',
+          },
+        ),
+      ),
     }),
   },
   { description: 'Ringing, SessionEnded or Cancelled, with a status code and reason (protocol §9.5)' },

@@ -47,6 +47,8 @@ function onEvent(ctx: CallContext, call: Call, body: Record<string, unknown>): v
   const transition = transitionOf(body)
   switch (body.eventType) {
     case 'Ringing':
+      if (call.direction === 'outgoing' && typeof earlySdp(body) === 'string')
+        return onEarlyMedia(ctx, call, earlySdp(body)!)
       // Only a caller still Initiated moves (protocol.md §9.5); a late event changes nothing.
       if (call.direction === 'outgoing' && call.state === 'Initiated') {
         setState(ctx, call, 'Ringing', {
@@ -90,6 +92,41 @@ function remoteEnd(
   abortOperation(ctx, call, 'The call was ended by the remote party')
   opEvent(ctx, call, 'END', 'FINISH', { isLocal: false })
   terminate(ctx, call, to, transition ? { transition } : {})
+}
+
+/** Parley's `earlyMedia.sdp` on a Ringing event (docs/protocol.md §9.5), if any. */
+function earlySdp(body: Record<string, unknown>): string | undefined {
+  const sdp = (body.earlyMedia as { sdp?: unknown } | undefined)?.sdp
+  return typeof sdp === 'string' && sdp ? sdp : undefined
+}
+
+/**
+ * A call to a phone number whose far end sends early media (ringback, announcements; a SIP 183 with SDP): the
+ * Ringing event carries the provisional answer. Applied as a `pranswer`, the remote media plays and the call is
+ * `Early Media` (sdk-api §5.5.1 C5, C8, transition 183); the acceptance's final answer then connects it (C11).
+ */
+function onEarlyMedia(ctx: CallContext, call: Call, sdp: string): void {
+  if (call.terminal) return
+  call.queue
+    .run(async () => {
+      if (call.terminal || (call.state !== 'Initiated' && call.state !== 'Ringing')) return
+      const session = call.session
+      if (!session) throw new SdkError('call:3', 'The call has no media session')
+      const remote = pipeSdp(ctx, call, sdp, { type: 'answer', step: 'set', endpoint: 'remote' })
+      await step('call:11', () => session.setRemoteDescription('pranswer', remote))
+      if (call.terminal) return
+      const added = receivingIds(ctx, call).filter((id) => !call.remoteTracks.includes(id))
+      call.remoteTracks.push(...added)
+      tracksAdded(ctx, call, added)
+      setState(ctx, call, 'Early Media', { transition: { statusCode: 183, reasonText: 'Session Progress' } })
+    })
+    .catch((err: unknown) => {
+      // The call still rings without its early media; the answer connects it as usual.
+      if (call.terminal) return
+      ctx.deps.log.warn('early media could not be applied; the call rings without it', err)
+      if (call.state === 'Initiated')
+        setState(ctx, call, 'Ringing', { transition: { statusCode: 180, reasonText: 'Ringing' } })
+    })
 }
 
 function onAcceptance(ctx: CallContext, call: Call, body: Record<string, unknown>): void {

@@ -77,7 +77,8 @@ export interface PeerSession {
   createOffer(options?: { iceRestart?: boolean }): Promise<string>
   createAnswer(): Promise<string>
   setLocalDescription(type: 'offer' | 'answer', sdp: string): Promise<void>
-  setRemoteDescription(type: 'offer' | 'answer', sdp: string): Promise<void>
+  /** `pranswer`: a provisional answer (a phone call's early media), replaced later by the final answer. */
+  setRemoteDescription(type: 'offer' | 'answer' | 'pranswer', sdp: string): Promise<void>
   /** Undoes a local offer that was not answered. */
   rollback(): Promise<void>
   /** Waits until `check` says the local description's candidates are good enough; returns its SDP. */

@@ -130,7 +130,7 @@ class RtcPeerSession implements PeerSession {
     await this.#pc.setLocalDescription({ type, sdp })
   }
 
-  async setRemoteDescription(type: 'offer' | 'answer', sdp: string): Promise<void> {
+  async setRemoteDescription(type: 'offer' | 'answer' | 'pranswer', sdp: string): Promise<void> {
     await this.#pc.setRemoteDescription({ type, sdp })
   }
 

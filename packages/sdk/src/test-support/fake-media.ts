@@ -224,7 +224,7 @@ export class FakePeer implements PeerSession {
     this.#startGathering()
   }
 
-  async setRemoteDescription(type: 'offer' | 'answer', sdp: string): Promise<void> {
+  async setRemoteDescription(type: 'offer' | 'answer' | 'pranswer', sdp: string): Promise<void> {
     this.#check()
     if (this.#engine.failRemoteDescription) throw new Error('OperationError: fake SRD failure')
     const parsed = parse(sdp)
@@ -251,9 +251,10 @@ export class FakePeer implements PeerSession {
           })
         }
       }
-      if (type === 'answer') t.currentDirection = reverse(dir)
+      if (type !== 'offer') t.currentDirection = reverse(dir)
     }
     if (type === 'offer') this.signalingState = 'have-remote-offer'
+    else if (type === 'pranswer') this.signalingState = 'have-remote-pranswer'
     else {
       this.signalingState = 'stable'
       this.#connect()

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import {
   EVENT_REASONS,
   sessionResourceUrl,
+  type EventNotification,
   type EventReason,
   type Notification,
   type SessionCreateResponse,
@@ -397,19 +398,40 @@ export class SessionService {
   #listenPstn(callId: string, handle: PstnHandle, sip: SipOutboundCall): void {
     const log = this.#ctx.log.child({ callId, sipCallId: sip.callId })
     const current = () => this.#pstn.get(callId) === handle
-    sip.on('provisional', ({ status }) => {
-      // 180, and 183 with or without SDP: the caller sees Ringing (§9.5). Early media has no notification in
-      // this protocol (§1.3, §9.6: `Early Media` cannot be reached), so the 183's SDP is not passed on.
-      void this.#onCall(callId, (plan, call, legs, now) => {
-        if (call.state !== 'initiated') return
-        transition(call, 'ringing')
-        this.#touch(plan, call)
-        const caller = legs.get(call.callerLegId)
-        // A call created by a transfer sends no Ringing: its caller is already in a call (§11.16 step 4).
-        if (caller?.state === 'active' && call.replacesCallIds.length === 0)
-          this.#event(plan, caller, EVENT_REASONS.ringing, now)
-        log.info({ status }, 'PSTN call: the trunk rings')
-      }).catch((err: unknown) => log.error({ err }, 'PSTN call: ringing failed'))
+    sip.on('provisional', ({ status, sdp }) => {
+      // 180, and 183 with or without SDP: the caller sees Ringing (§9.5). A provisional's SDP, through the gateway,
+      // rides on a Ringing event as Parley's `earlyMedia` extension (§9.0: extra fields are harmless): Parley's
+      // SDK plays the early media (ringback, announcements) in `Early Media`. When the call already rang (180,
+      // then 183 with SDP) it goes on a second Ringing event, which Kandy clients ignore (§9.5: not Initiated).
+      void (async () => {
+        let early: string | undefined
+        if (sdp && current()) {
+          try {
+            early = await handle.gateway.answerFromTrunk(sdp)
+          } catch (err) {
+            log.warn(
+              { err },
+              'PSTN call: the media gateway refused the early media; the call rings without it',
+            )
+          }
+        }
+        await this.#onCall(callId, (plan, call, legs, now) => {
+          const first = call.state === 'initiated'
+          if (!first && !(early && call.state === 'ringing')) return
+          if (first) {
+            transition(call, 'ringing')
+            this.#touch(plan, call)
+          }
+          const caller = legs.get(call.callerLegId)
+          // A call created by a transfer sends no Ringing: its caller is already in a call (§11.16 step 4).
+          if (caller?.state === 'active' && call.replacesCallIds.length === 0) {
+            const frame = this.#eventFrame(caller, EVENT_REASONS.ringing)
+            if (early) frame.wrtcsEventNotification.earlyMedia = { sdp: early }
+            this.#note(plan, caller, frame, now)
+          }
+          log.info({ status, earlyMedia: early !== undefined }, 'PSTN call: the trunk rings')
+        })
+      })().catch((err: unknown) => log.error({ err }, 'PSTN call: ringing failed'))
     })
     sip.on('answered', ({ sdp }) => {
       handle.answered = true
@@ -673,7 +695,12 @@ export class SessionService {
     } catch (err) {
       log.warn({ err }, 'PSTN transfer: the re-INVITE toward the trunk failed; the call ends')
       const status = err instanceof SipError ? err.status : 503
-      return void (await this.#pstnEnded(r.callId, handle, sipFailureReason(status, 'Re-INVITE failed'), status))
+      return void (await this.#pstnEnded(
+        r.callId,
+        handle,
+        sipFailureReason(status, 'Re-INVITE failed'),
+        status,
+      ))
     }
     await this.#onCall(r.callId, async (plan, call, legs, now) => {
       const nego = call.negotiation
@@ -1456,7 +1483,7 @@ export class SessionService {
   #eventFrame(
     leg: Leg,
     reason: { eventType: 'Ringing' | 'SessionEnded' | 'Cancelled'; statusCode: number; reasonText: string },
-  ): Notification {
+  ): EventNotification {
     return {
       wrtcsEventNotification: {
         id: randomUUID(),
