@@ -70,11 +70,46 @@ afterAll(async () => {
   await platform?.close()
 })
 
-async function alicePage(sdkGlobal: 'Parley' | 'Kandy' = 'Parley'): Promise<Page> {
+async function userPage(user: 'alice' | 'bob', sdkGlobal: 'Parley' | 'Kandy' = 'Parley'): Promise<Page> {
   const { context, page } = await openPage(browser, `${platform.url}/quickstart`)
   contexts.push(context)
-  await setupSdk(page, platform, 'alice', {}, sdkGlobal)
+  await setupSdk(page, platform, user, {}, sdkGlobal)
   return page
+}
+const alicePage = (sdkGlobal: 'Parley' | 'Kandy' = 'Parley') => userPage('alice', sdkGlobal)
+
+/** The page answers every incoming call (audio only), keeping its id and caller in `window.incoming`, `.from`. */
+const autoAnswer = (page: Page) =>
+  page.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
+    window.incoming = callId
+    window.from = window.sdk.call.getById(callId).from
+    void window.sdk.call.answer(callId, { audio: true, video: false })
+  })`)
+
+/** Waits until baresip has seen its call end (a BYE either way). */
+const byeSeen = (phone: FarPhone) =>
+  waitFor(
+    () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
+    10_000,
+    'baresip to see the BYE',
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${phone.log().slice(-3000)}`)
+  })
+
+/** Waits until at least 50 RTP packets reach baresip's `port` (tcpdump on loopback). */
+async function expectRtpAt(port: number, phone: FarPhone, what: string): Promise<void> {
+  const capture = await captureRtp(port)
+  try {
+    await waitFor(
+      () => (capture.packets().length >= 50 ? true : undefined),
+      10_000,
+      `${what} at baresip's port ${port}`,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${phone.log().slice(-2000)}`)
+    })
+  } finally {
+    await capture.stop()
+  }
 }
 
 describe('a browser calls a phone number through rtpengine and the SIP trunk (baresip answers)', () => {
@@ -88,11 +123,7 @@ describe('a browser calls a phone number through rtpengine and the SIP trunk (ba
     // Let baresip record a few seconds of the page's fake microphone (its beeps).
     await new Promise((r) => setTimeout(r, 2_000))
     await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
-    await waitFor(
-      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
-      10_000,
-      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
-    )
+    await byeSeen(phone)
     // baresip closes its recording when its call ends: the page's fake microphone (beeps) is in it.
     const recording = phone.recording()
     expect(recording, `baresip's recording of the call\n${phone.log().slice(-2000)}`).toBeDefined()
@@ -114,11 +145,7 @@ describe('a browser calls a phone number through rtpengine and the SIP trunk (ba
     const callId = await dial(page, phone)
     await expectInboundAudio(page, phone)
     await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
-    await waitFor(
-      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
-      10_000,
-      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
-    )
+    await byeSeen(phone)
     expect(await sdkCallState(page, callId)).toBe('Ended')
   })
 
@@ -179,11 +206,7 @@ describe('mid-call on a phone call: hold both ways, DTMF (issue 11)', () => {
     await waitForGrowth(() => outboundAudioBytes(page), "the page's outbound audio after unhold")
     await expectInboundAudio(page, phone, 'after unhold')
     await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
-    await waitFor(
-      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
-      10_000,
-      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
-    )
+    await byeSeen(phone)
   })
 
   it("baresip holds: its re-INVITE reaches the page as a re-offer (remote hold), the phone's audio stops; resume brings it back", async () => {
@@ -288,14 +311,8 @@ describe('a phone calls a number of the account (baresip dials bob)', () => {
       number: '+15550123',
       user: 'bob@example.com',
     })
-    const { context, page } = await openPage(browser, `${platform.url}/quickstart`)
-    contexts.push(context)
-    await setupSdk(page, platform, 'bob')
-    await page.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
-      window.incoming = callId
-      window.from = window.sdk.call.getById(callId).from
-      window.sdk.call.answer(callId, { audio: true, video: false })
-    })`)
+    const page = await userPage('bob')
+    await autoAnswer(page)
     const phone = await farPhone('+15550100', ['-e', '/dial sip:+15550123@127.0.0.1:5060'])
     phones.push(phone)
     const callId = await answeredIncoming(page, phone)
@@ -303,11 +320,7 @@ describe('a phone calls a number of the account (baresip dials bob)', () => {
     await expectInboundAudio(page, phone, "in bob's page")
     await new Promise((r) => setTimeout(r, 2_000))
     await page.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
-    await waitFor(
-      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
-      10_000,
-      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
-    )
+    await byeSeen(phone)
     const recording = phone.recording()
     expect(recording, `baresip's recording of the call\n${phone.log().slice(-2000)}`).toBeDefined()
     expect(rmsOf(recording!)).toBeGreaterThan(0.02)
@@ -328,9 +341,7 @@ describe('forward to a phone number', () => {
     })
     const phone = await farPhone('+15550100')
     phones.push(phone)
-    const { context, page: bob } = await openPage(browser, `${platform.url}/quickstart`)
-    contexts.push(context)
-    await setupSdk(bob, platform, 'bob')
+    const bob = await userPage('bob')
     await bob.evaluate(
       `window.sdk.on('call:receive', ({ callId }) => window.sdk.call.forward(callId, '+15550100'))`,
     )
@@ -352,11 +363,7 @@ describe('forward to a phone number', () => {
     await playRemoteAudio(alice)
     await expectInboundAudio(alice, phone, "in alice's page after the forward")
     await alice.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
-    await waitFor(
-      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
-      10_000,
-      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
-    )
+    await byeSeen(phone)
   })
 })
 
@@ -364,9 +371,7 @@ describe('transfer to a phone number', () => {
   it('alice holds bob and transfers him to +15550100: baresip answers a call from her number, bob hears its tone, alice Ended', async () => {
     const phone = await farPhone('+15550100')
     phones.push(phone)
-    const { context, page: bob } = await openPage(browser, `${platform.url}/quickstart`)
-    contexts.push(context)
-    await setupSdk(bob, platform, 'bob')
+    const bob = await userPage('bob')
     await bob.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
       window.bobCallId = callId
       void window.sdk.call.answer(callId, { audio: true, video: false })
@@ -411,29 +416,16 @@ describe('transfer to a phone number', () => {
     const records = await platform.server.ctx.store.listCallRecords(2)
     expect(records.map((r) => r.callee)).toContain('+15550100')
     await bob.evaluate(`window.sdk.call.end(${JSON.stringify(await bobCallId())})`)
-    await waitFor(
-      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
-      10_000,
-      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
-    )
+    await byeSeen(phone)
   })
 })
 
 describe("transfer of a phone call's phone side", () => {
   it("baresip calls alice; alice holds and transfers the phone to bob: bob rings with the calling number, answers, hears the tone, baresip gets bob's audio", async () => {
-    const { context, page: bob } = await openPage(browser, `${platform.url}/quickstart`)
-    contexts.push(context)
-    await setupSdk(bob, platform, 'bob')
-    await bob.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
-      window.incoming = callId
-      window.from = window.sdk.call.getById(callId).from
-      void window.sdk.call.answer(callId, { audio: true, video: false })
-    })`)
+    const bob = await userPage('bob')
+    await autoAnswer(bob)
     const alice = await alicePage()
-    await alice.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
-      window.incoming = callId
-      void window.sdk.call.answer(callId, { audio: true, video: false })
-    })`)
+    await autoAnswer(alice)
     // -s: baresip prints its SIP, so its media port (in its INVITE) is known for the capture below.
     const phone = await farPhone('+15550100', ['-s'], { control: true })
     phones.push(phone)
@@ -460,24 +452,11 @@ describe("transfer of a phone call's phone side", () => {
     await expectInboundAudio(bob, phone, "in bob's page after the transfer")
     // Alice's gateway call is gone once the transfer completed: what reaches baresip's port now is bob's audio,
     // through the new gateway call that the re-INVITE told baresip about.
-    const capture = await captureRtp(port)
-    try {
-      await waitFor(
-        () => (capture.packets().length >= 50 ? true : undefined),
-        10_000,
-        `RTP from bob's side at baresip's port ${port}\n${phone.log().slice(-2000)}`,
-      )
-    } finally {
-      await capture.stop()
-    }
+    await expectRtpAt(port, phone, "RTP from bob's side")
     // The last re-INVITE (the transfer's, after alice's hold) resumes the media.
     expect(phone.log().slice(phone.log().lastIndexOf('INVITE sip:'))).toMatch(/a=sendrecv/)
     await bob.evaluate(`window.sdk.call.end(${JSON.stringify(bobCallId)})`)
-    await waitFor(
-      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
-      10_000,
-      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
-    )
+    await byeSeen(phone)
     const record = (await platform.server.ctx.store.listCallRecords(1))[0]
     expect(record).toMatchObject({ callee: 'bob', pstn: { number: '+15550100', sipStatus: 200 } })
   })
@@ -486,10 +465,7 @@ describe("transfer of a phone call's phone side", () => {
 describe('hold on a call from a phone', () => {
   it('baresip calls alice; alice holds: the phone gets a re-INVITE, RTP stops both ways (at baresip too); unhold resumes both ways', async () => {
     const alice = await alicePage()
-    await alice.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
-      window.incoming = callId
-      void window.sdk.call.answer(callId, { audio: true, video: false })
-    })`)
+    await autoAnswer(alice)
     const phone = await farPhone('+15550100', ['-s'], { control: true })
     phones.push(phone)
     await phone.command('dial', 'sip:+15550199@127.0.0.1:5060')
@@ -523,11 +499,7 @@ describe('hold on a call from a phone', () => {
       await capture.stop()
     }
     await alice.evaluate(`window.sdk.call.end(${JSON.stringify(callId)})`)
-    await waitFor(
-      () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
-      10_000,
-      `baresip to see the BYE\n${phone.log().slice(-3000)}`,
-    )
+    await byeSeen(phone)
   })
 })
 
@@ -536,13 +508,8 @@ describe('consultative transfer with a phone call', () => {
     it(`alice holds bob and the phone and joins them (${moving === 'bob' ? "bob's fresh offer re-INVITEs the phone" : "the phone's side re-offers bob"}): bob hears the tone, baresip gets bob's audio, both of alice's calls end`, async () => {
       const phone = await farPhone('+15550100', ['-s'])
       phones.push(phone)
-      const { context, page: bob } = await openPage(browser, `${platform.url}/quickstart`)
-      contexts.push(context)
-      await setupSdk(bob, platform, 'bob')
-      await bob.evaluate(`window.sdk.on('call:receive', ({ callId }) => {
-        window.incoming = callId
-        void window.sdk.call.answer(callId, { audio: true, video: false })
-      })`)
+      const bob = await userPage('bob')
+      await autoAnswer(bob)
       const alice = await alicePage()
       const bobCall = (await alice.evaluate(
         `window.sdk.call.make('bob@example.com', { audio: true, video: false })`,
@@ -585,23 +552,10 @@ describe('consultative transfer with a phone call', () => {
       await playRemoteAudio(bob)
       await expectInboundAudio(bob, phone, "in bob's page after the transfer")
       // Alice's gateway calls are gone: what reaches baresip's port now is bob's audio.
-      const capture = await captureRtp(port)
-      try {
-        await waitFor(
-          () => (capture.packets().length >= 50 ? true : undefined),
-          10_000,
-          `RTP from bob's side at baresip's port ${port}\n${phone.log().slice(-2000)}`,
-        )
-      } finally {
-        await capture.stop()
-      }
+      await expectRtpAt(port, phone, "RTP from bob's side")
       expect(phone.log().slice(phone.log().lastIndexOf('INVITE sip:'))).toMatch(/a=sendrecv/)
       await bob.evaluate(`window.sdk.call.end(${JSON.stringify(bobCallId)})`)
-      await waitFor(
-        () => (/session closed|terminated/i.test(phone.log()) ? true : undefined),
-        10_000,
-        `baresip to see the BYE\n${phone.log().slice(-3000)}`,
-      )
+      await byeSeen(phone)
     })
   }
 })

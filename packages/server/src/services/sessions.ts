@@ -52,8 +52,11 @@ interface Plan {
   /** Inbound PSTN calls that started ringing or were answered here: 180 / 200 toward the trunk after the commit. */
   pstnRinging: string[]
   pstnAnswers: { callId: string; sdp: string }[]
-  /** Re-offers between a browser and the trunk (hold, unhold…), relayed through the gateway after the commit. */
-  pstnReoffers: { callId: string; fromLegId: string; sdp: string; dtls: BrowserDtls }[]
+  /**
+   * Re-offers between a browser and the trunk (hold, unhold…), relayed through the gateway after the commit;
+   * `fresh`: the first offer of a browser that a consultative transfer joined to the phone side (a new gateway call).
+   */
+  pstnReoffers: { callId: string; fromLegId: string; sdp: string; dtls: BrowserDtls; fresh?: boolean }[]
   pstnReanswers: { callId: string; sdp: string; dtls: BrowserDtls }[]
   /** Calls to numbers created inside a step (a transfer to a number), dialled after the commit. */
   pstnDials: { callId: string; sdp: string }[]
@@ -63,8 +66,6 @@ interface Plan {
   pstnMoves: { from: string; to: string; gateway: GatewayCall }[]
   /** The target of a moved phone side answered: its answer goes to the trunk in a re-INVITE. */
   pstnMovedAnswers: { callId: string; sdp: string }[]
-  /** A consultative transfer joined a browser to a phone side: its fresh offer goes to the trunk in a re-INVITE. */
-  pstnMovedOffers: { callId: string; fromLegId: string; sdp: string }[]
 }
 
 /** rtpengine's DTLS role toward the browser, fixed by the first exchange: it never changes in a re-offer. */
@@ -90,7 +91,6 @@ const emptyPlan = (): Plan => ({
   pstnFreshOffers: [],
   pstnMoves: [],
   pstnMovedAnswers: [],
-  pstnMovedOffers: [],
 })
 
 /** How a call ends: which events the remaining legs get (protocol §9.5 table). */
@@ -535,6 +535,8 @@ export class SessionService {
    * A browser's re-offer (hold, unhold, ICE restart) on a PSTN call, committed as pending: through the gateway
    * into a re-INVITE, and the trunk's answer back as the browser's `wrtcsAnswerNotification`. A trunk that
    * refuses or does not answer ends the call with its status (a client cannot take back a sent re-offer, §8.4).
+   * A `fresh` one joins the browser to the phone side (consultative transfer, issue 11): translated as a first
+   * offer by the new gateway call, and once answered the calls it replaces end.
    */
   async #reofferToTrunk(r: Plan['pstnReoffers'][number]): Promise<void> {
     const handle = this.#pstn.get(r.callId)
@@ -544,20 +546,19 @@ export class SessionService {
     let answer: string
     let trunkAnswer: string
     try {
-      const offer = await handle.gateway.reoffer('browser', r.sdp, r.dtls)
+      const gateway = handle.gateway
+      const offer = r.fresh
+        ? await gateway.offerToTrunk(r.sdp)
+        : await gateway.reoffer('browser', r.sdp, r.dtls)
       trunkAnswer = await dialog.reinvite(offer)
-      answer = await handle.gateway.reanswer('browser', trunkAnswer, r.dtls)
+      answer = r.fresh
+        ? await gateway.answerFromTrunk(trunkAnswer)
+        : await gateway.reanswer('browser', trunkAnswer, r.dtls)
     } catch (err) {
       log.warn({ err }, 'PSTN re-offer failed; the call ends')
-      const status = err instanceof SipError ? err.status : 503
-      return void this.#pstnEnded(
-        r.callId,
-        handle,
-        sipFailureReason(status, 'Re-INVITE failed'),
-        status,
-      ).catch((e: unknown) => log.error({ err: e }, 'PSTN call: ending failed'))
+      return this.#reinviteFailed(r.callId, handle, err)
     }
-    await this.#onCall(r.callId, (plan, call, legs, now) => {
+    await this.#onCall(r.callId, async (plan, call, legs, now) => {
       const nego = call.negotiation
       if (call.state === 'ended' || nego.type !== 'offerPending' || nego.fromLegId !== r.fromLegId) return
       call.negotiation = { type: 'idle' }
@@ -565,6 +566,7 @@ export class SessionService {
       this.#touch(plan, call)
       const offerer = legs.get(r.fromLegId)
       if (offerer?.state === 'active') this.#note(plan, offerer, this.#answerFrame(offerer, answer), now)
+      if (call.replacesCallIds.length > 0) await this.#completeReplacement(plan, call, now)
     })
   }
 
@@ -673,45 +675,16 @@ export class SessionService {
       })
     } catch (err) {
       log.warn({ err }, 'PSTN transfer: the re-INVITE toward the trunk failed; the call ends')
-      const status = err instanceof SipError ? err.status : 503
-      await this.#pstnEnded(callId, handle, sipFailureReason(status, 'Re-INVITE failed'), status)
+      await this.#reinviteFailed(callId, handle, err)
     }
   }
 
-  /**
-   * A consultative transfer joined browser B to a phone side (issue 11): B's fresh offer through the new gateway
-   * call into a re-INVITE in the phone's SIP dialog, the trunk's answer back to B; then the replaced calls end.
-   */
-  async #offerMovedPstn(r: Plan['pstnMovedOffers'][number]): Promise<void> {
-    const handle = this.#pstn.get(r.callId)
-    const dialog = handle && dialogOfHandle(handle)
-    const log = this.#ctx.log.child({ callId: r.callId })
-    if (!handle || !dialog) return log.warn('PSTN transfer: the call has no SIP dialog on this node')
-    let answer: string
-    let trunkAnswer: string
-    try {
-      trunkAnswer = await dialog.reinvite(await handle.gateway.offerToTrunk(r.sdp))
-      answer = await handle.gateway.answerFromTrunk(trunkAnswer)
-    } catch (err) {
-      log.warn({ err }, 'PSTN transfer: the re-INVITE toward the trunk failed; the call ends')
-      const status = err instanceof SipError ? err.status : 503
-      return void (await this.#pstnEnded(
-        r.callId,
-        handle,
-        sipFailureReason(status, 'Re-INVITE failed'),
-        status,
-      ))
-    }
-    await this.#onCall(r.callId, async (plan, call, legs, now) => {
-      const nego = call.negotiation
-      if (call.state === 'ended' || nego.type !== 'offerPending' || nego.fromLegId !== r.fromLegId) return
-      call.negotiation = { type: 'idle' }
-      if (call.pstn) call.pstn = { ...call.pstn, trunkSdp: trunkAnswer }
-      this.#touch(plan, call)
-      const offerer = legs.get(r.fromLegId)
-      if (offerer?.state === 'active') this.#note(plan, offerer, this.#answerFrame(offerer, answer), now)
-      if (call.replacesCallIds.length > 0) await this.#completeReplacement(plan, call, now)
-    })
+  /** A re-INVITE the trunk refused or did not answer ends the call with its status (503 when it never came). */
+  async #reinviteFailed(callId: string, handle: PstnHandle, err: unknown): Promise<void> {
+    const status = err instanceof SipError ? err.status : 503
+    await this.#pstnEnded(callId, handle, sipFailureReason(status, 'Re-INVITE failed'), status).catch(
+      (e: unknown) => this.#ctx.log.error({ err: e, callId }, 'PSTN call: ending failed'),
+    )
   }
 
   #dialogOf(sip: SipOutboundCall | SipInboundCall): Record<string, unknown> | undefined {
@@ -1279,14 +1252,7 @@ export class SessionService {
         const number = call.pstn.number
         newCall.originatorAddress = `sip:${number}@${this.#ctx.config.domain}`
         newCall.originatorName = number
-        newCall.pstn = {
-          ...call.pstn,
-          gatewayCallId: moved.gateway.callId,
-          browserTag: moved.gateway.browserTag,
-          browserDtls: 'passive',
-          movedFrom: call.id,
-        }
-        plan.pstnMoves.push({ from: call.id, to: newCallId, gateway: moved.gateway })
+        this.#movePhoneSide(plan, call, newCall, moved.gateway, 'passive')
       }
       moving.callId = newCallId
       this.#touch(plan, moving)
@@ -1326,27 +1292,13 @@ export class SessionService {
       }
       if (call.pstn && moved) {
         // B is the phone side (issue 11): the new gateway call's offer (made from the trunk's SDP) goes to C.
-        newCall.pstn = {
-          ...call.pstn,
-          gatewayCallId: moved.gateway.callId,
-          browserTag: moved.gateway.browserTag,
-          browserDtls: 'passive',
-          movedFrom: call.id,
-        }
-        plan.pstnMoves.push({ from: call.id, to: newCallId, gateway: moved.gateway })
+        this.#movePhoneSide(plan, call, newCall, moved.gateway, 'passive')
       } else if (otherCall.pstn && gatewayApi) {
         // C is the phone side (issue 11): B's fresh offer goes through a new gateway call (as for a call to a
         // number, rtpengine answers B as the DTLS client) into a re-INVITE in C's SIP dialog.
         const gateway = new GatewayCall(gatewayApi, newCallId, moving.id, otherCall.pstn.trunkLegId)
-        newCall.pstn = {
-          ...otherCall.pstn,
-          gatewayCallId: newCallId,
-          browserTag: moving.id,
-          browserDtls: 'active',
-          movedFrom: otherCall.id,
-        }
-        plan.pstnMoves.push({ from: otherCall.id, to: newCallId, gateway })
-        plan.pstnMovedOffers.push({ callId: newCallId, fromLegId: moving.id, sdp })
+        this.#movePhoneSide(plan, otherCall, newCall, gateway, 'active')
+        plan.pstnReoffers.push({ callId: newCallId, fromLegId: moving.id, sdp, dtls: 'active', fresh: true })
       }
       moving.callId = newCallId
       targetLeg.callId = newCallId
@@ -1356,6 +1308,21 @@ export class SessionService {
       if (!(otherCall.pstn && !call.pstn)) this.#note(plan, targetLeg, this.#offerFrame(targetLeg, sdp), now)
       plan.timers.push(this.#timer('transfer', newCallId, now + this.#ctx.config.timings.transferMs))
     }
+  }
+
+  /**
+   * A transfer moves `from`'s phone side into `to` (issue 11): the SIP dialog carries on, its media through
+   * `gateway` (a new gateway call), in which rtpengine has DTLS role `dtls` toward the browser.
+   */
+  #movePhoneSide(plan: Plan, from: Call, to: Call, gateway: GatewayCall, dtls: BrowserDtls): void {
+    to.pstn = {
+      ...from.pstn!,
+      gatewayCallId: gateway.callId,
+      browserTag: gateway.browserTag,
+      browserDtls: dtls,
+      movedFrom: from.id,
+    }
+    plan.pstnMoves.push({ from: from.id, to: to.id, gateway })
   }
 
   /** The new call of a direct transfer: the moving party B calls the target with its fresh offer (§11.16 step 4). */
@@ -1715,7 +1682,6 @@ export class SessionService {
         for (const r of plan.pstnReanswers) void this.#reanswerToTrunk(r)
         for (const id of plan.pstnFreshOffers) void this.#pstnFreshOffer(id)
         for (const r of plan.pstnMovedAnswers) void this.#answerMovedPstn(r.callId, r.sdp)
-        for (const r of plan.pstnMovedOffers) void this.#offerMovedPstn(r)
         for (const d of plan.pstnDials)
           void this.#dial(d.callId, d.sdp).catch((err: unknown) =>
             this.#ctx.log.error({ err, callId: d.callId }, 'PSTN call: dialing a transferred call failed'),
