@@ -276,6 +276,8 @@ export class PostgresStore implements Store {
   readonly #schema: string | undefined
   /** Names of server-side prepared statements, one per distinct SQL text. */
   readonly #statementNames = new Map<string, string>()
+  /** Write statements and transactions committed so far (see commitCount). */
+  #writes = 0
   /** Commit statements by shape (see commitStatement). */
   readonly #commitStatements = new Map<string, string>()
   /** Commits waiting for the one on its way, to go out together (group commit). */
@@ -360,6 +362,15 @@ export class PostgresStore implements Store {
     if (this.#closed) return
     this.#closed = true
     await this.#pool.end()
+  }
+
+  /**
+   * Write transactions committed so far — each a WAL flush, except the delivery marks' — for
+   * `parley_store_commits_total`: the statements of single writes (a commit, an append, a mark, a timer
+   * claim, each maybe joined for several requests) and the transactions of multi-statement methods.
+   */
+  commitCount(): number {
+    return this.#writes
   }
 
   /** Runs `SELECT 1` on a pooled connection; rejects when PostgreSQL is unreachable or the store is closed. */
@@ -654,6 +665,7 @@ export class PostgresStore implements Store {
       frames.map((frame) => frame.frame),
       createdAt,
     ])
+    this.#writes += 1
     // Within a channel, seqs follow the input order: pair each channel's frames with its seqs, ascending.
     const seqs = new Map<string, number[]>()
     for (const row of rows) {
@@ -835,7 +847,10 @@ export class PostgresStore implements Store {
     ]
     const records = newCalls.length + newLegs.length + calls.length + legs.length + schedule.length
     if (records <= MAX_PREPARED_RECORDS) await this.#count(sql, params)
-    else await this.#pool.query(sql, params)
+    else {
+      await this.#pool.query(sql, params)
+      this.#writes += 1
+    }
   }
 
   /**
@@ -959,7 +974,9 @@ export class PostgresStore implements Store {
   }
 
   async claimDueTimers(now: number, limit: number, leaseMs = DEFAULT_TIMER_LEASE_MS): Promise<Timer[]> {
-    return (await this.#rows<TimerRow>(CLAIM_TIMERS, [now, limit, now + leaseMs])).map(toTimer)
+    const claimed = await this.#rows<TimerRow>(CLAIM_TIMERS, [now, limit, now + leaseMs])
+    this.#writes += 1
+    return claimed.map(toTimer)
   }
 
   async completeTimers(claims: readonly TimerClaim[]): Promise<void> {
@@ -1253,13 +1270,16 @@ export class PostgresStore implements Store {
 
   /** Number of rows one statement changed. */
   async #count(sql: string, params: unknown[]): Promise<number> {
-    return (await this.#pool.query(this.#prepared(sql, params))).rowCount ?? 0
+    const result = await this.#pool.query(this.#prepared(sql, params))
+    this.#writes += 1
+    return result.rowCount ?? 0
   }
 
   /** An INSERT whose unique violations become DuplicateError naming the field, as in the SQLite store. */
   async #insert(sql: string, params: unknown[]): Promise<void> {
     try {
       await this.#pool.query(this.#prepared(sql, params))
+      this.#writes += 1
     } catch (error) {
       const field =
         error instanceof DatabaseError && error.code === UNIQUE_VIOLATION && error.constraint
@@ -1295,6 +1315,7 @@ export class PostgresStore implements Store {
       await client.query('BEGIN')
       const result = await work(client)
       await client.query('COMMIT')
+      this.#writes += 1
       return result
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => {
