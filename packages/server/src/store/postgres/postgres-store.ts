@@ -281,18 +281,15 @@ export class PostgresStore implements Store {
   /** Commit statements by shape (see commitStatement). */
   readonly #commitStatements = new Map<string, string>()
   /** Commits waiting for the one on its way, to go out together (group commit). */
-  readonly #commits = new Batcher<PlainChange, void>((changes) => this.#commitBatch(changes), {
-    maxInFlight: 2,
-  })
+  readonly #commits = new Batcher<PlainChange, void>((changes) => this.#commitBatch(changes))
   /**
-   * Appends waiting for the one on its way. One at a time: two appends naming one channel on two
-   * connections could commit in either order, and the queue must keep the order of the calls.
+   * Appends waiting for the one on its way. One at a time (as every batcher here: the fewer statements
+   * in flight, the more requests each carries): two appends naming one channel on two connections could
+   * commit in either order, and the queue must keep the order of the calls.
    */
   readonly #appends = new Batcher<NewOutboxFrame[], OutboxFrame[]>((batches) => this.#appendBatch(batches))
   /** Reads of calls waiting for those on their way. */
-  readonly #callReads = new Batcher<string, Call | undefined>((ids) => this.#readCalls(ids), {
-    maxInFlight: 2,
-  })
+  readonly #callReads = new Batcher<string, Call | undefined>((ids) => this.#readCalls(ids))
   #closed = false
 
   /** Creates the pool; no connection is opened until the first query. The URL is never logged or echoed. */
