@@ -251,7 +251,8 @@ interface StepResult {
   cpuMsPerFlow: Record<string, number>
   /**
    * With BENCH_STORE_COMMITS=1: write transactions each node's store committed per completed flow
-   * (`parley_store_commits_total` of its `/metrics`; SQLite only, the nodes then also run their metrics).
+   * (`parley_store_commits_total` of its `/metrics`; SQLite and PostgreSQL, the nodes then also run their
+   * metrics).
    */
   storeCommitsPerFlow?: Record<string, number>
   /** Under `--workers`: each process of each node, in cores, the primary first. */

@@ -69,6 +69,8 @@ export class ChannelHub {
   #marks = new Map<string, number>()
   #marksScheduled = false
   #marksWritten: Promise<void> = Promise.resolve()
+  /** A write of the marks is chained and has not taken them yet: marks made meanwhile go with it. */
+  #marksQueued = false
 
   constructor(ctx: ServiceContext, channels: ChannelService, notifier?: Notifier) {
     this.#ctx = ctx
@@ -291,21 +293,23 @@ export class ChannelHub {
 
   /**
    * Writes the pending delivery marks in one store call. Frames sent but not yet marked are at worst sent
-   * again after a crash, with their ids, as a replay would (§5.7).
+   * again after a crash, with their ids, as a replay would (§5.7). While a write is on its way, the marks
+   * of later turns gather and go out together after it (one statement, not one per turn).
    */
   #writeMarks(): Promise<void> {
     this.#marksScheduled = false
-    if (this.#marks.size > 0) {
-      const marks = [...this.#marks].map(([channelId, uptoSeq]) => ({ channelId, uptoSeq }))
-      this.#marks = new Map()
-      const at = this.#ctx.clock.now()
+    if (this.#marks.size > 0 && !this.#marksQueued) {
+      this.#marksQueued = true
       // Chained, so that whoever waits for the marks waits for every write started before, too.
-      this.#marksWritten = this.#marksWritten.then(() =>
-        this.#ctx.store.markDeliveredMany(marks, at).catch((err: unknown) => {
+      this.#marksWritten = this.#marksWritten.then(() => {
+        this.#marksQueued = false
+        const marks = [...this.#marks].map(([channelId, uptoSeq]) => ({ channelId, uptoSeq }))
+        this.#marks = new Map()
+        return this.#ctx.store.markDeliveredMany(marks, this.#ctx.clock.now()).catch((err: unknown) => {
           // Unmarked frames stay queued and go out again on the next drain; nothing is lost.
           this.#ctx.log.error({ err }, 'marking frames delivered failed')
-        }),
-      )
+        })
+      })
     }
     return this.#marksWritten
   }

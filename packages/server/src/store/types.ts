@@ -384,7 +384,8 @@ export interface Store {
   ping(): Promise<void>
   /**
    * Write transactions this process committed so far, for `parley_store_commits_total` (SQLite, whose
-   * group commit joins many writes in one); an adapter that does not count leaves it out.
+   * group commit joins many writes in one; PostgreSQL, whose joined statements do); an adapter that does
+   * not count leaves it out.
    */
   commitCount?(): number
 

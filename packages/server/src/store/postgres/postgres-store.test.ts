@@ -284,6 +284,32 @@ describe.skipIf(!available)('PostgreSQL (127.0.0.1:5432)', () => {
       }
     })
 
+    it('commits made while one is on its way share one statement; a stale one among them fails alone', async () => {
+      const store = track(await migrated())
+      // 20 calls: the joined statement of the other 19 (38 records) is too big to be prepared.
+      const seeded = Array.from({ length: 20 }, () => seedCall(`acc-${randomUUID()}`))
+      let before = store.commitCount()
+      await Promise.all(seeded.map(({ call, leg }) => store.commit({ newCalls: [call], newLegs: [leg] })))
+      // The first went alone, the 19 asked for meanwhile together.
+      expect(store.commitCount() - before).toBe(2)
+      expect(await store.listLegs(seeded[19]!.call.id)).toHaveLength(1)
+
+      const stale = { ...seeded[0]!.call, version: seeded[0]!.call.version + 5 }
+      before = store.commitCount()
+      const results = await Promise.allSettled([
+        ...seeded.slice(1).map(({ call }) => store.commit({ calls: [{ ...call, state: 'ringing' }] })),
+        store.commit({ calls: [stale] }),
+      ])
+
+      expect(results.slice(0, -1).every((r) => r.status === 'fulfilled')).toBe(true)
+      expect(results.at(-1)).toMatchObject({ status: 'rejected', reason: expect.any(ConflictError) })
+      for (const { call } of seeded.slice(1))
+        expect(await store.getCall(call.id)).toMatchObject({ state: 'ringing', version: 1 })
+      expect(await store.getCall(seeded[0]!.call.id)).toMatchObject({ state: 'initiated', version: 0 })
+      // The joined statement failed as a whole, then each change was tried alone: 19 good ones in all.
+      expect(store.commitCount() - before).toBe(19)
+    })
+
     it('openStore() opens a migrated PostgreSQL store from a postgres:// URL with ?schema=', async () => {
       const store = track(await openStore(schema.url))
       const id = `acc-${randomUUID()}`

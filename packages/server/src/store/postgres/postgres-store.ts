@@ -59,6 +59,7 @@ import type { DestinationRow, IdentityRow, ProjectKeyRow } from '../anonymous-ro
 import { NUMBER_COLUMNS, toPhoneNumber } from '../number-rows.js'
 import type { PhoneNumberRow } from '../number-rows.js'
 import { migrations } from './migrations.js'
+import { Batcher, type Outcome } from './batches.js'
 
 const { toAccount, toUser, toChannel, toSubscription, toOutboxFrame, toCall, toCallRecord, toLeg, toTimer } =
   rowMappers<boolean>((v) => v)
@@ -127,6 +128,77 @@ SELECT i.channel_id,
 FROM input i JOIN bumped b ON b.id = i.channel_id
 RETURNING channel_id, seq`
 
+const CALL_LIST = CALL_COLUMNS.split(',').map((column) => column.trim())
+const LEG_LIST = LEG_COLUMNS.split(',').map((column) => column.trim())
+/**
+ * A whole CallChange (or several joined, see #commitBatch) as one statement, so one round trip and one
+ * WAL flush instead of BEGIN, a statement per record and COMMIT: data-modifying CTEs for the new calls,
+ * then the new legs (one multi-row INSERT each, in input order, for `ord`), one version-checked UPDATE per
+ * updated call or leg, the cancelled timers and the upserted ones. All CTEs run to completion on one
+ * snapshot and foreign keys are checked at the end of the statement, so a new leg may name a new call of
+ * the same statement. The final SELECT divides by zero (SQLSTATE 22012) when fewer rows were updated than
+ * asked for — a stale version or a missing record — which aborts the statement, and with it every change
+ * in it, as the transaction did. Under READ COMMITTED an UPDATE that waited for a concurrent writer's row
+ * lock re-checks `version` against the committed row, so of two commits of the same version exactly one
+ * succeeds. The text depends only on the counts (its shape), so each shape is prepared once per
+ * connection and runs on a cached plan of primary-key lookups.
+ */
+function commitStatement(shape: CommitShape): string {
+  let n = 0
+  const values = (count: number) => Array.from({ length: count }, () => `$${++n}`).join(', ')
+  const ctes: string[] = []
+  const rows = (count: number, width: number) =>
+    Array.from({ length: count }, () => `(${values(width)})`).join(', ')
+  if (shape.newCalls > 0)
+    ctes.push(
+      `nc AS (INSERT INTO calls (${CALL_COLUMNS}) VALUES ${rows(shape.newCalls, CALL_COUNT)} RETURNING 1)`,
+    )
+  if (shape.newLegs > 0)
+    ctes.push(
+      `nl AS (INSERT INTO legs (${LEG_COLUMNS}) VALUES ${rows(shape.newLegs, LEG_COUNT)} RETURNING 1)`,
+    )
+  const updated: string[] = []
+  const update = (table: string, columns: string[]) => {
+    const first = n + 1
+    n += columns.length
+    const set = columns
+      .slice(1)
+      .map((column, i) => (column === 'version' ? 'version = version + 1' : `${column} = $${first + i + 1}`))
+      .join(', ')
+    const name = `u${updated.length}`
+    updated.push(name)
+    ctes.push(`${name} AS (UPDATE ${table} SET ${set} WHERE id = $${first} AND version = $${n} RETURNING 1)`)
+  }
+  for (let i = 0; i < shape.calls; i++) update('calls', CALL_LIST)
+  for (let i = 0; i < shape.legs; i++) update('legs', LEG_LIST)
+  if (shape.cancel) ctes.push(`ct AS (DELETE FROM timers WHERE id = ANY($${++n}::text[]) RETURNING 1)`)
+  if (shape.schedule > 0)
+    ctes.push(
+      `st AS (INSERT INTO timers (id, kind, due_at, payload) VALUES ${rows(shape.schedule, 4)} ` +
+        'ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, due_at = excluded.due_at, ' +
+        'payload = excluded.payload RETURNING 1)',
+    )
+  const check =
+    updated.length === 0
+      ? 'SELECT 1 AS ok'
+      : `SELECT 1 / (CASE WHEN ${updated.map((name) => `(SELECT count(*) FROM ${name})`).join(' + ')} = ` +
+        `${updated.length} THEN 1 ELSE 0 END) AS ok`
+  return ctes.length === 0 ? check : `WITH ${ctes.join(',\n')}\n${check}`
+}
+
+/** What decides the text of a commit statement. */
+interface CommitShape {
+  newCalls: number
+  newLegs: number
+  calls: number
+  legs: number
+  cancel: boolean
+  schedule: number
+}
+
+/** Statements of more records than this are not prepared (their shapes are rare). */
+const MAX_PREPARED_RECORDS = 24
+
 const SCHEDULE_TIMER =
   'INSERT INTO timers (id, kind, due_at, payload) VALUES ($1, $2, $3, $4) ' +
   'ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, due_at = excluded.due_at, payload = excluded.payload'
@@ -175,6 +247,8 @@ const DUPLICATE_FIELDS: Record<string, string> = {
 const UNIQUE_VIOLATION = '23505'
 const SERIALIZATION_FAILURE = '40001'
 const DEADLOCK_DETECTED = '40P01'
+/** What a commit statement raises when an update found its record missing or changed. */
+const DIVISION_BY_ZERO = '22012'
 
 /** First key of the two-key advisory lock that serialises migrations ("parl"). */
 const MIGRATION_LOCK_CLASS = 0x7061726c
@@ -202,6 +276,20 @@ export class PostgresStore implements Store {
   readonly #schema: string | undefined
   /** Names of server-side prepared statements, one per distinct SQL text. */
   readonly #statementNames = new Map<string, string>()
+  /** Write statements and transactions committed so far (see commitCount). */
+  #writes = 0
+  /** Commit statements by shape (see commitStatement). */
+  readonly #commitStatements = new Map<string, string>()
+  /** Commits waiting for the one on its way, to go out together (group commit). */
+  readonly #commits = new Batcher<PlainChange, void>((changes) => this.#commitBatch(changes))
+  /**
+   * Appends waiting for the one on its way. One at a time (as every batcher here: the fewer statements
+   * in flight, the more requests each carries): two appends naming one channel on two connections could
+   * commit in either order, and the queue must keep the order of the calls.
+   */
+  readonly #appends = new Batcher<NewOutboxFrame[], OutboxFrame[]>((batches) => this.#appendBatch(batches))
+  /** Reads of calls waiting for those on their way. */
+  readonly #callReads = new Batcher<string, Call | undefined>((ids) => this.#readCalls(ids))
   #closed = false
 
   /** Creates the pool; no connection is opened until the first query. The URL is never logged or echoed. */
@@ -271,6 +359,15 @@ export class PostgresStore implements Store {
     if (this.#closed) return
     this.#closed = true
     await this.#pool.end()
+  }
+
+  /**
+   * Write transactions committed so far — each a WAL flush, except the delivery marks' — for
+   * `parley_store_commits_total`: the statements of single writes (a commit, an append, a mark, a timer
+   * claim, each maybe joined for several requests) and the transactions of multi-statement methods.
+   */
+  commitCount(): number {
+    return this.#writes
   }
 
   /** Runs `SELECT 1` on a pooled connection; rejects when PostgreSQL is unreachable or the store is closed. */
@@ -544,8 +641,18 @@ export class PostgresStore implements Store {
     return rows.map(toChannel)
   }
 
+  /**
+   * Appends joined with the appends that queued while an earlier one was on its way (see Batcher), in one
+   * statement: batches are concatenated in arrival order, so each channel's frames are numbered in the
+   * order the calls were made.
+   */
   async appendFrames(frames: NewOutboxFrame[]): Promise<OutboxFrame[]> {
     if (frames.length === 0) return []
+    return this.#appends.submit(frames)
+  }
+
+  async #appendBatch(batches: NewOutboxFrame[][]): Promise<Outcome<OutboxFrame[]>[]> {
+    const frames = batches.flat()
     const createdAt = Date.now()
     const rows = await this.#rows<{ channel_id: string; seq: string | number }>(APPEND_FRAMES, [
       frames.map((frame) => frame.channelId),
@@ -555,6 +662,7 @@ export class PostgresStore implements Store {
       frames.map((frame) => frame.frame),
       createdAt,
     ])
+    this.#writes += 1
     // Within a channel, seqs follow the input order: pair each channel's frames with its seqs, ascending.
     const seqs = new Map<string, number[]>()
     for (const row of rows) {
@@ -563,13 +671,15 @@ export class PostgresStore implements Store {
       seqs.set(row.channel_id, list)
     }
     for (const list of seqs.values()) list.sort((a, b) => a - b)
-    const appended: OutboxFrame[] = []
-    for (const frame of frames) {
-      const seq = seqs.get(frame.channelId)?.shift()
-      if (seq === undefined) continue
-      appended.push({ ...frame, legId: frame.legId ?? null, seq, createdAt, deliveredAt: null })
-    }
-    return appended
+    return batches.map((batch) => {
+      const appended: OutboxFrame[] = []
+      for (const frame of batch) {
+        const seq = seqs.get(frame.channelId)?.shift()
+        if (seq === undefined) continue
+        appended.push({ ...frame, legId: frame.legId ?? null, seq, createdAt, deliveredAt: null })
+      }
+      return { ok: true, value: appended }
+    })
   }
 
   async listUndelivered(channelId: string, limit: number): Promise<OutboxFrame[]> {
@@ -587,9 +697,14 @@ export class PostgresStore implements Store {
 
   async markDeliveredMany(marks: readonly DeliveryMark[], at: number): Promise<void> {
     if (marks.length === 0) return
-    // One statement for every channel: the marks arrive as two parallel arrays.
+    // One statement for every channel: the marks arrive as two parallel arrays. Its transaction commits
+    // without waiting for the WAL flush (synchronous_commit off, set for this statement's own transaction
+    // only): a mark that a database crash loses leaves frames that were sent undelivered, and they go out
+    // again with their ids, as after any crash between sending and marking (protocol §5.7). Every later
+    // synchronous commit flushes the WAL up to it anyway.
     await this.#count(
-      'UPDATE outbox o SET delivered_at = $1 FROM unnest($2::text[], $3::bigint[]) AS m(channel_id, seq) ' +
+      'UPDATE outbox o SET delivered_at = $1 FROM unnest($2::text[], $3::bigint[]) AS m(channel_id, seq), ' +
+        "(SELECT set_config('synchronous_commit', 'off', true)) AS unflushed " +
         'WHERE o.channel_id = m.channel_id AND o.seq <= m.seq AND o.delivered_at IS NULL',
       [at, marks.map((m) => m.channelId), marks.map((m) => m.uptoSeq)],
     )
@@ -610,8 +725,10 @@ export class PostgresStore implements Store {
 
   /**
    * Inserts `newCalls` then `newLegs` (stored with the version they carry), then updates `calls` and
-   * `legs` where the stored version equals theirs, all in one transaction. Any stale or missing record,
-   * or a new record whose id exists, throws ConflictError and applies nothing.
+   * `legs` where the stored version equals theirs, and cancels and schedules the timers, all in one
+   * statement (see commitStatement) — joined with the commits of other requests that queue meanwhile (see
+   * #commitBatch). Any stale or missing record, or a new record whose id exists, throws ConflictError and
+   * applies nothing.
    *
    * Across nodes: an UPDATE waits for a concurrent writer's row lock and then re-checks `version` against
    * the committed row (READ COMMITTED), so of two commits of the same version exactly one succeeds. A
@@ -619,6 +736,8 @@ export class PostgresStore implements Store {
    * exactly the cure.
    *
    * Updates go in id order, so two commits touching the same records lock them in the same order.
+   * Nothing resolves before the statement holding it committed (with PostgreSQL's default
+   * `synchronous_commit = on`, flushed to the WAL on disk).
    *
    * After a successful commit the `version` of every object in `calls` and `legs` is bumped in place, so
    * that the caller can keep using (and commit again) the records it holds. On failure nothing is touched.
@@ -632,42 +751,159 @@ export class PostgresStore implements Store {
     const scheduleTimers = change.scheduleTimers ?? []
     const records = newCalls.length + newLegs.length + calls.length + legs.length
     if (records + cancelTimers.length + scheduleTimers.length === 0) return
-    try {
-      await this.#transaction(async (client) => {
-        for (const call of newCalls) {
-          await this.#exec(client, INSERT_CALL, callParams(call)).catch((error: unknown) => {
-            throw isUniqueViolation(error) ? new ConflictError(`call ${call.id} already exists`) : error
-          })
-        }
-        for (const leg of newLegs) {
-          await this.#exec(client, INSERT_LEG, legParams(leg)).catch((error: unknown) => {
-            throw isUniqueViolation(error) ? new ConflictError(`leg ${leg.id} already exists`) : error
-          })
-        }
-        for (const call of [...calls].sort(byId)) {
-          if ((await this.#exec(client, UPDATE_CALL, callParams(call))).rowCount === 0)
-            throw new ConflictError(`call ${call.id} is missing or changed since version ${call.version}`)
-        }
-        for (const leg of [...legs].sort(byId)) {
-          if ((await this.#exec(client, UPDATE_LEG, legParams(leg))).rowCount === 0)
-            throw new ConflictError(`leg ${leg.id} is missing or changed since version ${leg.version}`)
-        }
-        if (cancelTimers.length > 0) await this.#exec(client, CANCEL_TIMERS, [cancelTimers])
-        for (const timer of scheduleTimers) await this.#exec(client, SCHEDULE_TIMER, timerParams(timer))
+    // A timer both cancelled and scheduled ends up scheduled (cancel first, then schedule), the last
+    // schedule of an id winning.
+    const schedule = new Map(scheduleTimers.map((timer) => [timer.id, timer]))
+    const cancel = [...new Set(cancelTimers)].filter((id) => !schedule.has(id))
+    const recordIds = [...newCalls, ...newLegs, ...calls, ...legs].map((record) => record.id)
+    const ids = new Set([...recordIds, ...cancel, ...schedule.keys()])
+    if (ids.size < recordIds.length + cancel.length + schedule.size) {
+      // A record named twice (new and updated, or updated twice): the statement's single snapshot would
+      // not see its own first write, so this rare change runs statement by statement, as it always did.
+      await this.#commitInTransaction(change)
+    } else {
+      await this.#commits.submit({
+        newCalls,
+        newLegs,
+        calls,
+        legs,
+        cancel,
+        schedule: [...schedule.values()],
+        ids,
       })
-    } catch (error) {
-      const code = sqlState(error)
-      if (code === DEADLOCK_DETECTED || code === SERIALIZATION_FAILURE)
-        throw new ConflictError(`commit aborted by the database (${code}); retry`)
-      throw error
     }
     for (const call of calls) call.version += 1
     for (const leg of legs) leg.version += 1
   }
 
+  /**
+   * Commits the changes that queued while an earlier commit was on its way (see Batcher) in one statement
+   * when they name disjoint records and timers; when that statement fails on the data (a stale version, a
+   * duplicate id, a deadlock), each change is tried alone, so each gets its own answer.
+   */
+  async #commitBatch(changes: PlainChange[]): Promise<Outcome<void>[]> {
+    if (changes.length > 1) {
+      const seen = new Set<string>()
+      let disjoint = true
+      for (const change of changes)
+        for (const id of change.ids) {
+          if (seen.has(id)) disjoint = false
+          seen.add(id)
+        }
+      if (disjoint) {
+        try {
+          await this.#commitStatement(changes)
+          return changes.map(() => ({ ok: true, value: undefined }))
+        } catch (error) {
+          // Lost connections and the like fail the whole batch; only the data's own errors are sorted out.
+          if (!(error instanceof DatabaseError)) throw error
+        }
+      }
+    }
+    const outcomes: Outcome<void>[] = []
+    for (const change of changes) {
+      try {
+        await this.#commitStatement([change])
+        outcomes.push({ ok: true, value: undefined })
+      } catch (error) {
+        outcomes.push({ ok: false, error: commitError(error) })
+      }
+    }
+    return outcomes
+  }
+
+  async #commitStatement(changes: PlainChange[]): Promise<void> {
+    const all = <T>(pick: (change: PlainChange) => T[]) => changes.flatMap(pick)
+    const newCalls = all((c) => c.newCalls)
+    const newLegs = all((c) => c.newLegs)
+    const calls = all((c) => c.calls).sort(byId)
+    const legs = all((c) => c.legs).sort(byId)
+    const cancel = all((c) => c.cancel)
+    const schedule = all((c) => c.schedule)
+    const shape: CommitShape = {
+      newCalls: newCalls.length,
+      newLegs: newLegs.length,
+      calls: calls.length,
+      legs: legs.length,
+      cancel: cancel.length > 0,
+      schedule: schedule.length,
+    }
+    const key = `${shape.newCalls}/${shape.newLegs}/${shape.calls}/${shape.legs}/${shape.cancel}/${shape.schedule}`
+    let sql = this.#commitStatements.get(key)
+    if (sql === undefined) {
+      sql = commitStatement(shape)
+      this.#commitStatements.set(key, sql)
+    }
+    const params = [
+      ...newCalls.flatMap(callParams),
+      ...newLegs.flatMap(legParams),
+      ...calls.flatMap(callParams),
+      ...legs.flatMap(legParams),
+      ...(cancel.length > 0 ? [cancel] : []),
+      ...schedule.flatMap(timerParams),
+    ]
+    const records = newCalls.length + newLegs.length + calls.length + legs.length + schedule.length
+    if (records <= MAX_PREPARED_RECORDS) await this.#count(sql, params)
+    else {
+      await this.#pool.query(sql, params)
+      this.#writes += 1
+    }
+  }
+
+  /**
+   * The former commit, statement by statement in one transaction, for a change that names a record twice.
+   * Updates go in id order, so two commits touching the same records lock them in the same order.
+   */
+  async #commitInTransaction(change: CallChange): Promise<void> {
+    try {
+      await this.#transaction(async (client) => {
+        for (const call of change.newCalls ?? []) {
+          await this.#exec(client, INSERT_CALL, callParams(call)).catch((error: unknown) => {
+            throw isUniqueViolation(error) ? new ConflictError(`call ${call.id} already exists`) : error
+          })
+        }
+        for (const leg of change.newLegs ?? []) {
+          await this.#exec(client, INSERT_LEG, legParams(leg)).catch((error: unknown) => {
+            throw isUniqueViolation(error) ? new ConflictError(`leg ${leg.id} already exists`) : error
+          })
+        }
+        for (const call of [...(change.calls ?? [])].sort(byId)) {
+          if ((await this.#exec(client, UPDATE_CALL, callParams(call))).rowCount === 0)
+            throw new ConflictError(`call ${call.id} is missing or changed since version ${call.version}`)
+        }
+        for (const leg of [...(change.legs ?? [])].sort(byId)) {
+          if ((await this.#exec(client, UPDATE_LEG, legParams(leg))).rowCount === 0)
+            throw new ConflictError(`leg ${leg.id} is missing or changed since version ${leg.version}`)
+        }
+        const cancelTimers = change.cancelTimers ?? []
+        if (cancelTimers.length > 0) await this.#exec(client, CANCEL_TIMERS, [cancelTimers])
+        for (const timer of change.scheduleTimers ?? [])
+          await this.#exec(client, SCHEDULE_TIMER, timerParams(timer))
+      })
+    } catch (error) {
+      throw commitError(error)
+    }
+  }
+
+  /**
+   * Reads of calls that queue while earlier ones are on their way go out as one `id = ANY(…)` query (every
+   * step of a call reads it first). A read is sent after it was asked for, so it sees every commit that
+   * resolved before.
+   */
   async getCall(id: string): Promise<Call | undefined> {
-    const rows = await this.#rows<CallRow>(`SELECT ${CALL_COLUMNS} FROM calls WHERE id = $1`, [id])
-    return rows[0] && toCall(rows[0])
+    return this.#callReads.submit(id)
+  }
+
+  async #readCalls(ids: string[]): Promise<Outcome<Call | undefined>[]> {
+    const rows = await this.#rows<CallRow>(`SELECT ${CALL_COLUMNS} FROM calls WHERE id = ANY($1::text[])`, [
+      [...new Set(ids)],
+    ])
+    const byId = new Map(rows.map((row) => [row.id, row]))
+    // Each caller gets its own object: the session service changes the records it reads.
+    return ids.map((id) => {
+      const row = byId.get(id)
+      return { ok: true, value: row && toCall(row) }
+    })
   }
 
   async getLeg(id: string): Promise<Leg | undefined> {
@@ -735,7 +971,9 @@ export class PostgresStore implements Store {
   }
 
   async claimDueTimers(now: number, limit: number, leaseMs = DEFAULT_TIMER_LEASE_MS): Promise<Timer[]> {
-    return (await this.#rows<TimerRow>(CLAIM_TIMERS, [now, limit, now + leaseMs])).map(toTimer)
+    const claimed = await this.#rows<TimerRow>(CLAIM_TIMERS, [now, limit, now + leaseMs])
+    this.#writes += 1
+    return claimed.map(toTimer)
   }
 
   async completeTimers(claims: readonly TimerClaim[]): Promise<void> {
@@ -1029,13 +1267,16 @@ export class PostgresStore implements Store {
 
   /** Number of rows one statement changed. */
   async #count(sql: string, params: unknown[]): Promise<number> {
-    return (await this.#pool.query(this.#prepared(sql, params))).rowCount ?? 0
+    const result = await this.#pool.query(this.#prepared(sql, params))
+    this.#writes += 1
+    return result.rowCount ?? 0
   }
 
   /** An INSERT whose unique violations become DuplicateError naming the field, as in the SQLite store. */
   async #insert(sql: string, params: unknown[]): Promise<void> {
     try {
       await this.#pool.query(this.#prepared(sql, params))
+      this.#writes += 1
     } catch (error) {
       const field =
         error instanceof DatabaseError && error.code === UNIQUE_VIOLATION && error.constraint
@@ -1071,6 +1312,7 @@ export class PostgresStore implements Store {
       await client.query('BEGIN')
       const result = await work(client)
       await client.query('COMMIT')
+      this.#writes += 1
       return result
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => {
@@ -1121,6 +1363,29 @@ function isUniqueViolation(error: unknown): boolean {
 function localPart(login: string): string {
   const at = login.lastIndexOf('@')
   return at < 0 ? login : login.slice(0, at)
+}
+
+/** A CallChange as a commit statement takes it: timers resolved, and every id it names. */
+interface PlainChange {
+  newCalls: Call[]
+  newLegs: Leg[]
+  calls: Call[]
+  legs: Leg[]
+  cancel: string[]
+  schedule: Timer[]
+  ids: Set<string>
+}
+
+/** A failed commit's error as the Store interface names it: conflicts of any kind are ConflictError. */
+function commitError(error: unknown): unknown {
+  if (error instanceof ConflictError) return error
+  const code = sqlState(error)
+  if (code === DIVISION_BY_ZERO)
+    return new ConflictError('a call or leg of the commit is missing or changed since the version read')
+  if (code === UNIQUE_VIOLATION) return new ConflictError('a new call or leg of the commit already exists')
+  if (code === DEADLOCK_DETECTED || code === SERIALIZATION_FAILURE)
+    return new ConflictError(`commit aborted by the database (${code}); retry`)
+  return error
 }
 
 /** Parameters in CALL_COLUMNS order. */
