@@ -93,20 +93,24 @@ export function prepareMedia(ctx: CallContext, call: Call): void {
   if (offered.video) kinds.push('camera')
   const engine = ctx.deps.engine
   mark(ctx, call, 'early-gum:check')
-  const stream = engine
-    .mediaPermitted(kinds)
-    .then(async (granted) => {
-      mark(ctx, call, granted ? 'early-gum:start' : 'early-gum:not-granted')
-      if (!granted || call.terminal) return undefined
-      const s = await engine.getUserMedia(constraints)
-      mark(ctx, call, 'early-gum:done')
-      return s
-    })
-    .catch((err: unknown) => {
+  const start = async (granted: boolean): Promise<MediaStream | undefined> => {
+    mark(ctx, call, granted ? 'early-gum:start' : 'early-gum:not-granted')
+    if (!granted || call.terminal) return undefined
+    const s = await engine.getUserMedia(constraints)
+    mark(ctx, call, 'early-gum:done')
+    return s
+  }
+  const permitted = engine.mediaPermitted(kinds)
+  // Known at once (the usual case after the first call), the devices start in this task, before the offer
+  // is applied: setRemoteDescription and the peer connection's creation hold the main thread for a few
+  // milliseconds, and a start queued behind them came that much later (issue 14).
+  const stream = (typeof permitted === 'boolean' ? start(permitted) : permitted.then(start)).catch(
+    (err: unknown) => {
       // The answer asks again and reports a failure then (devices:error, call:4).
       ctx.deps.log.debug('early getUserMedia failed', err)
       return undefined
-    })
+    },
+  )
   const early = { key: JSON.stringify(constraints), stream, taken: false }
   call.earlyMedia = early
   call.cleanups.push(() => {

@@ -95,6 +95,21 @@ describe('media prepared while ringing (call.prepareAnswerMedia)', () => {
     await until(() => bob.engine.liveLocalTracks().length === 0, 3000, 'no live local track')
   })
 
+  it('with access known to be granted, the devices start in the invitation task, before the peer connection', async () => {
+    const { alice, bob } = await setup({ permissionsGranted: true })
+    // gUM calls made by the time each peer connection is created.
+    const seen: number[] = []
+    const createPeer = bob.engine.createPeer.bind(bob.engine)
+    bob.engine.createPeer = (config, options) => {
+      seen.push(bob.engine.constraints.length)
+      return createPeer(config, options)
+    }
+    const { callId } = await ring(alice, bob)
+    expect(seen).toEqual([1])
+    alice.api.call.end(callId)
+    await until(() => bob.engine.liveLocalTracks().length === 0, 3000, 'no live local track')
+  })
+
   it('starts nothing before the answer without granted access, or when switched off', async () => {
     for (const [engine, config] of [
       [{}, {}],
@@ -110,6 +125,37 @@ describe('media prepared while ringing (call.prepareAnswerMedia)', () => {
       alice.api.call.end(callId)
       await until(() => bob.engine.liveLocalTracks().length === 0, 3000, 'no live local track')
     }
+  })
+})
+
+describe('outgoing set-up', () => {
+  it("builds the caller's peer connection while getUserMedia is pending, and closes it when that fails", async () => {
+    const { alice, bob } = await setup({})
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const getUserMedia = alice.engine.getUserMedia.bind(alice.engine)
+    alice.engine.getUserMedia = async (constraints) => {
+      await gate
+      return getUserMedia(constraints)
+    }
+    const callId = alice.api.call.make('bob@example.com', { audio: true, video: true })
+    await until(() => alice.engine.peers.length === 1, 3000, 'peer created while gUM pending')
+    expect(alice.engine.tracks).toEqual([])
+    release()
+    await until(() => alice.api.call.getById(callId)?.state === 'Ringing', 3000, 'alice Ringing')
+    expect(alice.engine.peers).toHaveLength(1)
+    alice.api.call.end(callId)
+    await until(
+      () => bob.api.call.getAll().every((c) => c.state === 'Cancelled' || c.state === 'Ended'),
+      3000,
+      'bob ended',
+    )
+
+    alice.engine.options.failGetUserMedia = 'NotAllowedError'
+    const failed = alice.api.call.make('bob@example.com', { audio: true, video: true })
+    await until(() => alice.api.call.getById(failed)?.state === 'Ended', 3000, 'failed call Ended')
+    expect(alice.engine.peers).toHaveLength(2)
+    expect(alice.engine.peers.every((p) => p.closed)).toBe(true)
   })
 })
 

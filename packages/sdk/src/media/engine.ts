@@ -97,9 +97,10 @@ export interface MediaEngine {
   getUserMedia(constraints: MediaStreamConstraints): Promise<MediaStream>
   /**
    * Whether the user has already granted access to these devices, so that getUserMedia would not prompt
-   * (Permissions API); false when the browser cannot tell.
+   * (Permissions API); false when the browser cannot tell. Answers synchronously once the browser has
+   * told (the states are live), so that an incoming call's devices can start in the invitation's own task.
    */
-  mediaPermitted(kinds: ('camera' | 'microphone')[]): Promise<boolean>
+  mediaPermitted(kinds: ('camera' | 'microphone')[]): boolean | Promise<boolean>
   getDisplayMedia(constraints: DisplayMediaStreamOptions): Promise<MediaStream>
   createPeer(config: RTCConfiguration, options: PeerOptions): PeerSession
   enumerateDevices(): Promise<MediaDeviceInfo[]>

@@ -441,7 +441,8 @@ export class FakeEngine implements MediaEngine {
     return new FakeStream(tracks) as unknown as MediaStream
   }
 
-  async mediaPermitted(): Promise<boolean> {
+  /** Synchronous, as the browser engine answers once its permission states are known. */
+  mediaPermitted(): boolean {
     return this.options.permissionsGranted === true
   }
 
