@@ -113,8 +113,14 @@ function sections(sdp: string): MSection[] {
 
 /** Media kinds the offer contains (sdk-api §5.1.3). */
 export function mediaOfferedFrom(sdp: string): MediaOffered {
-  const ms = sections(sdp).filter((m) => m.port !== 0)
-  return { audio: ms.some((m) => m.type === 'audio'), video: ms.some((m) => m.type === 'video') }
+  // The m-lines only, without a full parse: this runs as an invitation arrives, before its devices start.
+  const offered = { audio: false, video: false }
+  for (const [, type, port] of sdp.matchAll(/^m=(\w*) (\d*)/gm)) {
+    if (Number(port) === 0) continue
+    if (type === 'audio') offered.audio = true
+    else if (type === 'video') offered.video = true
+  }
+  return offered
 }
 
 /**
