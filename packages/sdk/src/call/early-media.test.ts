@@ -159,6 +159,40 @@ describe('outgoing set-up', () => {
   })
 })
 
+describe('offer and answer in one step', () => {
+  it('the initial offer and answer are created and applied in one step when nothing rewrites them', async () => {
+    const { alice, bob } = await setup({})
+    const { callId, bobCallId } = await ring(alice, bob)
+    bob.api.call.answer(bobCallId, { audio: true, video: true })
+    await until(() => alice.api.call.getById(callId)?.state === 'Connected', 3000, 'alice Connected')
+    expect(alice.engine.peers[0]!.implicitLocal).toBe(1)
+    expect(bob.engine.peers[0]!.implicitLocal).toBe(1)
+    alice.api.call.end(callId)
+  })
+
+  it('with sdpHandlers, both are created, rewritten by the handlers, then applied', async () => {
+    const seen: string[] = []
+    const handler = (sdp: unknown, info: { type: string; step: string; endpoint: string }) => {
+      seen.push(`${info.endpoint}:${info.type}:${info.step}`)
+      return sdp
+    }
+    const server = new FakeServer(['alice', 'bob'])
+    const alice = makeClient(server, 'alice', { call: { sdpHandlers: [handler] } })
+    const bob = makeClient(server, 'bob', { call: { sdpHandlers: [handler] } })
+    clients.push(alice, bob)
+    await subscribe(alice)
+    await subscribe(bob)
+    const { callId, bobCallId } = await ring(alice, bob)
+    bob.api.call.answer(bobCallId, { audio: true, video: true })
+    await until(() => alice.api.call.getById(callId)?.state === 'Connected', 3000, 'alice Connected')
+    expect(alice.engine.peers[0]!.implicitLocal).toBe(0)
+    expect(bob.engine.peers[0]!.implicitLocal).toBe(0)
+    expect(seen).toContain('local:offer:set')
+    expect(seen).toContain('local:answer:set')
+    alice.api.call.end(callId)
+  })
+})
+
 describe('timing hook (logs.timingHandler)', () => {
   it('marks the steps of the caller set-up in order, with the call id and, once known, the leg id', async () => {
     const { alice, bob, marks } = await setup({})

@@ -142,7 +142,9 @@ async function runAnswer(ctx: CallContext, call: Call, req: MediaRequest): Promi
   mark(ctx, call, 'gum:done')
   if (call.terminal) return
   for (const stream of call.localStreams) for (const t of stream.getTracks()) session.addTrack(t, stream)
-  const sdp = await negotiateLocal(ctx, call, session, 'answer', 'ANSWER')
+  const sdp = await negotiateLocal(ctx, call, session, 'answer', 'ANSWER', {
+    implicit: call.remoteSdp === undefined ? undefined : { remoteOffer: call.remoteSdp },
+  })
   if (call.terminal) return
   mark(ctx, call, 'put-answer:sent')
   await ctx.deps.rest.request('PUT', `${legPath(ctx, call)}/answer`, {

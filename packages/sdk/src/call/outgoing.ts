@@ -64,7 +64,7 @@ async function runMake(
   if (call.terminal) return
   const session = sessionOf(call)
   for (const stream of call.localStreams) for (const t of stream.getTracks()) session.addTrack(t, stream)
-  const sdp = await negotiateLocal(ctx, call, session, 'offer', 'MAKE')
+  const sdp = await negotiateLocal(ctx, call, session, 'offer', 'MAKE', { implicit: {} })
   if (call.terminal) return
   mark(ctx, call, 'post:sent')
   // Notifications for the new leg may overtake this reply (protocol.md §11 orders only the sending).

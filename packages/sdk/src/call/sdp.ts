@@ -59,7 +59,8 @@ export interface PipelineSettings {
   log: Logger
 }
 
-const H264 = /a=rtpmap:\d+ H264\//i
+/** An H264 payload type in an SDP. */
+export const H264 = /a=rtpmap:\d+ H264\//i
 
 /**
  * Runs the built-in steps (H264 removal, bundling removal) and then the user handlers over `sdp`.

@@ -77,6 +77,12 @@ export interface PeerSession {
   createOffer(options?: { iceRestart?: boolean }): Promise<string>
   createAnswer(): Promise<string>
   setLocalDescription(type: 'offer' | 'answer', sdp: string): Promise<void>
+  /**
+   * Creates an offer or answer and applies it unchanged in one step (setLocalDescription without a
+   * description, RFC 8829 §5.4); resolves with the applied SDP. One trip to the browser's signalling thread
+   * instead of two, for when nothing would rewrite the description before it is applied.
+   */
+  createAndSetLocal(type: 'offer' | 'answer'): Promise<string>
   setRemoteDescription(type: 'offer' | 'answer', sdp: string): Promise<void>
   /** Undoes a local offer that was not answered. */
   rollback(): Promise<void>

@@ -130,6 +130,13 @@ class RtcPeerSession implements PeerSession {
     await this.#pc.setLocalDescription({ type, sdp })
   }
 
+  async createAndSetLocal(type: 'offer' | 'answer'): Promise<string> {
+    if (type === 'offer') this.#applyCodecPreferences()
+    this.#candidates = []
+    await this.#pc.setLocalDescription()
+    return this.#pc.localDescription?.sdp ?? ''
+  }
+
   async setRemoteDescription(type: 'offer' | 'answer', sdp: string): Promise<void> {
     await this.#pc.setRemoteDescription({ type, sdp })
   }
