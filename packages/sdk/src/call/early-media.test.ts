@@ -91,6 +91,32 @@ describe('media prepared while ringing (call.prepareAnswerMedia)', () => {
     expect(bob.engine.constraints[1]).toEqual({ audio: true, video: false })
     const live = bob.engine.liveLocalTracks()
     expect(live.map((t) => t.kind)).toEqual(['audio'])
+    // The early tracks had been attached while ringing: the answer sends only the new audio, no video.
+    const senders = bob.engine.peers[0]!.transceivers.map((t) => [t.kind, t.sender?.track.id])
+    expect(senders).toEqual([
+      ['audio', live[0]!.id],
+      ['video', undefined],
+    ])
+    expect(alice.engine.peers[0]!.remoteSdp).not.toMatch(/m=video[^]*a=(sendrecv|sendonly)/)
+    alice.api.call.end(callId)
+    await until(() => bob.engine.liveLocalTracks().length === 0, 3000, 'no live local track')
+  })
+
+  it('early tracks that arrive while ringing wait on the senders, unsent, until the answer', async () => {
+    const { alice, bob } = await setup({ permissionsGranted: true })
+    const { callId, bobCallId } = await ring(alice, bob)
+    const peer = bob.engine.peers[0]!
+    await until(() => peer.transceivers.every((t) => t.sender !== undefined), 3000, 'early tracks attached')
+    // Attached, but no answer applied: nothing negotiated, nothing on the call.
+    expect(peer.signalingState).toBe('have-remote-offer')
+    expect(bob.api.call.getById(bobCallId)?.localTracks).toEqual([])
+    expect(bob.rec.of('call:tracksAdded')).toEqual([])
+    bob.api.call.answer(bobCallId, { audio: true, video: true })
+    await until(() => alice.api.call.getById(callId)?.state === 'Connected', 3000, 'alice Connected')
+    expect(bob.engine.constraints).toHaveLength(1)
+    expect(peer.transceivers.map((t) => t.sender?.track.id).sort()).toEqual(
+      bob.engine.tracks.map((t) => t.id).sort(),
+    )
     alice.api.call.end(callId)
     await until(() => bob.engine.liveLocalTracks().length === 0, 3000, 'no live local track')
   })
