@@ -247,6 +247,8 @@ const BARE = `(() => {
 export async function demoMeasurement(
   browser: Browser,
   timing: boolean,
+  /** Serve this SDK bundle (the text of a parley.js) to the pages instead of the server's, to compare builds. */
+  sdkBundle?: string,
 ): Promise<{ run: () => Promise<DemoRun>; close: () => Promise<void> }> {
   const server = await startParleyServe(timing)
   const pages: Page[] = []
@@ -256,6 +258,10 @@ export async function demoMeasurement(
         ignoreHTTPSErrors: true,
         permissions: ['camera', 'microphone'],
       })
+      if (sdkBundle !== undefined)
+        await context.route('**/sdk/parley.js', (route) =>
+          route.fulfill({ body: sdkBundle, contentType: 'text/javascript' }),
+        )
       const page = await context.newPage()
       page.on('pageerror', (e) => console.error(`[demo ${name}] ${e.message}`))
       await page.goto(`${server.url}/`)

@@ -277,3 +277,50 @@ describe('muteTracks / unmuteTracks (sdk-api §6.7) and replaceTrack (§5.3.17)'
 function callOfAlice(id: string) {
   return waitForCall(alice, () => true, 'alice call', id)
 }
+
+describe('media started while ringing (call.prepareAnswerMedia, issue 14)', () => {
+  /** The senders of the page's open peer connection: kind and whether a track is on it. */
+  const senders = (page: Page) =>
+    page.evaluate(() => {
+      const pcs = (window as unknown as { __parleyTest: { pcs: RTCPeerConnection[] } }).__parleyTest.pcs
+      const pc = pcs.find((p) => p.signalingState !== 'closed')
+      return (pc?.getTransceivers() ?? []).map((t) => ({
+        kind: t.receiver.track.kind,
+        sending: t.sender.track?.readyState === 'live',
+        direction: t.currentDirection,
+      }))
+    })
+
+  it('an audio-only answer to a video offer, after the ringing callee attached its early camera: only audio flows', async () => {
+    await clearEvents(bob)
+    const callerId = await sdk<string>(
+      alice,
+      "(c) => c.call.make('bob@example.com', { audio: true, video: true })",
+    )
+    const received = await waitForEvent(bob, 'call:receive')
+    const calleeId = received.callId as string
+    // The camera and microphone started while ringing are on bob's senders before he answers.
+    await waitForValue(
+      () => senders(bob),
+      (s) => s.length === 2 && s.every((x) => x.sending),
+      'early tracks on the senders',
+    )
+    await sdk(bob, '(c, id) => c.call.answer(id, { audio: true, video: false })', calleeId)
+    await waitForCall(alice, (c) => c.state === 'Connected', 'caller Connected', callerId)
+    await waitForCall(bob, (c) => c.state === 'Connected', 'callee Connected', calleeId)
+    expect(await senders(bob)).toEqual([
+      { kind: 'audio', sending: true, direction: 'sendrecv' },
+      { kind: 'video', sending: false, direction: 'recvonly' },
+    ])
+    // alice hears bob and receives no video from him; bob's early camera is off.
+    await waitForGrowth(() => inboundBytes(alice, 'audio'), 'audio bytes at alice', 2000)
+    expect(await inboundBytes(alice, 'video')).toBe(0)
+    expect(
+      await bob.evaluate(() =>
+        (window as unknown as { __parleyTest: { liveLocalTracks(): number } }).__parleyTest.liveLocalTracks(),
+      ),
+    ).toBe(1)
+    await sdk(alice, '(c, id) => c.call.end(id)', callerId)
+    await waitForCall(bob, (c) => c.state === 'Ended', 'callee Ended', calleeId)
+  })
+})

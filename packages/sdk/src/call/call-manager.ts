@@ -49,6 +49,9 @@ export class CallManager {
     deps.tracks.events.on('mute', (e) => sourceEvents.onSourceMute(this.#ctx, e, true))
     deps.tracks.events.on('unmute', (e) => sourceEvents.onSourceMute(this.#ctx, e, false))
     deps.tracks.events.on('ended', (e) => sourceEvents.onTrackEnded(this.#ctx, e))
+    // Asks the browser once for the camera and microphone permission states (no prompt), so that the first
+    // incoming call can already start its devices while it rings without waiting for the answer (issue 14).
+    void Promise.resolve(deps.engine.mediaPermitted(['camera', 'microphone'])).catch(() => undefined)
   }
 
   // ─── queries ────────────────────────────────────────────────────────────────────────────────

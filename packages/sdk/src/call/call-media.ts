@@ -73,6 +73,8 @@ async function userMedia(
       return stream
     }
     mark(ctx, call, 'early-gum:unused')
+    if (stream && early.attached && call.session)
+      for (const track of stream.getTracks()) await call.session.detachTrack(track)
     stream?.getTracks().forEach((t) => t.stop())
   }
   return ctx.deps.engine.getUserMedia(constraints)
@@ -81,8 +83,9 @@ async function userMedia(
 /**
  * Starts the camera/microphone of an incoming call while it rings (issue 14, `call.prepareAnswerMedia`):
  * only for the offered kinds, and only when access is already granted, so no permission prompt appears
- * before the user chose to answer. The stream is not attached to anything: nothing is sent, no track is
- * registered, until an answer takes it (`userMedia`); the call's end stops it whenever it resolves.
+ * before the user chose to answer. Nothing is sent and no track is registered until an answer takes the stream
+ * (`userMedia`; its tracks may already sit on the peer connection's senders, `attachEarly`); the call's end
+ * stops it whenever it resolves.
  */
 export function prepareMedia(ctx: CallContext, call: Call): void {
   const offered = call.mediaOffered
@@ -93,26 +96,63 @@ export function prepareMedia(ctx: CallContext, call: Call): void {
   if (offered.video) kinds.push('camera')
   const engine = ctx.deps.engine
   mark(ctx, call, 'early-gum:check')
-  const stream = engine
-    .mediaPermitted(kinds)
-    .then(async (granted) => {
-      mark(ctx, call, granted ? 'early-gum:start' : 'early-gum:not-granted')
-      if (!granted || call.terminal) return undefined
-      const s = await engine.getUserMedia(constraints)
-      mark(ctx, call, 'early-gum:done')
-      return s
-    })
-    .catch((err: unknown) => {
+  const early: NonNullable<Call['earlyMedia']> = {
+    key: JSON.stringify(constraints),
+    stream: Promise.resolve(undefined),
+    taken: false,
+    attached: false,
+  }
+  call.earlyMedia = early
+  const start = async (granted: boolean): Promise<MediaStream | undefined> => {
+    mark(ctx, call, granted ? 'early-gum:start' : 'early-gum:not-granted')
+    if (!granted || call.terminal) return undefined
+    const s = await engine.getUserMedia(constraints)
+    mark(ctx, call, 'early-gum:done')
+    attachEarly(ctx, call, early, s)
+    return s
+  }
+  const permitted = engine.mediaPermitted(kinds)
+  // Known at once (the usual case after the first call), the devices start in this task, before the offer
+  // is applied: setRemoteDescription and the peer connection's creation hold the main thread for a few
+  // milliseconds, and a start queued behind them came that much later (issue 14).
+  const stream = (typeof permitted === 'boolean' ? start(permitted) : permitted.then(start)).catch(
+    (err: unknown) => {
       // The answer asks again and reports a failure then (devices:error, call:4).
       ctx.deps.log.debug('early getUserMedia failed', err)
       return undefined
-    })
-  const early = { key: JSON.stringify(constraints), stream, taken: false }
-  call.earlyMedia = early
+    },
+  )
+  early.stream = stream
   call.cleanups.push(() => {
     if (call.earlyMedia === early) call.earlyMedia = undefined
     if (!early.taken) void stream.then((s) => s?.getTracks().forEach((t) => t.stop()))
   })
+}
+
+/**
+ * Puts the tracks started while the call rings on its peer connection's senders, in the call's queue, when
+ * they arrive before the answer: attaching them (a blocking trip to the browser's signalling thread per track)
+ * then happens while the call rings instead of after the answer (issue 14). Nothing is sent: there is no local
+ * description and no transport until the answer is applied. An answer with other media detaches them.
+ */
+function attachEarly(
+  ctx: CallContext,
+  call: Call,
+  early: NonNullable<Call['earlyMedia']>,
+  stream: MediaStream,
+): void {
+  call.queue
+    .run(async () => {
+      const session = call.session
+      const ringing = call.state === 'Initiated' || call.state === 'Ringing'
+      if (call.terminal || call.earlyMedia !== early || !ringing || call.operation || !session) return
+      if (session.signalingState !== 'have-remote-offer') return
+      if (!stream.getTracks().every((t) => t.readyState === 'live')) return
+      for (const track of stream.getTracks()) session.addTrack(track, stream)
+      early.attached = true
+      mark(ctx, call, 'early-gum:attached')
+    })
+    .catch((err: unknown) => ctx.deps.log.debug('early tracks not attached', err))
 }
 
 /** The `call:4` error of a failed getUserMedia/getDisplayMedia, naming the browser's error. */

@@ -99,9 +99,11 @@ export class Call {
   readonly cleanups: Array<() => void> = []
   /**
    * Incoming calls: the camera/microphone started while the call rings (`call.prepareAnswerMedia`), for
-   * an answer whose getUserMedia constraints serialise to `key`; `taken` once the answer uses it.
+   * an answer whose getUserMedia constraints serialise to `key`; `taken` once the answer uses it; `attached`
+   * once its tracks are on the peer connection's senders (nothing is sent before the answer is applied).
    */
-  earlyMedia: { key: string; stream: Promise<MediaStream | undefined>; taken: boolean } | undefined
+  earlyMedia:
+    { key: string; stream: Promise<MediaStream | undefined>; taken: boolean; attached: boolean } | undefined
 
   constructor(id: string, direction: 'outgoing' | 'incoming') {
     this.id = id

@@ -91,6 +91,47 @@ describe('media prepared while ringing (call.prepareAnswerMedia)', () => {
     expect(bob.engine.constraints[1]).toEqual({ audio: true, video: false })
     const live = bob.engine.liveLocalTracks()
     expect(live.map((t) => t.kind)).toEqual(['audio'])
+    // The early tracks had been attached while ringing: the answer sends only the new audio, no video.
+    const senders = bob.engine.peers[0]!.transceivers.map((t) => [t.kind, t.sender?.track.id])
+    expect(senders).toEqual([
+      ['audio', live[0]!.id],
+      ['video', undefined],
+    ])
+    expect(alice.engine.peers[0]!.remoteSdp).not.toMatch(/m=video[^]*a=(sendrecv|sendonly)/)
+    alice.api.call.end(callId)
+    await until(() => bob.engine.liveLocalTracks().length === 0, 3000, 'no live local track')
+  })
+
+  it('early tracks that arrive while ringing wait on the senders, unsent, until the answer', async () => {
+    const { alice, bob } = await setup({ permissionsGranted: true })
+    const { callId, bobCallId } = await ring(alice, bob)
+    const peer = bob.engine.peers[0]!
+    await until(() => peer.transceivers.every((t) => t.sender !== undefined), 3000, 'early tracks attached')
+    // Attached, but no answer applied: nothing negotiated, nothing on the call.
+    expect(peer.signalingState).toBe('have-remote-offer')
+    expect(bob.api.call.getById(bobCallId)?.localTracks).toEqual([])
+    expect(bob.rec.of('call:tracksAdded')).toEqual([])
+    bob.api.call.answer(bobCallId, { audio: true, video: true })
+    await until(() => alice.api.call.getById(callId)?.state === 'Connected', 3000, 'alice Connected')
+    expect(bob.engine.constraints).toHaveLength(1)
+    expect(peer.transceivers.map((t) => t.sender?.track.id).sort()).toEqual(
+      bob.engine.tracks.map((t) => t.id).sort(),
+    )
+    alice.api.call.end(callId)
+    await until(() => bob.engine.liveLocalTracks().length === 0, 3000, 'no live local track')
+  })
+
+  it('with access known to be granted, the devices start in the invitation task, before the peer connection', async () => {
+    const { alice, bob } = await setup({ permissionsGranted: true })
+    // gUM calls made by the time each peer connection is created.
+    const seen: number[] = []
+    const createPeer = bob.engine.createPeer.bind(bob.engine)
+    bob.engine.createPeer = (config, options) => {
+      seen.push(bob.engine.constraints.length)
+      return createPeer(config, options)
+    }
+    const { callId } = await ring(alice, bob)
+    expect(seen).toEqual([1])
     alice.api.call.end(callId)
     await until(() => bob.engine.liveLocalTracks().length === 0, 3000, 'no live local track')
   })
@@ -110,6 +151,71 @@ describe('media prepared while ringing (call.prepareAnswerMedia)', () => {
       alice.api.call.end(callId)
       await until(() => bob.engine.liveLocalTracks().length === 0, 3000, 'no live local track')
     }
+  })
+})
+
+describe('outgoing set-up', () => {
+  it("builds the caller's peer connection while getUserMedia is pending, and closes it when that fails", async () => {
+    const { alice, bob } = await setup({})
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const getUserMedia = alice.engine.getUserMedia.bind(alice.engine)
+    alice.engine.getUserMedia = async (constraints) => {
+      await gate
+      return getUserMedia(constraints)
+    }
+    const callId = alice.api.call.make('bob@example.com', { audio: true, video: true })
+    await until(() => alice.engine.peers.length === 1, 3000, 'peer created while gUM pending')
+    expect(alice.engine.tracks).toEqual([])
+    release()
+    await until(() => alice.api.call.getById(callId)?.state === 'Ringing', 3000, 'alice Ringing')
+    expect(alice.engine.peers).toHaveLength(1)
+    alice.api.call.end(callId)
+    await until(
+      () => bob.api.call.getAll().every((c) => c.state === 'Cancelled' || c.state === 'Ended'),
+      3000,
+      'bob ended',
+    )
+
+    alice.engine.options.failGetUserMedia = 'NotAllowedError'
+    const failed = alice.api.call.make('bob@example.com', { audio: true, video: true })
+    await until(() => alice.api.call.getById(failed)?.state === 'Ended', 3000, 'failed call Ended')
+    expect(alice.engine.peers).toHaveLength(2)
+    expect(alice.engine.peers.every((p) => p.closed)).toBe(true)
+  })
+})
+
+describe('offer and answer in one step', () => {
+  it('the initial offer and answer are created and applied in one step when nothing rewrites them', async () => {
+    const { alice, bob } = await setup({})
+    const { callId, bobCallId } = await ring(alice, bob)
+    bob.api.call.answer(bobCallId, { audio: true, video: true })
+    await until(() => alice.api.call.getById(callId)?.state === 'Connected', 3000, 'alice Connected')
+    expect(alice.engine.peers[0]!.implicitLocal).toBe(1)
+    expect(bob.engine.peers[0]!.implicitLocal).toBe(1)
+    alice.api.call.end(callId)
+  })
+
+  it('with sdpHandlers, both are created, rewritten by the handlers, then applied', async () => {
+    const seen: string[] = []
+    const handler = (sdp: unknown, info: { type: string; step: string; endpoint: string }) => {
+      seen.push(`${info.endpoint}:${info.type}:${info.step}`)
+      return sdp
+    }
+    const server = new FakeServer(['alice', 'bob'])
+    const alice = makeClient(server, 'alice', { call: { sdpHandlers: [handler] } })
+    const bob = makeClient(server, 'bob', { call: { sdpHandlers: [handler] } })
+    clients.push(alice, bob)
+    await subscribe(alice)
+    await subscribe(bob)
+    const { callId, bobCallId } = await ring(alice, bob)
+    bob.api.call.answer(bobCallId, { audio: true, video: true })
+    await until(() => alice.api.call.getById(callId)?.state === 'Connected', 3000, 'alice Connected')
+    expect(alice.engine.peers[0]!.implicitLocal).toBe(0)
+    expect(bob.engine.peers[0]!.implicitLocal).toBe(0)
+    expect(seen).toContain('local:offer:set')
+    expect(seen).toContain('local:answer:set')
+    alice.api.call.end(callId)
   })
 })
 

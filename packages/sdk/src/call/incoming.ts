@@ -54,7 +54,9 @@ async function setupIncoming(ctx: CallContext, call: Call, sdp: string | undefin
   // the offer is applied, instead of after it (issue 14); the call shows Ringing once both are done.
   const ringing = ctx.deps.config().call.ringingFeedbackMode === 'auto' ? sendRinging(ctx, call) : undefined
   await ctx.deps.turn.ready(TURN_WAIT_MS)
+  mark(ctx, call, 'peer:creating')
   const session = createSession(ctx, call)
+  mark(ctx, call, 'peer:created')
   const remote = pipeSdp(ctx, call, sdp, { type: 'offer', step: 'set', endpoint: 'remote' })
   mark(ctx, call, 'offer:remote-setting')
   await step('call:3', () => session.setRemoteDescription('offer', remote))
@@ -140,7 +142,9 @@ async function runAnswer(ctx: CallContext, call: Call, req: MediaRequest): Promi
   mark(ctx, call, 'gum:done')
   if (call.terminal) return
   for (const stream of call.localStreams) for (const t of stream.getTracks()) session.addTrack(t, stream)
-  const sdp = await negotiateLocal(ctx, call, session, 'answer', 'ANSWER')
+  const sdp = await negotiateLocal(ctx, call, session, 'answer', 'ANSWER', {
+    implicit: call.remoteSdp === undefined ? undefined : { remoteOffer: call.remoteSdp },
+  })
   if (call.terminal) return
   mark(ctx, call, 'put-answer:sent')
   await ctx.deps.rest.request('PUT', `${legPath(ctx, call)}/answer`, {

@@ -17,7 +17,7 @@ import type { Call } from './call.js'
 import type { CallContext } from './context.js'
 import { errorOf, finishOp, updateOp, whyNot } from './operations.js'
 import type { OperationName } from './rules.js'
-import { runSdpPipeline, stripTrickle } from './sdp.js'
+import { H264, runSdpPipeline, stripTrickle } from './sdp.js'
 import { terminate } from './teardown.js'
 import { mark, timing } from './timing.js'
 import { correlator, legPath, sendDelete } from './wire.js'
@@ -43,14 +43,20 @@ export async function negotiateLocal(
   session: PeerSession,
   type: 'offer' | 'answer',
   operation: string,
-  opts: { iceRestart?: boolean; freshTransport?: boolean } = {},
+  opts: { iceRestart?: boolean; freshTransport?: boolean; implicit?: { remoteOffer?: string } } = {},
 ): Promise<string> {
-  const created = await step(type === 'offer' ? 'call:9' : 'call:11', () =>
-    type === 'offer' ? session.createOffer({ iceRestart: opts.iceRestart === true }) : session.createAnswer(),
-  )
-  mark(ctx, call, `${type}:created`)
-  const local = pipeSdp(ctx, call, created, { type, step: 'set', endpoint: 'local' })
-  await step(type === 'offer' ? 'call:3' : 'call:11', () => session.setLocalDescription(type, local))
+  if (opts.implicit && (await implicitLocal(ctx, call, session, type, opts.implicit))) {
+    mark(ctx, call, `${type}:created`)
+  } else {
+    const created = await step(type === 'offer' ? 'call:9' : 'call:11', () =>
+      type === 'offer'
+        ? session.createOffer({ iceRestart: opts.iceRestart === true })
+        : session.createAnswer(),
+    )
+    mark(ctx, call, `${type}:created`)
+    const local = pipeSdp(ctx, call, created, { type, step: 'set', endpoint: 'local' })
+    await step(type === 'offer' ? 'call:3' : 'call:11', () => session.setLocalDescription(type, local))
+  }
   mark(ctx, call, `${type}:local-set`)
   // An ICE restart starts a new generation of candidates: like a fresh transport, its offer must carry them
   // (no trickle), or the far end — rtpengine on a phone call — has no address for the new one.
@@ -60,6 +66,37 @@ export async function negotiateLocal(
   })
   mark(ctx, call, `${type}:ice-ready`)
   return stripTrickle(pipeSdp(ctx, call, gathered, { type, step: 'send', endpoint: 'local' }))
+}
+
+/**
+ * The initial offer or answer (`implicit`) in one step (create and apply), when the "set" step of the SDP pipeline would
+ * leave it unchanged: no `sdpHandlers`, no bundle removal, and no H264 to strip — an answer's codecs come from
+ * the remote offer, an offer's H264 is left out by codec preferences (checked on the applied offer, which is
+ * rolled back for the two-step path otherwise). Saves one trip to the browser's signalling thread per side on
+ * the call's set-up (issue 14). Returns false when the two-step path must run.
+ */
+async function implicitLocal(
+  ctx: CallContext,
+  call: Call,
+  session: PeerSession,
+  type: 'offer' | 'answer',
+  opts: { remoteOffer?: string },
+): Promise<boolean> {
+  const cfg = ctx.deps.config().call
+  if (cfg.sdpHandlers.length > 0 || cfg.removeBundling) return false
+  if (
+    type === 'answer' &&
+    (opts.remoteOffer === undefined || (cfg.removeH264Codecs && H264.test(opts.remoteOffer)))
+  )
+    return false
+  if (type === 'offer' && session.signalingState !== 'stable') return false
+  const applied = await step(type === 'offer' ? 'call:9' : 'call:11', () => session.createAndSetLocal(type))
+  if (type === 'offer' && cfg.removeH264Codecs && H264.test(applied)) {
+    // The browser ignored the codec preferences: undo, and rewrite the offer before applying it.
+    await step('call:3', () => session.rollback())
+    return false
+  }
+  return true
 }
 
 function gather(

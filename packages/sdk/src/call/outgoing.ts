@@ -6,7 +6,7 @@ import { SdkError } from '../core/errors.js'
 import { randomId } from '../core/ids.js'
 import { startAudit } from './audit.js'
 import { startQuality } from './quality.js'
-import { TURN_WAIT_MS, acquire, createSession } from './call-media.js'
+import { TURN_WAIT_MS, acquire, createSession, sessionOf } from './call-media.js'
 import { Call } from './call.js'
 import { register, type CallContext } from './context.js'
 import { stripScheme } from './destination.js'
@@ -52,12 +52,19 @@ async function runMake(
   const base = basePath(ctx)
   await ctx.deps.turn.ready(TURN_WAIT_MS)
   mark(ctx, call, 'gum:start')
-  await acquire(ctx, call, req)
+  const media = acquire(ctx, call, req)
+  // The peer connection is built while the browser starts the devices, not after (issue 14): both take a
+  // few milliseconds, and its creation needs nothing from them. A failed getUserMedia ends the call, which
+  // closes it; a failed creation ends the call, and the devices are stopped as they arrive.
+  media.catch(() => undefined)
+  createSession(ctx, call)
+  mark(ctx, call, 'peer:created')
+  await media
   mark(ctx, call, 'gum:done')
   if (call.terminal) return
-  const session = createSession(ctx, call)
+  const session = sessionOf(call)
   for (const stream of call.localStreams) for (const t of stream.getTracks()) session.addTrack(t, stream)
-  const sdp = await negotiateLocal(ctx, call, session, 'offer', 'MAKE')
+  const sdp = await negotiateLocal(ctx, call, session, 'offer', 'MAKE', { implicit: {} })
   if (call.terminal) return
   mark(ctx, call, 'post:sent')
   // Notifications for the new leg may overtake this reply (protocol.md §11 orders only the sending).

@@ -102,6 +102,9 @@ describe('media analysis (protocol.md §10.3)', () => {
     expect(mediaOfferedFrom(offer())).toEqual({ audio: true, video: true })
     const audioOnly = offer().split('m=video')[0]!
     expect(mediaOfferedFrom(audioOnly)).toEqual({ audio: true, video: false })
+    // A rejected section (port 0) offers nothing.
+    expect(mediaOfferedFrom(offer().replace('m=video 9', 'm=video 0'))).toEqual({ audio: true, video: false })
+    expect(mediaOfferedFrom(offer().replace(/\r\n/g, '\n'))).toEqual({ audio: true, video: true })
   })
 
   it('hold: audio inactive/sendonly and video inactive', () => {

@@ -59,7 +59,8 @@ export interface PipelineSettings {
   log: Logger
 }
 
-const H264 = /a=rtpmap:\d+ H264\//i
+/** An H264 payload type in an SDP. */
+export const H264 = /a=rtpmap:\d+ H264\//i
 
 /**
  * Runs the built-in steps (H264 removal, bundling removal) and then the user handlers over `sdp`.
@@ -113,8 +114,14 @@ function sections(sdp: string): MSection[] {
 
 /** Media kinds the offer contains (sdk-api §5.1.3). */
 export function mediaOfferedFrom(sdp: string): MediaOffered {
-  const ms = sections(sdp).filter((m) => m.port !== 0)
-  return { audio: ms.some((m) => m.type === 'audio'), video: ms.some((m) => m.type === 'video') }
+  // The m-lines only, without a full parse: this runs as an invitation arrives, before its devices start.
+  const offered = { audio: false, video: false }
+  for (const [, type, port] of sdp.matchAll(/^m=(\w*) (\d*)/gm)) {
+    if (Number(port) === 0) continue
+    if (type === 'audio') offered.audio = true
+    else if (type === 'video') offered.video = true
+  }
+  return offered
 }
 
 /**

@@ -71,9 +71,13 @@ export function correlator(ctx: CallContext): string | undefined {
 
 /** `PUT …/status`: ringing feedback, or the call audit (protocol.md §8.2). */
 export function sendStatus(ctx: CallContext, call: Call, status: 'Ringing' | 'Connected'): Promise<unknown> {
-  return ctx.deps.rest.request('PUT', `${legPath(ctx, call)}/status`, {
-    wrtcsSessionStatus: { clientCorrelator: correlator(ctx), status },
-  })
+  // The 200's body (the server's view of the state, §8.2) is not used: only success or the error matters.
+  return ctx.deps.rest.request(
+    'PUT',
+    `${legPath(ctx, call)}/status`,
+    { wrtcsSessionStatus: { clientCorrelator: correlator(ctx), status } },
+    { discardBody: true },
+  )
 }
 
 /** `DELETE …/sessions/{legId}`, once per call; the reply is only logged (protocol.md §8.5). */

@@ -77,6 +77,12 @@ export interface PeerSession {
   createOffer(options?: { iceRestart?: boolean }): Promise<string>
   createAnswer(): Promise<string>
   setLocalDescription(type: 'offer' | 'answer', sdp: string): Promise<void>
+  /**
+   * Creates an offer or answer and applies it unchanged in one step (setLocalDescription without a
+   * description, RFC 8829 §5.4); resolves with the applied SDP. One trip to the browser's signalling thread
+   * instead of two, for when nothing would rewrite the description before it is applied.
+   */
+  createAndSetLocal(type: 'offer' | 'answer'): Promise<string>
   /** `pranswer`: a provisional answer (a phone call's early media), replaced later by the final answer. */
   setRemoteDescription(type: 'offer' | 'answer' | 'pranswer', sdp: string): Promise<void>
   /** Undoes a local offer that was not answered. */
@@ -98,9 +104,10 @@ export interface MediaEngine {
   getUserMedia(constraints: MediaStreamConstraints): Promise<MediaStream>
   /**
    * Whether the user has already granted access to these devices, so that getUserMedia would not prompt
-   * (Permissions API); false when the browser cannot tell.
+   * (Permissions API); false when the browser cannot tell. Answers synchronously once the browser has
+   * told (the states are live), so that an incoming call's devices can start in the invitation's own task.
    */
-  mediaPermitted(kinds: ('camera' | 'microphone')[]): Promise<boolean>
+  mediaPermitted(kinds: ('camera' | 'microphone')[]): boolean | Promise<boolean>
   getDisplayMedia(constraints: DisplayMediaStreamOptions): Promise<MediaStream>
   createPeer(config: RTCConfiguration, options: PeerOptions): PeerSession
   enumerateDevices(): Promise<MediaDeviceInfo[]>

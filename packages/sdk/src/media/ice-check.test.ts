@@ -1,3 +1,4 @@
+import { parse } from 'sdp-transform'
 import { describe, expect, it } from 'vitest'
 import type { IceCollectionInfo } from '../core/types.js'
 import { candidatesBySection, defaultIceCheck, legacyIceCheck } from './ice-check.js'
@@ -57,6 +58,62 @@ describe('candidate counting', () => {
       ),
     ).toHaveLength(2)
   })
+})
+
+/** The counting done with a full SDP parse (what the line scan replaced), as the reference. */
+function parsedCounts(text: string) {
+  const parsed = parse(text)
+  const bundled = new Set<string>()
+  const taggers = new Set<string>()
+  for (const g of parsed.groups ?? []) {
+    if (g.type !== 'BUNDLE') continue
+    const mids = String(g.mids).split(' ').filter(Boolean)
+    mids.forEach((m) => bundled.add(m))
+    if (mids[0]) taggers.add(mids[0])
+  }
+  return parsed.media.flatMap((m) => {
+    const mid = m.mid === undefined ? undefined : String(m.mid)
+    if (m.port === 0 && !(mid && taggers.has(mid))) return []
+    if (mid && bundled.has(mid) && !taggers.has(mid)) return []
+    const counts = { host: 0, srflx: 0, relay: 0, total: 0 }
+    for (const c of m.candidates ?? []) {
+      counts.total++
+      if (c.type === 'host') counts.host++
+      else if (c.type === 'srflx' || c.type === 'prflx') counts.srflx++
+      else if (c.type === 'relay') counts.relay++
+    }
+    return [counts]
+  })
+}
+
+describe('candidate counting: the line scan agrees with a full parse', () => {
+  const cases: Record<string, string> = {
+    bundled: sdp([
+      { mid: '0', cands: ['host', 'srflx', 'relay', 'prflx'] },
+      { mid: '1', cands: ['host'] },
+    ]),
+    unbundled: sdp(
+      [
+        { mid: '0', cands: ['host', 'relay'] },
+        { mid: '1', cands: ['srflx'] },
+      ],
+      false,
+    ),
+    'rejected section, LF line ends': sdp([
+      { mid: '0', cands: ['host'] },
+      { mid: '1', cands: [] },
+    ])
+      .replace('a=group:BUNDLE 0 1', 'a=group:BUNDLE 0')
+      .replace(/m=audio 9(?![\s\S]*m=audio)/, 'm=audio 0')
+      .replace(/\r\n/g, '\n'),
+    'no candidates yet': sdp([{ mid: 'audio', cands: [] }]),
+    'malformed candidate line': sdp([{ mid: '0', cands: ['host'] }]).replace(
+      'a=mid:0',
+      'a=mid:0\r\na=candidate:garbage',
+    ),
+  }
+  for (const [name, text] of Object.entries(cases))
+    it(name, () => expect(candidatesBySection(text)).toEqual(parsedCounts(text)))
 })
 
 describe('default ICE collection check (sdk-api §5.1.9, protocol.md §14.1)', () => {

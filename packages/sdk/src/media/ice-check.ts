@@ -3,7 +3,6 @@
  * sent once with its candidates inside (no trickle), so the SDK must decide when gathering is
  * "good enough". These are pure functions of the check info, so they are unit-testable.
  */
-import { parse } from 'sdp-transform'
 import type {
   IceCollectionCheckResult,
   IceCollectionInfo,
@@ -28,34 +27,54 @@ export function iceServerUrls(config: object): string[] {
 /**
  * Candidate counts per m-section that needs its own transport: sections outside any BUNDLE group,
  * plus the first (tagged) section of each group. Rejected sections (port 0) are skipped.
+ *
+ * A line scan, not a full SDP parse: it runs at every candidate while an offer or answer waits to be sent,
+ * on the call's critical path (issue 14), and needs only the m-lines, mids, groups and candidate types.
  */
 export function candidatesBySection(sdp: string): SectionCandidates[] {
   if (!sdp) return []
-  const parsed = parse(sdp)
   const bundled = new Set<string>()
   const taggers = new Set<string>()
-  for (const g of parsed.groups ?? []) {
-    if (g.type !== 'BUNDLE') continue
-    const mids = String(g.mids).split(' ').filter(Boolean)
-    mids.forEach((m) => bundled.add(m))
-    if (mids[0]) taggers.add(mids[0])
+  const media: { port: number; mid?: string; counts: SectionCandidates }[] = []
+  let current: (typeof media)[number] | undefined
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith('m=')) {
+      current = {
+        port: Number(/^m=\w* (\d*)/.exec(line)?.[1] ?? 0),
+        counts: { host: 0, srflx: 0, relay: 0, total: 0 },
+      }
+      media.push(current)
+    } else if (!current) {
+      // Groups are session-level attributes (RFC 9143).
+      const group = /^a=group:BUNDLE(?: (.*))?$/.exec(line)
+      if (!group) continue
+      const mids = (group[1] ?? '').split(' ').filter(Boolean)
+      mids.forEach((m) => bundled.add(m))
+      if (mids[0]) taggers.add(mids[0])
+    } else if (line.startsWith('a=mid:')) {
+      current.mid = /^a=mid:(\S*)/.exec(line)?.[1] ?? ''
+    } else if (line.startsWith('a=candidate:')) {
+      const type = CANDIDATE.exec(line)?.[1]
+      if (type === undefined) continue
+      const counts = current.counts
+      counts.total++
+      if (type === 'host') counts.host++
+      else if (type === 'srflx' || type === 'prflx') counts.srflx++
+      else if (type === 'relay') counts.relay++
+    }
   }
   const out: SectionCandidates[] = []
-  for (const m of parsed.media) {
-    const mid = m.mid === undefined ? undefined : String(m.mid)
-    if (m.port === 0 && !(mid && taggers.has(mid))) continue
-    if (mid && bundled.has(mid) && !taggers.has(mid)) continue
-    const counts: SectionCandidates = { host: 0, srflx: 0, relay: 0, total: 0 }
-    for (const c of m.candidates ?? []) {
-      counts.total++
-      if (c.type === 'host') counts.host++
-      else if (c.type === 'srflx' || c.type === 'prflx') counts.srflx++
-      else if (c.type === 'relay') counts.relay++
-    }
-    out.push(counts)
+  for (const m of media) {
+    const mid = m.mid
+    if (m.port === 0 && !(mid !== undefined && taggers.has(mid))) continue
+    if (mid !== undefined && bundled.has(mid) && !taggers.has(mid)) continue
+    out.push(m.counts)
   }
   return out
 }
+
+/** An ICE candidate attribute (RFC 8839 §5.1): foundation, component, transport, priority, address, port, type. */
+const CANDIDATE = /^a=candidate:\S* \d* \S* \d* \S* \d* typ (\S*)/
 
 /**
  * Parley's default check. It follows the 5.x rule set, with one change (protocol.md §14.1): without

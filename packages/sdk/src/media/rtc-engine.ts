@@ -130,6 +130,13 @@ class RtcPeerSession implements PeerSession {
     await this.#pc.setLocalDescription({ type, sdp })
   }
 
+  async createAndSetLocal(type: 'offer' | 'answer'): Promise<string> {
+    if (type === 'offer') this.#applyCodecPreferences()
+    this.#candidates = []
+    await this.#pc.setLocalDescription()
+    return this.#pc.localDescription?.sdp ?? ''
+  }
+
   async setRemoteDescription(type: 'offer' | 'answer' | 'pranswer', sdp: string): Promise<void> {
     await this.#pc.setRemoteDescription({ type, sdp })
   }
@@ -218,25 +225,34 @@ export function createRtcEngine(): MediaEngine {
   // A PermissionStatus is live (its `state` follows the user's changes), so each name is queried once: the
   // query is a round trip to the browser process that took ~6 ms on the incoming call's critical path.
   const statuses = new Map<string, Promise<PermissionStatus>>()
+  /** The statuses whose query has answered: read synchronously from then on. */
+  const known = new Map<string, PermissionStatus>()
   const permissionStatus = (permissions: Permissions, name: string): Promise<PermissionStatus> => {
     let status = statuses.get(name)
     if (!status) {
       status = permissions.query({ name: name as PermissionName })
-      status.catch(() => statuses.delete(name))
+      status.then(
+        (s) => known.set(name, s),
+        () => statuses.delete(name),
+      )
       statuses.set(name, status)
     }
     return status
   }
   return {
     getUserMedia: async (constraints) => required().getUserMedia(constraints),
-    mediaPermitted: async (kinds) => {
+    mediaPermitted: (kinds) => {
       const permissions = typeof navigator === 'undefined' ? undefined : navigator.permissions
       if (!permissions?.query || !devices()) return false
+      const now = kinds.map((name) => known.get(name))
+      if (now.every((s) => s !== undefined)) return now.every((s) => s.state === 'granted')
       try {
-        const states = await Promise.all(kinds.map((name) => permissionStatus(permissions, name)))
-        return states.every((s) => s.state === 'granted')
+        return Promise.all(kinds.map((name) => permissionStatus(permissions, name))).then(
+          (states) => states.every((s) => s.state === 'granted'),
+          // Browsers that do not know these permission names.
+          () => false,
+        )
       } catch {
-        // Browsers that do not know these permission names.
         return false
       }
     },

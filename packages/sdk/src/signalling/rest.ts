@@ -23,6 +23,11 @@ export interface RestDeps {
 export interface RestOptions {
   /** Lets the request outlive the page (used for the goodbye DELETEs, protocol.md §14.7). */
   keepalive?: boolean
+  /**
+   * Resolve with `{}` on success without reading the reply body, for replies nobody reads (a status
+   * request's echo of the state): reading it costs the page a task or two at the moment the reply arrives.
+   */
+  discardBody?: boolean
 }
 
 export class RestClient {
@@ -65,7 +70,7 @@ export class RestClient {
       throw new SdkError('FETCH', `${name}: ${message || 'network request failed'}`)
     }
     if (res.status >= 200 && res.status < 300) {
-      if (res.status === 204 || method === 'DELETE') return {} as T
+      if (res.status === 204 || method === 'DELETE' || options.discardBody) return {} as T
       try {
         return (await res.json()) as T
       } catch {

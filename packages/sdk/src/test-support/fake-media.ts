@@ -208,6 +208,16 @@ export class FakePeer implements PeerSession {
     )
   }
 
+  /** How many descriptions were applied through `createAndSetLocal`. */
+  implicitLocal = 0
+
+  async createAndSetLocal(type: 'offer' | 'answer'): Promise<string> {
+    const sdp = type === 'offer' ? await this.createOffer() : await this.createAnswer()
+    await this.setLocalDescription(type, sdp)
+    this.implicitLocal++
+    return sdp
+  }
+
   async setLocalDescription(type: 'offer' | 'answer', sdp: string): Promise<void> {
     this.#check()
     this.#pendingLocal = { type, sdp }
@@ -442,7 +452,8 @@ export class FakeEngine implements MediaEngine {
     return new FakeStream(tracks) as unknown as MediaStream
   }
 
-  async mediaPermitted(): Promise<boolean> {
+  /** Synchronous, as the browser engine answers once its permission states are known. */
+  mediaPermitted(): boolean {
     return this.options.permissionsGranted === true
   }
 
