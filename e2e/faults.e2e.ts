@@ -207,6 +207,13 @@ describe('faults', () => {
       'bob sees the hold made with fresh tokens',
     )
     console.log(`RECOVERY token-expired ${Date.now() - t0}`)
+    // The hold completes on alice's side when bob's answer arrives (bob shows remoteHold before that): an unhold
+    // sent earlier would be refused as an operation in progress (call:6).
+    await waitFor(
+      async () => (await sdkCallState(alice, aliceCall)) === 'On Hold',
+      20_000,
+      "alice's hold complete",
+    )
     await call(alice, `unhold(${JSON.stringify(aliceCall)})`)
     await waitFor(
       async () => (await sdkCallState(bob, bobCall)) === 'Connected',
