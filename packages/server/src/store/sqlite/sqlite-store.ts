@@ -60,6 +60,7 @@ import type { DestinationRow, IdentityRow, ProjectKeyRow } from '../anonymous-ro
 import { NUMBER_COLUMNS, toPhoneNumber } from '../number-rows.js'
 import type { PhoneNumberRow } from '../number-rows.js'
 import { migrations } from './migrations.js'
+import { Checkpointer } from './checkpointer.js'
 import type { Migration } from './migrations.js'
 
 const { toAccount, toUser, toChannel, toSubscription, toOutboxFrame, toCall, toCallRecord, toLeg, toTimer } =
@@ -111,6 +112,8 @@ export class SqliteStore implements Store {
   #group: Group | undefined
   /** Write transactions committed so far (groups, and transactions of methods run outside a group). */
   #commits = 0
+  /** WAL checkpoints in a worker thread (file databases only). */
+  #checkpointer: Checkpointer | undefined
 
   /** Opens (creating if needed) the database at `filename`, or an in-memory one for `':memory:'`. */
   constructor(filename: string) {
@@ -122,6 +125,16 @@ export class SqliteStore implements Store {
     // mode (only an OS crash can lose the last commits), which suits signalling state.
     if (!memory) this.#db.pragma('journal_mode = WAL')
     this.#db.pragma('synchronous = NORMAL')
+    if (!memory) {
+      // Issue 13: SQLite's automatic checkpoint runs inside a COMMIT on the event loop (copying pages, two
+      // fsyncs), stalling every request. A worker thread checkpoints instead (checkpointer.ts); the writer's
+      // own checkpoint stays as a safety net at WAL_CHECKPOINT_PAGES, and comes back at SQLite's 1,000 pages
+      // should the worker fail.
+      this.#db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`)
+      this.#checkpointer = new Checkpointer(filename, () => {
+        if (this.#db.open) this.#db.pragma('wal_autocheckpoint = 1000')
+      })
+    }
     // Issue 13: with thousands of channels and calls, SQLite's default 2 MB cache read pages back from the
     // file (pread) on every few statements.
     this.#db.pragma(`cache_size = -${CACHE_KB}`)
@@ -171,6 +184,8 @@ export class SqliteStore implements Store {
   /** Commits the open group, then closes the database; later calls do nothing. */
   async close(): Promise<void> {
     this.#commitGroup()
+    await this.#checkpointer?.stop()
+    this.#checkpointer = undefined
     if (this.#db.open) this.#db.close()
     this.#statements.clear()
   }
@@ -1089,6 +1104,8 @@ function legParams(leg: Leg): Record<string, string | number | null> {
 
 /** How long, in all, a store method keeps retrying while another process holds the write lock. */
 const BUSY_WAIT_MS = 5_000
+/** WAL pages (4 kB) at which the writer checkpoints by itself after all (SQLite's default is 1,000). */
+const WAL_CHECKPOINT_PAGES = 10_000
 /** Page cache of the connection, in kB (SQLite's default is 2,000). */
 const CACHE_KB = 64_000
 /** Most writes in one group transaction: a longer turn commits and opens another. */
