@@ -94,6 +94,13 @@ function remoteEnd(
   terminate(ctx, call, to, transition ? { transition } : {})
 }
 
+/** Reports the tracks the call now receives and did not report before (sdk-api §5.5.1 C11: once each). */
+function addReceivedTracks(ctx: CallContext, call: Call): void {
+  const added = receivingIds(ctx, call).filter((id) => !call.remoteTracks.includes(id))
+  call.remoteTracks.push(...added)
+  tracksAdded(ctx, call, added)
+}
+
 /** Parley's `earlyMedia.sdp` on a Ringing event (docs/protocol.md §9.5), if any. */
 function earlySdp(body: Record<string, unknown>): string | undefined {
   const sdp = (body.earlyMedia as { sdp?: unknown } | undefined)?.sdp
@@ -115,9 +122,7 @@ function onEarlyMedia(ctx: CallContext, call: Call, sdp: string): void {
       const remote = pipeSdp(ctx, call, sdp, { type: 'answer', step: 'set', endpoint: 'remote' })
       await step('call:11', () => session.setRemoteDescription('pranswer', remote))
       if (call.terminal) return
-      const added = receivingIds(ctx, call).filter((id) => !call.remoteTracks.includes(id))
-      call.remoteTracks.push(...added)
-      tracksAdded(ctx, call, added)
+      addReceivedTracks(ctx, call)
       setState(ctx, call, 'Early Media', { transition: { statusCode: 183, reasonText: 'Session Progress' } })
     })
     .catch((err: unknown) => {
@@ -149,9 +154,7 @@ function onAcceptance(ctx: CallContext, call: Call, body: Record<string, unknown
       if (call.terminal) return
       call.remoteSdp = remote
       finishOp(ctx, call)
-      const added = receivingIds(ctx, call).filter((id) => !call.remoteTracks.includes(id))
-      call.remoteTracks.push(...added)
-      tracksAdded(ctx, call, added)
+      addReceivedTracks(ctx, call)
       setState(ctx, call, 'Connected', { transition: { statusCode: 200, reasonText: 'OK' } })
     })
     .catch((err: unknown) => {

@@ -58,7 +58,7 @@ interface Plan {
    */
   pstnReoffers: { callId: string; fromLegId: string; sdp: string; dtls: BrowserDtls; fresh?: boolean }[]
   pstnReanswers: { callId: string; sdp: string; dtls: BrowserDtls }[]
-  /** Calls to numbers created inside a step (a transfer to a number), dialled after the commit. */
+  /** Calls to numbers made or forwarded or transferred to one in a step, dialled after the commit. */
   pstnDials: { callId: string; sdp: string }[]
   /** Transfers of a phone side waiting for the gateway's fresh offer (the trunk has no slow start). */
   pstnFreshOffers: string[]
@@ -227,12 +227,10 @@ export class SessionService {
       plan.newLegs.push(callerLeg, trunkLeg)
       // The trunk may ring for ever: the no-answer timer bounds it as for a browser callee (§11.8).
       plan.timers.push(this.#timer('no-answer', call.id, now + this.#ctx.config.timings.noAnswerMs))
+      plan.pstnDials.push({ callId, sdp: input.sdp })
       plan.reply = createdReply(actor, callerLeg.id, input)
       return Promise.resolve(plan)
     })
-    void this.#dial(callId, input.sdp).catch((err: unknown) =>
-      this.#ctx.log.error({ err, callId }, 'PSTN call: dialing failed'),
-    )
   }
 
   /**
@@ -887,13 +885,8 @@ export class SessionService {
    */
   async forward(actor: Actor, legId: string, address: string, respond: Respond): Promise<void> {
     forbidAnonymous(actor)
-    const user = await this.#resolveIn(actor.accountId, { username: actor.username }, address)
-    const number = user || !this.#ctx.sipTrunk || !this.#ctx.mediaGateway ? undefined : phoneNumberOf(address)
-    if (!user && number === undefined) throw apiError('NOT_FOUND_INPUT', 'address')
-    const callerId = number === undefined ? undefined : await callerIdFor(this.#ctx, actor.userId)
-    if (number !== undefined && !callerId) throw apiError('FORBIDDEN')
+    const { user, number, callerId } = await this.#userOrNumber(actor, address)
     const channels = user ? await this.#reachableChannels(user, 'address') : []
-    let dial: { callId: string; sdp: string } | undefined
     await this.#onLeg(actor, legId, respond, (plan, call, leg, legs, now) => {
       if (leg.state !== 'active') return void (plan.error = apiError('SESSION_ENDED'))
       if (leg.id === call.callerLegId || call.answeredLegId !== null)
@@ -918,15 +911,28 @@ export class SessionService {
         call.calleeUsername = number!
         call.pstn = outboundPstn(call.id, number!, callerId!, trunkLeg.id)
         plan.timers.push(this.#timer('no-answer', call.id, now + this.#ctx.config.timings.noAnswerMs))
-        dial = { callId: call.id, sdp: call.offerSdp }
+        plan.pstnDials.push({ callId: call.id, sdp: call.offerSdp })
       }
       this.#touch(plan, call)
       plan.reply = { status: 204 }
     })
-    if (dial)
-      void this.#dial(dial.callId, dial.sdp).catch((err: unknown) =>
-        this.#ctx.log.error({ err, callId: dial?.callId }, 'PSTN call: dialing a forwarded call failed'),
-      )
+  }
+
+  /**
+   * The target of a forward or a direct transfer: a user of the account, or else (with a trunk and a gateway) a
+   * phone number, dialled from the actor's number — 404 `SVC0002` for neither, 403 `SVC0403` without a number.
+   */
+  async #userOrNumber(
+    actor: Actor,
+    address: string,
+  ): Promise<{ user?: User; number?: string; callerId?: string }> {
+    const user = await this.#resolveIn(actor.accountId, { username: actor.username }, address)
+    if (user) return { user }
+    const number = this.#ctx.sipTrunk && this.#ctx.mediaGateway ? phoneNumberOf(address) : undefined
+    if (number === undefined) throw apiError('NOT_FOUND_INPUT', 'address')
+    const callerId = await callerIdFor(this.#ctx, actor.userId)
+    if (!callerId) throw apiError('FORBIDDEN')
+    return { number, callerId }
   }
 
   /** `PUT …/sessions/{legId}/transfer` (§8.7, §11.16, §11.17): direct or consultative transfer. */
@@ -938,18 +944,9 @@ export class SessionService {
   ): Promise<void> {
     forbidAnonymous(actor)
     const direct = input.sessionId === undefined
-    const target = direct
-      ? await this.#resolveIn(actor.accountId, { username: actor.username }, input.address)
-      : undefined
     // A direct transfer to a phone number that names no user goes to the trunk (issue 11), from the
     // transferor's number, as forward does.
-    const number =
-      !direct || target || !this.#ctx.sipTrunk || !this.#ctx.mediaGateway
-        ? undefined
-        : phoneNumberOf(input.address)
-    if (direct && !target && number === undefined) throw apiError('NOT_FOUND_INPUT', 'address')
-    const callerId = number === undefined ? undefined : await callerIdFor(this.#ctx, actor.userId)
-    if (number !== undefined && !callerId) throw apiError('FORBIDDEN')
+    const { user: target, number, callerId } = direct ? await this.#userOrNumber(actor, input.address) : {}
     if (target) await this.#reachableChannels(target, 'address')
     await this.#onLeg(actor, legId, respond, async (plan, call, leg, legs, now) => {
       if (leg.state !== 'active') return void (plan.error = apiError('SESSION_ENDED'))
@@ -1290,22 +1287,22 @@ export class SessionService {
         endReason: null,
         version: 0,
       }
-      if (call.pstn && moved) {
-        // B is the phone side (issue 11): the new gateway call's offer (made from the trunk's SDP) goes to C.
-        this.#movePhoneSide(plan, call, newCall, moved.gateway, 'passive')
-      } else if (otherCall.pstn && gatewayApi) {
-        // C is the phone side (issue 11): B's fresh offer goes through a new gateway call (as for a call to a
-        // number, rtpengine answers B as the DTLS client) into a re-INVITE in C's SIP dialog.
-        const gateway = new GatewayCall(gatewayApi, newCallId, moving.id, otherCall.pstn.trunkLegId)
-        this.#movePhoneSide(plan, otherCall, newCall, gateway, 'active')
-        plan.pstnReoffers.push({ callId: newCallId, fromLegId: moving.id, sdp, dtls: 'active', fresh: true })
-      }
       moving.callId = newCallId
       targetLeg.callId = newCallId
       this.#touch(plan, moving)
       this.#touch(plan, targetLeg)
       plan.newCalls.push(newCall)
-      if (!(otherCall.pstn && !call.pstn)) this.#note(plan, targetLeg, this.#offerFrame(targetLeg, sdp), now)
+      if (otherCall.pstn && gatewayApi) {
+        // C is the phone side (issue 11): B's fresh offer goes through a new gateway call (as for a call to a
+        // number, rtpengine answers B as the DTLS client) into a re-INVITE in C's SIP dialog.
+        const gateway = new GatewayCall(gatewayApi, newCallId, moving.id, otherCall.pstn.trunkLegId)
+        this.#movePhoneSide(plan, otherCall, newCall, gateway, 'active')
+        plan.pstnReoffers.push({ callId: newCallId, fromLegId: moving.id, sdp, dtls: 'active', fresh: true })
+      } else {
+        // B is the phone side (issue 11): the new gateway call's offer (made from the trunk's SDP) goes to C.
+        if (call.pstn && moved) this.#movePhoneSide(plan, call, newCall, moved.gateway, 'passive')
+        this.#note(plan, targetLeg, this.#offerFrame(targetLeg, sdp), now)
+      }
       plan.timers.push(this.#timer('transfer', newCallId, now + this.#ctx.config.timings.transferMs))
     }
   }
@@ -1684,7 +1681,7 @@ export class SessionService {
         for (const r of plan.pstnMovedAnswers) void this.#answerMovedPstn(r.callId, r.sdp)
         for (const d of plan.pstnDials)
           void this.#dial(d.callId, d.sdp).catch((err: unknown) =>
-            this.#ctx.log.error({ err, callId: d.callId }, 'PSTN call: dialing a transferred call failed'),
+            this.#ctx.log.error({ err, callId: d.callId }, 'PSTN call: dialing failed'),
           )
         if (plan.error) {
           await this.#deliver(plan)
